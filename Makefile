@@ -1,0 +1,41 @@
+# Two commands from a fresh clone: `make demo` and `make test`. Every target creates .venv when it
+# is missing and installs the pinned versions from constraints.txt (regenerate it with
+# `make constraints` after changing setup.cfg on a working install).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JAX_PLATFORMS ?= cpu
+# Fewer XLA threads than cores would be slower; more than the 2 CI cores only adds contention.
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test lint bench reproduce venv constraints clean
+
+$(STAMP): setup.cfg constraints.txt
+	@test -x $(PY) || (command -v $(PYTHON) >/dev/null && $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV))
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,bench]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m launch.reproduce --preset=smoke --out=results
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow" tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run_all
+
+reproduce: $(STAMP)
+	$(PY) -m launch.reproduce --preset=full --out=results
+
+constraints:
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .ruff_cache

@@ -1,0 +1,53 @@
+"""results/REPORT.md: one table of headline numbers, then each experiment's numbers and figures."""
+from __future__ import annotations
+
+import datetime
+import os
+import pathlib
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+
+
+def _format(value: Any) -> str:
+  if isinstance(value, float):
+    return f"{value:.4g}"
+  if isinstance(value, list) and len(value) > 6:
+    return f"[{len(value)} values]"
+  return str(value)
+
+
+def write_report(out: pathlib.Path, preset: str, entries: Sequence[dict[str, Any]]) -> pathlib.Path:
+  """Writes OUT/REPORT.md from `launch.reproduce` entries; figure links are relative to OUT."""
+  out = pathlib.Path(out)
+  out.mkdir(parents=True, exist_ok=True)
+  now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+  total = sum(e.get("seconds", 0.0) for e in entries)
+  lines = [
+      "# Reproduction report", "",
+      f"Preset `{preset}`, generated {now} on {jax.device_count()}x {jax.devices()[0].platform} "
+      f"({os.cpu_count()} CPU cores), total {total:.0f} s. "
+      f"Command: `python -m launch.reproduce --preset={preset}`.", "",
+      "| experiment | status | time (s) | headline numbers |", "|---|---|---|---|",
+  ]
+  for e in entries:
+    summary = e.get("summary", {})
+    numbers = "; ".join(f"{k} = {_format(summary[k])}" for k in e["headline"] if k in summary)
+    lines.append(f"| {e['title']} (`{e['name']}`) | {e['status']} | {e.get('seconds', 0):.1f} "
+                 f"| {numbers or '-'} |")
+  for e in entries:
+    lines += ["", f"## {e['title']}", "", f"`{e['name']}`, workdir "
+              f"`{os.path.relpath(e['workdir'], out)}`.", ""]
+    if e["status"] != "ok":
+      lines += ["```", e.get("error", "").strip()[-3000:], "```"]
+      continue
+    summary = e["summary"]
+    lines += ["| quantity | value |", "|---|---|"]
+    lines += [f"| {k} | {_format(v)} |" for k, v in summary.items()]
+    figures = sorted((pathlib.Path(e["workdir"]) / "figures").glob("*.png"))
+    for fig in figures:
+      lines += ["", f"![{fig.stem}]({os.path.relpath(fig, out)})"]
+  path = out / "REPORT.md"
+  path.write_text("\n".join(lines) + "\n")
+  return path

@@ -1,0 +1,259 @@
+"""Tests of the launch framework: workdir checks, resumption, sharding, multi-process, errors."""
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from launch import app, report, reproduce
+from launch import workdir as workdir_lib
+
+HERE = pathlib.Path(__file__).parent
+ROOT = HERE.parent.parent
+EXPERIMENT = HERE / "regression_experiment.py"
+sys.path.insert(0, str(HERE))
+import regression_experiment as rx  # noqa: E402
+
+
+def _env(**extra):
+  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
+  env.update(extra)
+  return env
+
+
+def _launch(workdir, *overrides, preset="smoke", **popen):
+  cmd = [sys.executable, str(EXPERIMENT), f"--config={EXPERIMENT}:{preset}",
+         f"--workdir={workdir}", "--noprogress", *overrides]
+  return subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def test_execute_writes_workdir_and_learns(tmp_path):
+  summary = app.execute(rx.experiment, rx.get_config("smoke"), tmp_path, progress=False)
+  # Starting from w = 0 the loss is log 2 exactly; 80 gradient steps must lower it well below.
+  assert summary["first_loss"] == pytest.approx(np.log(2.0), rel=1e-3)
+  assert summary["final_loss"] < 0.45
+  assert summary["steps"] == 80
+  assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 80
+  assert json.loads((tmp_path / "config.json").read_text())["dim"] == 8
+  lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [l["step"] for l in lines] == [20, 40, 60, 80]
+  assert summary["compile_s"] > 0
+
+
+def test_rerun_in_finished_workdir_resumes_without_recomputing(tmp_path):
+  first = app.execute(rx.experiment, rx.get_config("smoke"), tmp_path, progress=False)
+  second = app.execute(rx.experiment, rx.get_config("smoke"), tmp_path, progress=False)
+  assert second["w"] == first["w"]
+  assert second["compile_s"] == 0.0  # Nothing left to run, so nothing was compiled.
+  assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 4
+
+
+def test_resume_after_kill_gives_same_parameters(tmp_path):
+  reference = app.execute(rx.experiment, rx.get_config("kill"), tmp_path / "whole",
+                          progress=False)
+  killed = tmp_path / "killed"
+  proc = _launch(killed, preset="kill")
+  deadline = time.time() + 240
+  metrics = killed / "metrics.jsonl"
+  while time.time() < deadline:
+    if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+      break
+    if proc.poll() is not None:
+      pytest.fail("run ended before it could be interrupted:\n" + proc.stdout.read())
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert proc.returncode == -signal.SIGKILL
+  done = len(metrics.read_text().splitlines())
+  assert 2 <= done < 8, f"killed after {done} of 8 chunks"
+  assert not (killed / "summary.json").exists()
+
+  resumed = _launch(killed, preset="kill")
+  out, _ = resumed.communicate(timeout=300)
+  assert resumed.returncode == 0, out
+  assert "resumed from checkpoint" in out
+  summary = json.loads((killed / "summary.json").read_text())
+  np.testing.assert_array_equal(summary["w"], reference["w"])
+  assert summary["b"] == reference["b"]
+  steps = [json.loads(l)["step"] for l in metrics.read_text().splitlines()]
+  assert steps == [300 * (i + 1) for i in range(8)]  # Each chunk logged exactly once.
+
+
+_SHARDED_SCRIPT = """
+import json, sys
+import jax
+sys.path.insert(0, {here!r})
+import regression_experiment as rx
+from launch import app, parallel
+assert jax.device_count() == 4, jax.devices()
+config = rx.get_config("smoke")
+one = app.execute(rx.experiment, config, {wd!r} + "/one",
+                  mesh=parallel.data_mesh(jax.devices()[:1]), progress=False)
+four = app.execute(rx.experiment, config, {wd!r} + "/four", progress=False)
+print("RESULT " + json.dumps({{"one": one, "four": four}}))
+"""
+
+
+def test_sharded_training_equals_single_device(tmp_path):
+  script = _SHARDED_SCRIPT.format(here=str(HERE), wd=str(tmp_path))
+  out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                       env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=4"),
+                       timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  result = json.loads(out.stdout.split("RESULT ", 1)[1])
+  assert result["four"]["devices"] == "4x cpu" and result["one"]["devices"] == "4x cpu"
+  # The gradient's sum over examples is split over 4 devices: equal up to float32 reassociation.
+  np.testing.assert_allclose(result["four"]["w"], result["one"]["w"], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(result["four"]["b"], result["one"]["b"], rtol=1e-5, atol=1e-6)
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+@pytest.mark.multiprocess
+def test_two_processes_agree(tmp_path):
+  address = f"127.0.0.1:{_free_port()}"
+  env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  procs = [subprocess.Popen([sys.executable, str(HERE / "distributed_worker.py"), address, "2",
+                             str(i), str(tmp_path / "run")], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+           for i in range(2)]
+  outs = [p.communicate(timeout=300)[0] for p in procs]
+  for p, out in zip(procs, outs):
+    assert p.returncode == 0, out[-3000:]
+  results = [json.loads(o.split("RESULT ", 1)[1].splitlines()[0]) for o in outs]
+  assert [r["devices"] for r in results] == [4, 4]
+  assert results[0]["w"] == results[1]["w"]
+  single = app.execute(rx.experiment, rx.get_config("smoke"), tmp_path / "single",
+                       progress=False)
+  np.testing.assert_allclose(results[0]["w"], single["w"], rtol=1e-5, atol=1e-6)
+
+
+def test_resume_with_different_config_is_refused_and_keeps_workdir(tmp_path):
+  app.execute(rx.experiment, rx.get_config("smoke"), tmp_path, progress=False)
+  before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+  changed = rx.get_config("smoke")
+  changed.learning_rate = 0.1
+  with pytest.raises(workdir_lib.WorkdirError, match=r"config.learning_rate: workdir has 0.5"):
+    app.execute(rx.experiment, changed, tmp_path, progress=False)
+  after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+  assert after == before
+
+
+def test_run_control_fields_may_change_on_resume(tmp_path):
+  config = rx.get_config("smoke")
+  with config.unlocked():
+    config.run_control_fields = ("log_note",)
+    config.log_note = "first"
+  app.execute(rx.experiment, config, tmp_path, progress=False)
+  config.log_note = "second"
+  app.execute(rx.experiment, config, tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--config.no_such_field=3", "--config.no_such_field: the config has no field"),
+    ("--config.dim=abc", "--config.dim=abc: invalid literal for int()"),
+])
+def test_bad_override_is_refused_by_name(tmp_path, override, message):
+  proc = _launch(tmp_path / "w", override)
+  out, _ = proc.communicate(timeout=120)
+  assert proc.returncode != 0
+  assert message in out
+  assert not (tmp_path / "w").exists()  # Refused before anything was written.
+
+
+def test_unwritable_workdir_is_refused(tmp_path):
+  blocker = tmp_path / "file"
+  blocker.write_text("not a directory")
+  with pytest.raises(workdir_lib.WorkdirError, match=r"--workdir=.*file/sub: cannot create"):
+    app.execute(rx.experiment, rx.get_config("smoke"), blocker / "sub", progress=False)
+
+
+def test_config_without_seed_is_refused(tmp_path):
+  with pytest.raises(ValueError, match="no field 'seed'"):
+    app.execute(rx.experiment, ml_collections.ConfigDict({"dim": 3}), tmp_path)
+
+
+def test_seeds_in_one_loop_match_separate_runs(tmp_path):
+  """`seed_keys` vmaps init and chunk: each seed's result equals its own single-seed run."""
+  import jax.numpy as jnp
+
+  def init(key):
+    return {"x": jnp.zeros(3), "key": key}
+
+  def chunk(state):
+    def step(s, _):
+      key, sub = jax.random.split(s["key"])
+      x = 0.9 * s["x"] + jax.random.normal(sub, (3,))
+      return {"x": x, "key": key}, {"norm": jnp.sum(x ** 2)}
+    return jax.lax.scan(step, state, None, length=5)
+
+  keys = jax.random.split(jax.random.PRNGKey(3), 4)
+  config = ml_collections.ConfigDict({"seed": 0})
+
+  def experiment(config, run):
+    many = run.train_loop(init, chunk, 3, name="many", seed_keys=keys)
+    singles = [run.train_loop(lambda k=k: init(k), chunk, 3, name=f"one{i}")
+               for i, k in enumerate(keys)]
+    return {"many": np.asarray(many["x"]).tolist(),
+            "singles": [np.asarray(s["x"]).tolist() for s in singles],
+            "hist_many": run.history("many")["norm"].shape,
+            "hist_one": run.history("one0")["norm"].tolist(),
+            "hist_many0": run.history("many")["norm"][0].tolist()}
+
+  out = app.execute(experiment, config, tmp_path, progress=False)
+  np.testing.assert_allclose(out["many"], out["singles"], rtol=1e-6)
+  assert out["hist_many"] == [4, 15]
+  np.testing.assert_allclose(out["hist_many0"], out["hist_one"], rtol=1e-6)
+
+
+def test_config_differences_hand_case():
+  old = {"a": 1, "b": {"c": 2.0, "d": [1, 2]}, "progress": True}
+  new = {"a": 1, "b": {"c": 3.0, "d": [1, 2]}, "progress": False, "e": "x"}
+  assert workdir_lib.config_differences(old, new) == [
+      "config.b.c: workdir has 2.0, this run has 3.0",
+      "config.e: workdir has '<absent>', this run has 'x'"]
+
+
+def test_report_lists_headline_numbers_and_figures(tmp_path):
+  run_dir = tmp_path / "runs" / "smoke" / "exp"
+  (run_dir / "figures").mkdir(parents=True)
+  (run_dir / "figures" / "curve.png").write_bytes(b"png")
+  entries = [{"name": "exp", "title": "An experiment", "headline": ["acc"], "workdir": run_dir,
+              "status": "ok", "seconds": 1.5, "summary": {"acc": 0.912345, "wall_s": 1.0}},
+             {"name": "bad", "title": "Broken", "headline": ["acc"], "workdir": tmp_path / "b",
+              "status": "failed", "seconds": 0.1, "error": "ValueError: boom"}]
+  text = report.write_report(tmp_path, "smoke", entries).read_text()
+  assert "| An experiment (`exp`) | ok | 1.5 | acc = 0.9123 |" in text
+  assert "![curve](runs/smoke/exp/figures/curve.png)" in text
+  assert "| Broken (`bad`) | failed | 0.1 | - |" in text and "ValueError: boom" in text
+
+
+def test_reproduce_refuses_unknown_experiment(tmp_path):
+  with pytest.raises(ValueError, match="--only names unregistered experiments"):
+    reproduce.reproduce("smoke", tmp_path, only=["no_such_experiment"])
+  with pytest.raises(ValueError, match="--preset must be one of"):
+    reproduce.reproduce("huge", tmp_path)
+
+
+def test_every_registered_config_has_presets_and_seed():
+  import importlib
+
+  for name in reproduce.registered_experiments():
+    module = importlib.import_module(f"launch.configs.{name}")
+    for preset in reproduce.PRESETS:
+      config = module.get_config(preset)
+      assert "seed" in config, (name, preset)
+    assert importlib.import_module(f"launch.{name}").experiment
