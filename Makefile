@@ -6,6 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export JAX_PLATFORMS ?= cpu
+# Compiled XLA programs are reused across test workers, subprocess smoke tests and later runs.
+export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
 # Fewer XLA threads than cores would be slower; more than the 2 CI cores only adds contention.
 PYTEST_WORKERS ?= 2
 
