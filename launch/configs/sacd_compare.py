@@ -1,0 +1,52 @@
+"""SAC vs SAC-D (MacGlashan et al. 2022): returns over environment steps on envpool tasks."""
+import ml_collections
+
+REPORT = {
+    "title": "SAC vs SAC-D: final returns (SAC-D should match SAC)",
+    "headline": ("final_return/LunarLanderContinuous-v2/sac",
+                 "final_return/LunarLanderContinuous-v2/sac_d",
+                 "difference_in_sac_se/LunarLanderContinuous-v2"),
+}
+
+
+def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0                     # First seed; run s uses seed + s (env and agent).
+  c.envs = ("HalfCheetah-v4", "Hopper-v4", "LunarLanderContinuous-v2")  # envpool task ids.
+  c.agents = ("sac", "sac_d")    # Agents compared.
+  c.num_seeds = 2                # Independent runs per (env, agent).
+  c.num_envs = 1                 # Parallel environments per run.
+  c.env_steps = 10_000           # Batched env steps per run (x num_envs transitions).
+  c.learning_starts = 2_000      # Env steps of uniform random actions before updates.
+  c.updates_per_step = 1         # Gradient updates per env step (lax.scan).
+  c.batch_size = 256             # Replay batch per update.
+  c.buffer_size = 200_000        # Replay capacity.
+  c.hidden_sizes = (256, 256)    # MLP widths of actor and critics.
+  c.learning_rate = 3e-4         # Adam step size (actor, critics, temperature).
+  c.discount = 0.99              # gamma.
+  c.tau = 0.005                  # Polyak rate of the target critics.
+  c.influence_states = 64        # Replay states on which influence is measured.
+  c.log_every = 500              # Env steps between logged update metrics.
+  c.return_window = 2_000        # Transitions per point of the return curve.
+  if preset == "smoke":
+    c.envs = ("LunarLanderContinuous-v2",)
+    c.num_seeds = 1
+    c.num_envs = 2
+    c.env_steps = 200
+    c.learning_starts = 50
+    c.batch_size = 32
+    c.buffer_size = 2_000
+    c.hidden_sizes = (32, 32)
+    c.influence_states = 16
+    c.log_every = 50
+    c.return_window = 200
+  elif preset == "full":
+    c.num_seeds = 3
+    c.env_steps = 300_000
+    c.learning_starts = 5_000
+    c.buffer_size = 1_000_000
+    c.log_every = 5_000
+    c.return_window = 10_000
+  elif preset != "default":
+    raise ValueError(f"unknown preset {preset!r}; expected smoke, default or full.")
+  return c

@@ -1,0 +1,48 @@
+"""Design diagnosis with SAC-D: LunarLanderContinuous with a mis-scaled fuel cost."""
+import ml_collections
+
+REPORT = {
+    "title": "SAC-D diagnosis: LunarLander with fuel cost x10 vs fixed weights",
+    "headline": ("fuel_influence/misscaled", "fuel_influence/fixed", "fuel_value/misscaled",
+                 "fuel_value/fixed", "task_return/misscaled", "task_return/fixed"),
+}
+
+
+def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0                     # First seed; run s uses seed + s.
+  c.env = "LunarLanderContinuous-v2"  # envpool task id.
+  c.fuel_components = ("main_engine", "side_engine")  # Components whose weight is wrong.
+  c.misscale = 10.0              # The designer's mistake: fuel cost multiplied by this.
+  c.num_seeds = 2                # SAC-D runs per variant.
+  c.num_envs = 1                 # Parallel environments per run.
+  c.env_steps = 30_000           # Batched env steps per run.
+  c.learning_starts = 2_000      # Env steps of uniform random actions before updates.
+  c.updates_per_step = 1         # Gradient updates per env step.
+  c.batch_size = 256             # Replay batch per update.
+  c.buffer_size = 200_000        # Replay capacity.
+  c.hidden_sizes = (256, 256)    # MLP widths.
+  c.learning_rate = 3e-4         # Adam step size.
+  c.discount = 0.99              # gamma.
+  c.tau = 0.005                  # Polyak rate.
+  c.influence_states = 64        # Replay states on which influence is measured.
+  c.log_every = 500              # Env steps between logged metrics.
+  if preset == "smoke":
+    c.num_seeds = 1
+    c.num_envs = 2
+    c.env_steps = 150
+    c.learning_starts = 50
+    c.batch_size = 32
+    c.buffer_size = 2_000
+    c.hidden_sizes = (32, 32)
+    c.influence_states = 16
+    c.log_every = 25
+  elif preset == "full":
+    c.num_seeds = 3
+    c.env_steps = 300_000
+    c.learning_starts = 5_000
+    c.buffer_size = 1_000_000
+    c.log_every = 5_000
+  elif preset != "default":
+    raise ValueError(f"unknown preset {preset!r}; expected smoke, default or full.")
+  return c

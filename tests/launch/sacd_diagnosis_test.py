@@ -1,0 +1,33 @@
+"""Smoke test of launch/sacd_diagnosis on its tiny preset, and of the re-weighting wrapper."""
+import numpy as np
+import pytest
+
+from launch import app, sacd_diagnosis, sacd_host_runs
+from launch.configs import sacd_diagnosis as config_module
+
+
+def test_reweighted_env_scales_components_and_keeps_original_reward():
+  base = sacd_host_runs.make_env("LunarLanderContinuous-v2", 2, 0)
+  env = sacd_host_runs.make_env("LunarLanderContinuous-v2", 2, 0, {"main_engine": 10.0})
+  base.reset()
+  env.reset()
+  action = np.array([[1.0, 0.0], [0.8, 0.9]], np.float32)
+  a, b = base.step(action), env.step(action)
+  i = list(env.component_names).index("main_engine")
+  np.testing.assert_allclose(b.reward_components[:, i], 10 * a.reward_components[:, i])
+  np.testing.assert_allclose(b.reward, b.reward_components.sum(-1), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(b.info["original_reward"], a.reward)
+  with pytest.raises(ValueError, match="fuel"):
+    sacd_host_runs.make_env("LunarLanderContinuous-v2", 1, 0, {"fuel": 2.0})
+
+
+def test_smoke(tmp_path):
+  summary = app.execute(sacd_diagnosis.experiment, config_module.get_config("smoke"), tmp_path,
+                        progress=False)
+  for variant in ("misscaled", "fixed"):
+    assert 0.0 <= summary[f"fuel_influence/{variant}"] <= 1.0
+    assert 0.0 <= summary[f"fuel_value_share/{variant}"] <= 1.0
+    assert np.isfinite(summary[f"fuel_value/{variant}"])
+    assert summary[f"episodes/{variant}"] >= 1
+    assert -1000 < summary[f"task_return/{variant}"] < 300
+  assert (tmp_path / "figures" / "diagnosis.png").exists()
