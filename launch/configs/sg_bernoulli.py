@@ -1,0 +1,34 @@
+"""Bernoulli toy of Tucker et al. 2017: minimise E[(b - t)^2], b ~ Bernoulli(sigmoid(theta))."""
+import ml_collections
+
+REPORT = {
+    "title": "Bernoulli toy E[(b - t)^2]: gradient variance and convergence per estimator",
+    "headline": ("var_t0.45/reinforce", "var_t0.45/disarm", "var_t0.499/reinforce",
+                 "var_t0.499/disarm", "correct_side_t0.499", "final_p_t0.499/disarm"),
+}
+
+
+def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0                    # PRNG seed of training and of the variance measurement.
+  c.targets = (0.45, 0.499)     # Values of t; the optimum is p = 0 since t < 0.5.
+  c.estimators = ("reinforce", "reinforce_ma", "loo", "gumbel_st", "rebar", "relax", "arm",
+                  "disarm")     # Estimators compared (see launch/sg_bernoulli.py).
+  c.learning_rate = 0.01        # Adam step size on theta (and on RELAX's control).
+  c.temperature = 0.5           # Relaxation temperature of Gumbel-ST / REBAR / RELAX.
+  c.ma_decay = 0.9              # Moving-average baseline decay.
+  c.variance_samples = 10000    # Per-sample gradients used to measure variance at theta = 0.
+  c.steps_per_chunk = 500       # Optimisation steps per jitted, checkpointed chunk.
+  c.num_chunks = 6              # Chunks; total steps = steps_per_chunk * num_chunks.
+  if preset == "smoke":  # Compilation dominates: four estimators covering every code path.
+    c.estimators = ("reinforce", "loo", "relax", "disarm")
+    c.variance_samples = 500
+    c.steps_per_chunk = 20
+    c.num_chunks = 2
+  elif preset == "full":
+    c.variance_samples = 100000
+    c.steps_per_chunk = 2000
+    c.num_chunks = 10
+  elif preset != "default":
+    raise ValueError(f"unknown preset {preset!r}; expected smoke, default or full.")
+  return c

@@ -1,0 +1,414 @@
+"""The primitives a model calls: `sample`, `cost`, `baseline`, `critic` and `scan`.
+
+A stochastic computation graph (Weber et al. 2019, Sec. 2; Schulman et al. 2015, Sec. 2) is an
+ordinary JAX function that draws from distrax distributions at named stochastic nodes and emits
+named costs. Outside `make_surrogate` the primitives are transparent (`sample` draws, `cost`
+returns its value), so the same function runs on its own. Inside, an effect handler records every
+node and cost; `surrogate.py` turns the record into a surrogate objective.
+
+Handlers are kept on a thread-local stack and only touch Python-side bookkeeping, so the model
+may be jitted, vmapped and differentiated from the outside. Sequential graphs use `scan` (a
+wrapper of `lax.scan`) so that nodes and costs inside the loop become time-indexed arrays whose
+temporal causality the library knows.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import distrax
+import jax
+import jax.numpy as jnp
+
+SCORE = "score"
+PATHWISE = "pathwise"
+AUTO = "auto"
+CRITIC_KINDS = ("replace", "pathwise", "reparam", "taylor")
+
+# distrax distributions whose samples are discrete: no pathwise gradient exists.
+_DISCRETE = tuple(c for c in (
+    getattr(distrax, n, None) for n in ("Bernoulli", "Categorical", "OneHotCategorical",
+                                        "EpsilonGreedy", "Greedy", "Softmax", "Quantized"))
+                  if c is not None)
+
+
+def is_reparameterizable(dist: Any) -> bool:
+  """True if samples of `dist` are differentiable functions of its parameters.
+
+  distrax marks no flag, so discrete distrax classes are listed; wrapped TFP distributions carry
+  `reparameterization_type`.
+  """
+  if isinstance(dist, _DISCRETE):
+    return False
+  rt = getattr(dist, "reparameterization_type", None)
+  if rt is not None:
+    return "FULLY_REPARAMETERIZED" in str(rt)
+  dtype = getattr(dist, "dtype", jnp.float32)
+  return bool(jnp.issubdtype(dtype, jnp.floating))
+
+
+class Relaxation:
+  """Base class of relaxed estimators that can be chosen per node (see `relaxations.py`)."""
+
+  def sample(self, dist: Any, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Returns `(hard, value)`: an exact sample and the differentiable value used downstream."""
+    raise NotImplementedError
+
+
+@dataclasses.dataclass
+class NodeRecord:
+  """What the handler knows about one stochastic node.
+
+  Attributes:
+    name: node name.
+    estimator: "score", "pathwise" or a `Relaxation`.
+    value: the value passed downstream (stopped for score-function nodes).
+    hard: the exact sample (no gradient).
+    log_prob: log-density of `hard`, summed over the node's elements: shape () at top level,
+      (T,) inside `scan`.
+    scan: id of the enclosing `scan` or None.
+    dist: the distribution (None once exported from a scan body).
+    raw: the unstopped sample (pathwise in the parameters where reparameterisable).
+  """
+  name: str
+  estimator: Any
+  value: Any
+  hard: Any
+  log_prob: Any
+  scan: int | None = None
+  dist: Any = None
+  raw: Any = None
+  baseline: Any = None
+  critic_kind: str | None = None
+  critic_value: Any = None   # Q used as (part of) the learning signal, or None.
+  critic_term: Any = None    # Forward-zero surrogate term carrying the critic's pathwise gradient.
+  horizon: Any = None        # (V(H), names of the horizon nodes H) from `bootstrap`.
+
+
+@dataclasses.dataclass
+class CostRecord:
+  name: str
+  value: Any
+  scan: int | None = None
+
+
+_STACK = threading.local()
+
+
+def _stack() -> list:
+  if not hasattr(_STACK, "handlers"):
+    _STACK.handlers = []
+  return _STACK.handlers
+
+
+def current_handler() -> "Handler | None":
+  s = _stack()
+  return s[-1] if s else None
+
+
+class Handler:
+  """Records nodes and costs of one execution of a model.
+
+  Args:
+    forced: node name -> value to use instead of sampling (exact enumeration, re-execution with
+      other values, and dependency analysis all use this).
+    estimators: node name -> estimator, overriding the one given at the `sample` call.
+    critic_kinds: node name -> one of `CRITIC_KINDS`.
+    scan_of: node name -> scan id, from an earlier pass (routes forced values into scan bodies).
+    analyse_steps: in the dependency-analysis pass, also analyse each `scan` body per step.
+  """
+
+  def __init__(self, forced: Mapping[str, Any] | None = None,
+               estimators: Mapping[str, Any] | None = None,
+               critic_kinds: Mapping[str, str] | None = None,
+               scan_of: Mapping[str, int | None] | None = None, analyse_steps: bool = False,
+               scan_id: int | None = None):
+    self.forced = dict(forced or {})
+    self.estimators = dict(estimators or {})
+    self.critic_kinds = dict(critic_kinds or {})
+    self.scan_of = dict(scan_of or {})
+    self.analyse_steps = analyse_steps
+    self.scan_id = scan_id
+    self.nodes: dict[str, NodeRecord] = {}
+    self.costs: dict[str, CostRecord] = {}
+    self.scan_lengths: dict[int, int] = {}
+    self.step_deps: dict[int, Any] = {}
+    self._num_scans = 0
+
+  def __enter__(self):
+    _stack().append(self)
+    return self
+
+  def __exit__(self, *exc):
+    _stack().pop()
+
+  def _check_new_name(self, name: str) -> None:
+    if not isinstance(name, str) or not name:
+      raise ValueError(f"node and cost names must be non-empty strings; got {name!r}.")
+    if name in self.nodes or name in self.costs:
+      raise ValueError(f"name {name!r} is used twice; every node and cost needs its own name.")
+
+  # -- sample -------------------------------------------------------------------------------
+  def sample(self, name: str, dist: Any, key: jax.Array, estimator: Any) -> jax.Array:
+    self._check_new_name(name)
+    estimator = self.estimators.get(name, estimator)
+    if estimator == AUTO:
+      estimator = PATHWISE if is_reparameterizable(dist) else SCORE
+    if estimator == PATHWISE and not is_reparameterizable(dist):
+      raise ValueError(
+          f"node {name!r}: estimator 'pathwise' needs a reparameterisable distribution, but "
+          f"{type(dist).__name__} has discrete samples; use 'score' or a relaxation.")
+    if estimator not in (SCORE, PATHWISE) and not isinstance(estimator, Relaxation):
+      raise ValueError(f"node {name!r}: estimator must be 'score', 'pathwise', 'auto' or a "
+                       f"Relaxation; got {estimator!r}.")
+    if name in self.forced:
+      hard = jnp.asarray(self.forced[name])
+      expected = tuple(dist.batch_shape) + tuple(dist.event_shape)
+      if tuple(hard.shape) != expected:
+        raise ValueError(f"node {name!r}: the given sample has shape {tuple(hard.shape)}; the "
+                         f"distribution's samples have shape {expected}.")
+      raw = hard
+      value = hard
+      if isinstance(estimator, Relaxation):
+        value = hard.astype(jnp.result_type(float))
+    elif isinstance(estimator, Relaxation):
+      hard, value = estimator.sample(dist, key)
+      raw = value
+    else:
+      raw = dist.sample(seed=key)
+      hard = jax.lax.stop_gradient(raw)
+      value = raw
+    if estimator == SCORE or (self.critic_kinds.get(name) == "pathwise"):
+      value = jax.lax.stop_gradient(value)
+    log_prob = jnp.sum(dist.log_prob(jax.lax.stop_gradient(hard)))
+    self.nodes[name] = NodeRecord(name, estimator, value, jax.lax.stop_gradient(hard), log_prob,
+                                  self.scan_id, dist, raw)
+    return value
+
+  def _node(self, node: str, what: str) -> NodeRecord:
+    if node not in self.nodes:
+      raise ValueError(f"{what} for node {node!r}, which has not been sampled (yet) in this "
+                       f"scope; known nodes: {sorted(self.nodes)}.")
+    return self.nodes[node]
+
+  def cost(self, name: str, value: Any) -> Any:
+    self._check_new_name(name)
+    self.costs[name] = CostRecord(name, jnp.asarray(value), self.scan_id)
+    return value
+
+  def baseline(self, node: str, value: Any) -> None:
+    rec = self._node(node, "baseline")
+    value = jnp.asarray(value)
+    if value.shape != ():
+      raise ValueError(f"baseline for node {node!r} has shape {value.shape}; expected a scalar "
+                       "(vmap the surrogate over examples to get one baseline per example).")
+    if rec.baseline is not None:
+      raise ValueError(f"node {node!r} already has a baseline.")
+    rec.baseline = value
+
+  def critic(self, node: str, q: Any) -> None:
+    rec = self._node(node, "critic")
+    kind = self.critic_kinds.get(node)
+    if kind is None:
+      raise ValueError(f"critic for node {node!r}: declare its kind in make_surrogate(critics="
+                       f"{{{node!r}: one of {CRITIC_KINDS}}}).")
+    if rec.critic_kind is not None:
+      raise ValueError(f"node {node!r} already has a critic.")
+    rec.critic_kind = kind
+    if kind == "replace":
+      q = jnp.asarray(q)
+      if q.shape != ():
+        raise ValueError(f"critic for node {node!r} has shape {q.shape}; expected a scalar.")
+      rec.critic_value = q
+      return
+    if not callable(q):
+      raise ValueError(f"critic of kind {kind!r} for node {node!r} must be a function of the "
+                       "node's value; got an array.")
+    if kind == "pathwise":
+      # SVG(0)/DDPG: gradient of Q through the reparameterised sample replaces the costs' own.
+      if rec.estimator != PATHWISE:
+        raise ValueError(f"critic kind 'pathwise' for node {node!r} needs estimator "
+                         f"'pathwise'; the node uses {rec.estimator!r}.")
+      qv = _scalar_q(q(rec.raw), node)
+      rec.critic_term = qv - jax.lax.stop_gradient(qv)
+      return
+    if rec.estimator != SCORE:
+      raise ValueError(f"critic kind {kind!r} for node {node!r} is a control variate for the "
+                       f"score function; the node uses {rec.estimator!r}.")
+    if kind == "reparam":
+      # LAX-style: E[grad log p * q] is replaced by its pathwise twin grad E[q(x(theta, eps))].
+      if not is_reparameterizable(rec.dist):
+        raise ValueError(f"critic kind 'reparam' for node {node!r} needs a reparameterisable "
+                         f"distribution; {type(rec.dist).__name__} is not (use 'taylor').")
+      qv = _scalar_q(q(rec.raw), node)
+      rec.critic_value = jax.lax.stop_gradient(qv)
+      rec.critic_term = qv - jax.lax.stop_gradient(qv)
+    elif kind == "taylor":
+      # MuProp / Q-Prop: first-order expansion of q at the mean; its expectation is analytic.
+      mean = rec.dist.mean()
+      mbar = jax.lax.stop_gradient(mean)
+      q0, g = jax.value_and_grad(lambda m: _scalar_q(q(m), node))(mbar)
+      g = jax.lax.stop_gradient(g)
+      x = jax.lax.stop_gradient(rec.hard).astype(mbar.dtype)
+      rec.critic_value = jax.lax.stop_gradient(q0 + jnp.sum(g * (x - mbar)))
+      rec.critic_term = jnp.sum(g * (mean - mbar))
+
+  def bootstrap(self, node: str, value: Any, beyond: tuple) -> None:
+    rec = self._node(node, "bootstrap")
+    if self.scan_id is not None:
+      raise ValueError(f"bootstrap for node {node!r} inside scan: use the n-step/lambda "
+                       "functions of stochastic_graphs.horizons with a 'replace' critic.")
+    value = jnp.asarray(value)
+    if value.shape != ():
+      raise ValueError(f"bootstrap value for node {node!r} has shape {value.shape}; expected a "
+                       "scalar.")
+    if isinstance(beyond, str) or not beyond:
+      raise ValueError(f"bootstrap for node {node!r}: beyond must be a non-empty sequence of "
+                       f"node names; got {beyond!r}.")
+    rec.horizon = (value, tuple(beyond))
+
+  # -- scan ---------------------------------------------------------------------------------
+  def scan(self, f: Callable, init: Any, xs: Any, length: int | None) -> tuple[Any, Any]:
+    if self.scan_id is not None:
+      raise ValueError("stochastic_graphs.scan cannot be nested; use jax.lax.scan for inner "
+                       "deterministic loops.")
+    sid = self._num_scans
+    self._num_scans += 1
+    inner_forced = {n: v for n, v in self.forced.items() if self.scan_of.get(n) == sid}
+    outer = self
+
+    def run_step(carry, x, forced_t):
+      h = Handler(forced_t, outer.estimators, outer.critic_kinds, scan_id=sid)
+      with h:
+        carry, y = f(carry, x)
+      return carry, y, h
+
+    static: dict[str, Any] = {}  # Estimators and critic kinds are Python values: kept aside.
+
+    def body(carry, inp):
+      x, forced_t = inp
+      if outer.analyse_steps:
+        from stochastic_graphs import dependencies  # Local: only the analysis pass needs it.
+        deps, paths = dependencies.function_dependencies(
+            lambda ft: _export(run_step(carry, x, ft)[2]), forced_t)
+        outer.step_deps[sid] = (deps, [p[1].key for p in paths])
+      carry, y, h = run_step(carry, x, forced_t)
+      static.update({n: (r.estimator, r.critic_kind) for n, r in h.nodes.items()})
+      return carry, (y, _export(h))
+
+    carry, (ys, rec) = jax.lax.scan(body, init, (xs, inner_forced), length=length)
+    t = jax.tree.leaves(rec)[0].shape[0] if jax.tree.leaves(rec) else length
+    self.scan_lengths[sid] = t
+    for name, n in rec["nodes"].items():
+      self._check_new_name(name)
+      estimator, critic_kind = static[name]
+      self.nodes[name] = NodeRecord(name, estimator, n["value"], n["hard"], n["log_prob"], sid,
+                                    baseline=n.get("baseline"), critic_kind=critic_kind,
+                                    critic_value=n.get("critic_value"),
+                                    critic_term=n.get("critic_term"))
+    for name, c in rec["costs"].items():
+      self._check_new_name(name)
+      self.costs[name] = CostRecord(name, c, sid)
+    return carry, ys
+
+
+def _scalar_q(q: Any, node: str) -> jax.Array:
+  q = jnp.asarray(q)
+  if q.shape != ():
+    raise ValueError(f"critic for node {node!r} returned shape {q.shape}; expected a scalar.")
+  return q
+
+
+def _export(h: Handler) -> dict:
+  """Array-only summary of a scan body's record (distributions cannot leave the body)."""
+  nodes = {}
+  for name, n in h.nodes.items():
+    d = {"value": n.value, "hard": n.hard, "log_prob": n.log_prob}
+    if n.baseline is not None:
+      d["baseline"] = n.baseline
+    if n.critic_value is not None:
+      d["critic_value"] = n.critic_value
+    if n.critic_term is not None:
+      d["critic_term"] = n.critic_term
+    nodes[name] = d
+  return {"nodes": nodes, "costs": {n: c.value for n, c in h.costs.items()}}
+
+
+# ---- public primitives ------------------------------------------------------------------------
+def sample(name: str, dist: Any, key: jax.Array, *, estimator: Any = AUTO) -> jax.Array:
+  """Draws from `dist` at the stochastic node `name`.
+
+  Args:
+    name: unique node name.
+    dist: a distrax distribution; the node is its whole sample (all batch elements).
+    key: PRNG key.
+    estimator: "score" (REINFORCE, Eq. (3) of Weber et al. 2019), "pathwise"
+      (reparameterisation, Eq. (4)), "auto" (pathwise where possible) or a `Relaxation`.
+      `make_surrogate(estimators=...)` overrides it.
+
+  Returns:
+    The sample. For score-function nodes it carries no gradient; the surrogate adds the score
+    term instead.
+  """
+  h = current_handler()
+  if h is None:
+    return dist.sample(seed=key)
+  return h.sample(name, dist, key, estimator)
+
+
+def cost(name: str, value: Any) -> Any:
+  """Emits the cost node `name` (any shape; the objective is the sum of all its elements)."""
+  h = current_handler()
+  if h is None:
+    return value
+  return h.cost(name, value)
+
+
+def baseline(node: str, value: Any) -> None:
+  """Declares the scalar baseline b(B) of score-function node `node` (Weber et al. Eq. (6)).
+
+  It must depend only on non-descendants of `node`; `make_surrogate` checks this on the graph.
+  """
+  h = current_handler()
+  if h is not None:
+    h.baseline(node, value)
+
+
+def critic(node: str, q: Any) -> None:
+  """Declares a critic for `node`; its kind is set by `make_surrogate(critics={node: kind})`.
+
+  Kinds: "replace" (`q` a scalar Q(X) replacing the sampled downstream cost, Weber et al.
+  Eq. (8)); "pathwise" (`q(x)` differentiated through the reparameterised sample, SVG(0)/DDPG);
+  "reparam" and "taylor" (`q(x)` as a control variate with its pathwise or first-order analytic
+  correction: LAX/Q-Prop/MuProp).
+  """
+  h = current_handler()
+  if h is not None:
+    h.critic(node, q)
+
+
+def bootstrap(node: str, value: Any, beyond: tuple | list) -> None:
+  """Horizon for `node`: costs downstream of the nodes `beyond` are replaced by `value`.
+
+  The learning signal of `node` becomes (its influenced costs not downstream of H) + V(H),
+  Weber et al. 2019, Sec. 4.3 (partial evaluation with a value function at the horizon H).
+  The Monte Carlo fitting loss of V(H) is added to `SurrogateInfo.critic_loss`.
+  """
+  h = current_handler()
+  if h is not None:
+    h.bootstrap(node, value, tuple(beyond))
+
+
+def scan(f: Callable[[Any, Any], tuple[Any, Any]], init: Any, xs: Any = None,
+         length: int | None = None) -> tuple[Any, Any]:
+  """`jax.lax.scan` whose body may call `sample` and `cost`: they become time-indexed.
+
+  A node sampled at step s can only influence costs at steps t >= s (t > s when the analysis of
+  one step shows no same-step path), which the surrogate uses for cost-to-go signals.
+  """
+  h = current_handler()
+  if h is None:
+    return jax.lax.scan(f, init, xs, length=length)
+  return h.scan(f, init, xs, length)
