@@ -1,0 +1,63 @@
+"""DeepSpike: amortized spike inference from calcium imaging with variational autoencoders.
+
+Speiser, Yan, Archer, Buesing, Turaga, Macke 2017, *Fast amortized inference of neural activity
+from calcium imaging data with variational autoencoders* (NeurIPS). Generative models (SCF, SCDF,
+MLphys, DS-BAP), recognition networks (factorised CNN, autoregressive RNN), unsupervised VIMCO /
+supervised / combined training through `stochastic_graphs`, Chen 2013 data loading and the
+spikefinder evaluation. See README.md for the equation -> function table.
+"""
+from calcium.data import (
+                          Recording,
+                          chen2013_files,
+                          default_data_dir,
+                          fill_nan,
+                          load_chen2013,
+                          load_mat,
+                          match_frame_rate,
+                          noise_level,
+                          normalise,
+                          resample,
+                          spike_counts,
+)
+from calcium.evaluation import (
+                          SPIKEFINDER_BIN_S,
+                          bin_sum,
+                          binned_spike_counts,
+                          evaluate,
+                          pearson,
+                          spike_count_ratio,
+                          spikefinder_correlation,
+                          timing_error,
+)
+from calcium.mcmc import scf_gibbs_marginals
+from calcium.models import MODEL_NAMES, GenerativeModel, drift_basis, make_model
+from calcium.oasis_baseline import oasis_deconvolve
+from calcium.recognition import (
+                          AutoregressiveRNN,
+                          FactorisedCNN,
+                          Recognition,
+                          make_autoregressive,
+                          make_factorised,
+)
+from calcium.train import (
+                          Dataset,
+                          Trainer,
+                          TrainState,
+                          default_config,
+                          infer,
+                          make_dataset,
+                          make_losses,
+                          make_train,
+                          make_trainer,
+)
+
+__all__ = [
+    "AutoregressiveRNN", "Dataset", "FactorisedCNN", "GenerativeModel", "MODEL_NAMES",
+    "Recognition", "Recording", "SPIKEFINDER_BIN_S", "TrainState", "Trainer", "bin_sum",
+    "binned_spike_counts", "chen2013_files", "default_config", "default_data_dir", "drift_basis",
+    "evaluate", "fill_nan", "infer", "load_chen2013", "load_mat", "make_autoregressive",
+    "make_dataset", "make_factorised", "make_losses", "make_model", "make_train", "make_trainer",
+    "match_frame_rate", "noise_level", "normalise", "oasis_deconvolve", "pearson", "resample",
+    "scf_gibbs_marginals", "spike_count_ratio",
+    "spike_counts", "spikefinder_correlation", "timing_error",
+]

@@ -1,0 +1,293 @@
+"""DeepSpike training (Speiser et al. 2017, Sec. 2.4): unsupervised VIMCO, supervised, combined.
+
+* Unsupervised: the multi-sample bound L = log (1/K) sum_k p(f, s_k; theta_cell) / q(s_k | f)
+  (Speiser Eq. (8); Mnih & Rezende 2016), with K spike trains from the recognition network,
+  per-cell generative parameters theta_cell and a recognition network shared across cells. The
+  gradient is VIMCO's (leave-one-out learning signals), taken from
+  `stochastic_graphs.multi_sample.vimco_surrogate` -- the shared core, not a private copy.
+* Supervised: cross-entropy -log q(s_true | f) against ground-truth spikes (clipped to one per bin).
+* Combined: `unsupervised_weight * unsupervised + supervised_weight * supervised`.
+
+Minibatches are snippets of `snippet_frames` frames cut from random cells at random offsets, with
+`buffer_frames` extra frames on each side: the network sees the whole window and the spikes of the
+buffers feed the calcium of the centre, but only central, non-NaN frames enter the likelihood.
+Losses are per frame. Gradients are clipped by global norm; the optimiser is Adam.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from calcium import models as models_lib
+from calcium import recognition as recognition_lib
+from stochastic_graphs import multi_sample
+
+
+class Dataset(NamedTuple):
+  """Traces of N cells padded to a common length.
+
+  Attributes:
+    fluorescence: (N, T, C) normalised traces, NaN frames already filled (network input).
+    mask: (N, T) bool, False on NaN and padding frames.
+    lengths: (N,) int, frames of each cell.
+    spikes: (N, T * U, S) true spike counts, or None (unsupervised only).
+  """
+  fluorescence: Any
+  mask: Any
+  lengths: Any
+  spikes: Any = None
+
+
+def make_dataset(traces, spikes=None, valid=None, *, normalise: bool = True) -> Dataset:
+  """Pads traces of different lengths into a `Dataset`.
+
+  Args:
+    traces: list of (T_i,) or (T_i, C) fluorescence traces (NaN frames allowed).
+    spikes: optional list of (T_i * U,) or (T_i * U, S) spike counts.
+    valid: optional list of (T_i,) bool masks (default: finite frames).
+    normalise: put each trace in units of its noise std around its median (`data.normalise`).
+  """
+  from calcium import data as data_lib
+
+  if not traces:
+    raise ValueError("traces must be a non-empty list.")
+  traces = [np.asarray(t, np.float64).reshape(len(t), -1) for t in traces]
+  n, t_max, c = len(traces), max(len(t) for t in traces), traces[0].shape[1]
+  fluo = np.zeros((n, t_max, c), np.float32)
+  mask = np.zeros((n, t_max), bool)
+  for i, tr in enumerate(traces):
+    ok = np.all(np.isfinite(tr), axis=1) if valid is None else np.asarray(valid[i], bool)
+    cols = [data_lib.normalise(tr[:, j]) if normalise else tr[:, j] for j in range(c)]
+    fluo[i, :len(tr)] = np.stack([data_lib.fill_nan(col) for col in cols], 1)
+    mask[i, :len(tr)] = ok
+  lengths = np.array([len(t) for t in traces])
+  sp = None
+  if spikes is not None:
+    spikes = [np.asarray(s, np.float64).reshape(len(s), -1) for s in spikes]
+    u = len(spikes[0]) // len(traces[0])
+    sp = np.zeros((n, t_max * u, spikes[0].shape[1]), np.float32)
+    for i, s in enumerate(spikes):
+      if len(s) != len(traces[i]) * u:
+        raise ValueError(f"spikes[{i}] has {len(s)} bins; trace {i} needs {len(traces[i]) * u}.")
+      sp[i, :len(s)] = s
+  return Dataset(fluo, mask, lengths, sp)
+
+
+class TrainState(NamedTuple):
+  recognition_params: Any
+  generative_params: Any  # Raw per-cell params, leading axis N.
+  opt_state: Any
+  key: jax.Array
+  step: jax.Array
+
+
+class Trainer(NamedTuple):
+  """`init(key) -> TrainState`; `step(state) -> (state, metrics)`;
+  `chunk(state) -> (state, metrics)` runs `config.steps_per_chunk` steps with lax.scan."""
+  model: models_lib.GenerativeModel
+  recognition: recognition_lib.Recognition
+  init: Callable
+  step: Callable
+  chunk: Callable
+
+
+def default_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.model = "scf"  # Generative model: scf, scdf, mlphys, ds_bap.
+  c.frame_rate = 60.0  # Frames per second of the data.
+  c.upsample = 1  # Fine spike bins per frame.
+  c.drift_terms = 0  # Cosine terms of the slow baseline drift.
+  c.recognition = "factorised"  # factorised or autoregressive.
+  c.features = (32, 32, 32)  # CNN channels per layer.
+  c.kernel_size = 9  # CNN kernel width (frames).
+  c.hidden = 32  # RNN width (autoregressive).
+  c.num_samples = 64  # K of the VIMCO bound.
+  c.batch_size = 8  # Snippets per step.
+  c.snippet_frames = 200  # Central frames per snippet (in the likelihood).
+  c.buffer_frames = 30  # Frames on each side seen by the network, not the likelihood.
+  c.learning_rate = 1e-3  # Adam step size.
+  c.clip_norm = 10.0  # Global gradient-norm clip.
+  c.unsupervised_weight = 1.0  # Weight of the VIMCO loss.
+  c.supervised_weight = 0.0  # Weight of the cross-entropy loss (needs spikes).
+  c.num_steps = 1000  # Steps of make_train's train(key).
+  c.steps_per_chunk = 100  # Steps per chunk of the launcher's train loop.
+  c.init_tau = 1.0  # Initial calcium decay time (s).
+  c.init_alpha = 3.0  # Initial fluorescence per spike (units of the noise std).
+  c.init_rate = 1.0  # Initial firing rate (Hz).
+  return c
+
+
+def build_model(config) -> models_lib.GenerativeModel:
+  return models_lib.make_model(config.model, frame_rate=config.frame_rate, upsample=config.upsample,
+                               drift_terms=config.drift_terms)
+
+
+def build_recognition(config, model: models_lib.GenerativeModel) -> recognition_lib.Recognition:
+  common = dict(features=tuple(config.features), kernel_size=config.kernel_size,
+                upsample=config.upsample, num_spike_channels=model.num_spike_channels,
+                num_traces=model.num_traces)
+  if config.recognition == "factorised":
+    return recognition_lib.make_factorised(**common)
+  if config.recognition == "autoregressive":
+    return recognition_lib.make_autoregressive(hidden=config.hidden, **common)
+  raise ValueError(f"config.recognition must be 'factorised' or 'autoregressive'; got "
+                   f"{config.recognition!r}.")
+
+
+def initial_generative_params(model: models_lib.GenerativeModel, dataset: Dataset, config):
+  """Per-cell raw params: baseline at each trace's 20th percentile, noise std from the data, and
+  (except MLphys) the scale alpha set so that one isolated spike peaks at `config.init_alpha`."""
+  peak = 1.0
+  if model.name in ("scdf", "ds_bap"):
+    # Peak response to one spike with alpha = 1, beta = 0, the initial decay and default binding.
+    shape = (model.num_traces,) if model.num_traces > 1 else ()
+    unit = model.init(alpha=np.ones(shape), tau=np.full(shape, config.init_tau))
+    one = np.zeros((60 * model.upsample, model.num_spike_channels))
+    one[0] = 1.0
+    peak = np.max(np.asarray(model.mean_fluorescence(unit, one)), axis=0)
+  raws = []
+  for f, m in zip(np.asarray(dataset.fluorescence), np.asarray(dataset.mask)):
+    f = f[m]
+    overrides = {}
+    if model.name != "mlphys":
+      overrides.update(beta=np.percentile(f, 20, axis=0),
+                       alpha=np.full(model.num_traces, config.init_alpha) / peak)
+      overrides["tau"] = np.full(model.num_traces, config.init_tau)
+    noise = np.median(np.abs(np.diff(f, axis=0)), axis=0) / (0.6745 * np.sqrt(2))
+    overrides["sigma"] = np.maximum(noise, 1e-3)
+    overrides["rate"] = np.full(model.num_spike_channels, config.init_rate)
+    if model.num_traces == 1:
+      overrides = {k: v.reshape(()) if np.size(v) == 1 else v for k, v in overrides.items()}
+    raws.append(model.init(**overrides))
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *raws)
+
+
+def make_losses(model, recognition, config):
+  """Returns `loss(recognition_params, generative_params, snippet, key) -> (loss, metrics)` for one
+  snippet: a dict with fluorescence (W, C), mask (W,), spikes (W * U, S) or None, cell, offset."""
+  k_samples = int(config.num_samples)
+
+  def unsupervised(rparams, gparams, snip, key):
+    _, samples, log_q = recognition.sample(rparams, snip["fluorescence"], key, k_samples)
+    samples = jax.lax.stop_gradient(samples)
+    log_p = jax.vmap(lambda s: model.log_joint(gparams, s, snip["fluorescence"], snip["mask"],
+                                               snip["offset"]))(samples)
+    surrogate = multi_sample.vimco_surrogate(log_q, log_p - log_q)
+    bound = jax.nn.logsumexp(log_p - log_q) - jnp.log(k_samples)
+    return surrogate, bound
+
+  def supervised(rparams, snip):
+    target = jnp.minimum(snip["spikes"], 1.0)
+    return -recognition.log_prob(rparams, snip["fluorescence"], target)
+
+  def loss(rparams, gparams, snip, key):
+    frames = jnp.maximum(jnp.sum(snip["mask"]), 1.0)
+    total, metrics = 0.0, {}
+    if config.unsupervised_weight:
+      surrogate, bound = unsupervised(rparams, gparams, snip, key)
+      total = total + config.unsupervised_weight * surrogate / frames
+      metrics["bound_per_frame"] = bound / frames
+    if config.supervised_weight:
+      ce = supervised(rparams, snip) / snip["fluorescence"].shape[0]
+      total = total + config.supervised_weight * ce
+      metrics["cross_entropy_per_frame"] = ce
+    return total, metrics
+
+  return loss
+
+
+def make_trainer(config, dataset: Dataset) -> Trainer:
+  """Builds the pure training functions for `dataset` (see module docstring)."""
+  model = build_model(config)
+  recognition = build_recognition(config, model)
+  fluo = jnp.asarray(dataset.fluorescence, jnp.float32)
+  mask = jnp.asarray(dataset.mask, bool)
+  lengths = jnp.asarray(dataset.lengths, jnp.int32)
+  spikes = None if dataset.spikes is None else jnp.asarray(dataset.spikes, jnp.float32)
+  if fluo.ndim != 3 or fluo.shape[2] != model.num_traces:
+    raise ValueError(f"dataset.fluorescence must have shape (N, T, {model.num_traces}); got "
+                     f"{fluo.shape}.")
+  if config.supervised_weight and spikes is None:
+    raise ValueError("config.supervised_weight > 0 needs dataset.spikes.")
+  window = int(config.snippet_frames + 2 * config.buffer_frames)
+  if window < recognition.receptive_field:
+    raise ValueError(f"snippet_frames + 2 * buffer_frames = {window} is shorter than the "
+                     f"network's receptive field ({recognition.receptive_field} frames).")
+  if int(np.min(dataset.lengths)) < window:
+    raise ValueError(f"every trace needs >= {window} frames (snippet plus buffers); the shortest "
+                     f"has {int(np.min(dataset.lengths))}.")
+  u = model.upsample
+  gparams0 = initial_generative_params(model, dataset, config)  # Host-side, before any jit.
+  loss_fn = make_losses(model, recognition, config)
+  optimiser = optax.chain(optax.clip_by_global_norm(config.clip_norm),
+                          optax.adam(config.learning_rate))
+  central = (jnp.arange(window) >= config.buffer_frames) & (
+      jnp.arange(window) < config.buffer_frames + config.snippet_frames)
+
+  def snippet(cell, start):
+    snip = {"fluorescence": jax.lax.dynamic_slice_in_dim(fluo[cell], start, window, 0),
+            "mask": jax.lax.dynamic_slice_in_dim(mask[cell], start, window, 0) & central,
+            "offset": start, "cell": cell}
+    if spikes is not None:
+      snip["spikes"] = jax.lax.dynamic_slice_in_dim(spikes[cell], start * u, window * u, 0)
+    return snip
+
+  def init(key) -> TrainState:
+    k_net, k_state = jax.random.split(key)
+    rparams = recognition.init(k_net, fluo[0, :window])
+    return TrainState(rparams, gparams0, optimiser.init((rparams, gparams0)), k_state,
+                      jnp.zeros((), jnp.int32))
+
+  def batch_loss(params, key):
+    rparams, gparams = params
+    k_cell, k_start, k_loss = jax.random.split(key, 3)
+    cells = jax.random.randint(k_cell, (config.batch_size,), 0, fluo.shape[0])
+    starts = jax.random.randint(k_start, (config.batch_size,), 0, lengths[cells] - window + 1)
+    snips = jax.vmap(snippet)(cells, starts)
+
+    def one(snip, k):
+      g = jax.tree.map(lambda x: x[snip["cell"]], gparams)
+      return loss_fn(rparams, g, snip, k)
+
+    losses, metrics = jax.vmap(one)(snips, jax.random.split(k_loss, config.batch_size))
+    return jnp.mean(losses), jax.tree.map(jnp.mean, metrics)
+
+  def step(state: TrainState):
+    key, k = jax.random.split(state.key)
+    params = (state.recognition_params, state.generative_params)
+    (loss, metrics), grads = jax.value_and_grad(batch_loss, has_aux=True)(params, k)
+    updates, opt_state = optimiser.update(grads, state.opt_state, params)
+    rparams, gparams = optax.apply_updates(params, updates)
+    metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads))
+    return TrainState(rparams, gparams, opt_state, key, state.step + 1), metrics
+
+  def chunk(state: TrainState):
+    return jax.lax.scan(lambda s, _: step(s), state, None, length=config.steps_per_chunk)
+
+  return Trainer(model, recognition, init, step, chunk)
+
+
+def make_train(config, dataset: Dataset) -> Callable:
+  """`train(key) -> (TrainState, metrics)`: `config.num_steps` steps under one jit with lax.scan.
+
+  The dataset is closed over (a constant of the compiled program); vmap `train` over keys for seeds.
+  """
+  trainer = make_trainer(config, dataset)
+
+  def train(key):
+    state = trainer.init(key)
+    return jax.lax.scan(lambda s, _: trainer.step(s), state, None, length=config.num_steps)
+
+  return jax.jit(train)
+
+
+def infer(recognition: recognition_lib.Recognition, params, fluorescence, key=None,
+          num_samples: int = 16, upsample: int = 1):
+  """Expected spikes per frame (T, S): marginal spike probabilities summed over a frame's bins."""
+  probs = recognition.probabilities(params, fluorescence, key, num_samples)
+  return probs.reshape(-1, upsample, probs.shape[-1]).sum(1)

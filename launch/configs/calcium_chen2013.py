@@ -1,0 +1,44 @@
+"""Config of calcium_chen2013: DeepSpike vs OASIS on Chen et al. 2013 GCaMP6s ground truth."""
+import ml_collections
+
+from calcium import train
+
+REPORT = {"title": "DeepSpike vs OASIS on Chen 2013 GCaMP6s, held-out recordings, 40 ms bins "
+                   "(Speiser et al. 2017, Sec. 3.2)",
+          "headline": ("supervised_corr", "combined_corr", "unsupervised_corr", "oasis_ar1_corr",
+                       "oasis_ar2_corr", "combined_count_ratio")}
+
+
+def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0  # Seed of the fold split and the training.
+  c.data_dir = ""  # Folder of the data ('' = calcium.data.default_data_dir()).
+  c.num_folds = 3  # Cross-validation folds over recordings (train on the others, test on one fold).
+  c.max_folds = 3  # Folds actually run (<= num_folds; smaller for quick runs).
+  c.max_recordings = 18  # Recordings used (the first ones after a seeded shuffle).
+  c.max_frames = 14_400  # Frames kept per recording (from the start).
+  c.variants = ("unsupervised", "supervised", "combined")  # Training losses compared.
+  c.num_chunks = 6  # Chunks of each training loop.
+  c.train = train.default_config()  # DeepSpike training (see calcium.train.default_config).
+  c.train.frame_rate = 60.06
+  c.train.num_samples = 16
+  c.train.batch_size = 8
+  c.train.snippet_frames = 250
+  c.train.buffer_frames = 40
+  c.train.steps_per_chunk = 100
+  c.train.learning_rate = 2e-3
+  c.train.init_tau = 1.2
+  c.train.init_alpha = 2.0
+  c.train.init_rate = 0.5
+  if preset == "smoke":
+    c.max_recordings, c.max_frames, c.num_folds, c.max_folds, c.num_chunks = 4, 2000, 2, 1, 2
+    c.variants = ("combined",)
+    c.train.update(num_samples=4, batch_size=2, snippet_frames=100, buffer_frames=20,
+                   features=(8, 8), steps_per_chunk=30)
+  elif preset == "full":
+    c.num_folds = c.max_folds = 6
+    c.num_chunks = 50
+    c.train.update(num_samples=64, batch_size=16, steps_per_chunk=200)
+  elif preset != "default":
+    raise ValueError(f"preset must be smoke, default or full; got {preset!r}.")
+  return c

@@ -1,0 +1,82 @@
+"""Tests of calcium.data: loading, NaN handling, rates and bad files."""
+import numpy as np
+import pytest
+import scipy.io
+
+from calcium import data
+
+_FILES = data.chen2013_files()
+needs_data = pytest.mark.skipif(
+    not _FILES, reason=f"Chen 2013 data absent from {data.default_data_dir()} (set "
+    f"${data.DATA_ENV_VAR} to the folder holding {data.CHEN2013_SUBDIR}/).")
+
+
+def _write(path, **fields):
+  scipy.io.savemat(path, {"CAttached": fields})
+  return path
+
+
+def test_load_mat_synthetic_with_nan(tmp_path):
+  t = np.arange(10) / 50.0
+  f = np.arange(10.0)
+  f[[3, 4]] = np.nan
+  path = _write(tmp_path / "cell.mat", fluo_time=t, fluo_mean=f,
+                events_AP=np.array([500.0, 1000.0]))
+  (rec,) = data.load_mat(path)
+  assert rec.name == "cell#0" and rec.nan_frames == 2
+  np.testing.assert_allclose(rec.spike_times, [0.05, 0.1])
+  np.testing.assert_allclose(rec.frame_rate, 50.0)
+  np.testing.assert_array_equal(rec.valid, np.isfinite(f))
+  np.testing.assert_allclose(data.fill_nan(rec.fluorescence), np.arange(10.0))
+
+
+def test_bad_files(tmp_path):
+  with pytest.raises(ValueError, match="no such file"):
+    data.load_mat(tmp_path / "missing.mat")
+  bad = tmp_path / "text.mat"
+  bad.write_text("not matlab")
+  with pytest.raises(ValueError, match="text.mat: not a readable"):
+    data.load_mat(bad)
+  scipy.io.savemat(tmp_path / "other.mat", {"x": 1.0})
+  with pytest.raises(ValueError, match="no variable 'CAttached'"):
+    data.load_mat(tmp_path / "other.mat")
+  path = _write(tmp_path / "nofluo.mat", fluo_time=np.arange(3.0), events_AP=np.ones(2))
+  with pytest.raises(ValueError, match="nofluo.mat: .*no field 'fluo_mean'"):
+    data.load_mat(path)
+  path = _write(tmp_path / "short.mat", fluo_time=np.arange(3.0), fluo_mean=np.ones(4),
+                events_AP=np.ones(1))
+  with pytest.raises(ValueError, match="'fluo_time' has 3 frames"):
+    data.load_mat(path)
+  with pytest.raises(ValueError, match="no Chen 2013"):
+    data.load_chen2013(tmp_path / "empty")
+
+
+def test_spike_counts_and_noise_level():
+  t = np.arange(5) * 0.1
+  np.testing.assert_allclose(data.spike_counts(np.array([-0.04, 0.0, 0.12, 0.17, 0.41]), t),
+                             [2, 1, 1, 0, 1])
+  np.testing.assert_allclose(data.spike_counts(np.array([0.01, 0.12]), t, upsample=2)[:4],
+                             [0, 1, 0, 1])
+  rng = np.random.default_rng(0)
+  x = rng.normal(0, 2.0, 20_000)
+  assert data.noise_level(x) == pytest.approx(2.0, rel=0.03)
+  assert np.nanmedian(data.normalise(x + 5)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_match_frame_rate(tmp_path):
+  t = np.arange(100) / 30.0
+  rec = data.Recording("r", t, np.sin(t), np.array([]), 30.0, np.ones(100, bool), 0)
+  assert data.match_frame_rate(rec, 30.2) is rec
+  with pytest.raises(ValueError, match="30.00 Hz does not match the trained model's 60.00 Hz"):
+    data.match_frame_rate(rec, 60.0, allow_resample=False)
+  up = data.match_frame_rate(rec, 60.0)
+  assert up.frame_rate == 60.0 and up.fluorescence.size == 199
+  np.testing.assert_allclose(up.fluorescence, np.sin(up.frame_times), atol=2e-3)
+
+
+@needs_data
+def test_chen2013_loads_18_recordings():
+  recs = data.load_chen2013()
+  assert len(recs) == 18
+  assert all(abs(r.frame_rate - 60.06) < 0.1 for r in recs)
+  assert sum(r.spike_times.size for r in recs) == 1917  # Sum of the per-file events_AP lengths.

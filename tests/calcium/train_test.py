@@ -1,0 +1,109 @@
+"""Tests of calcium.train on small simulated SCF data."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from calcium import models, train
+
+
+@pytest.fixture(scope="module")
+def simulated():
+  m = models.make_model("scf", frame_rate=60.0)
+  raw = m.init(tau=0.5, alpha=3.0, beta=0.0, sigma=1.0, rate=1.0)
+  sim = jax.jit(jax.vmap(lambda k: m.simulate(raw, k, 1500)))
+  s, f = sim(jax.random.split(jax.random.key(0), 3))
+  return train.Dataset(np.asarray(f), np.ones(f.shape[:2], bool), np.full(3, 1500), np.asarray(s))
+
+
+def _config(**kw):
+  c = train.default_config()
+  c.update(num_samples=16, batch_size=4, snippet_frames=100, buffer_frames=20, features=(16, 16),
+           num_steps=300, learning_rate=3e-3, init_tau=0.8, init_alpha=2.0, steps_per_chunk=10)
+  c.update(**kw)
+  return c
+
+
+def _corr(trainer, state, ds):
+  p = trainer.recognition.probabilities(state.recognition_params, ds.fluorescence[0])
+  return np.corrcoef(np.asarray(p)[:, 0], ds.spikes[0, :, 0])[0, 1]
+
+
+def test_unsupervised_vimco_learns_spikes(simulated):
+  c = _config()
+  state, metrics = train.make_train(c, simulated)(jax.random.key(1))
+  bound = np.asarray(metrics["bound_per_frame"])
+  assert bound[-50:].mean() > bound[:50].mean() + 1.0
+  # Exact per-frame log-likelihood of the truth is about -1.42 (unit noise) plus the spike prior.
+  assert -3.0 < bound[-50:].mean() < -1.2
+  assert _corr(train.make_trainer(c, simulated), state, simulated) > 0.5
+
+
+def test_supervised_cross_entropy_decreases(simulated):
+  c = _config(unsupervised_weight=0.0, supervised_weight=1.0, num_steps=200)
+  state, metrics = train.make_train(c, simulated)(jax.random.key(2))
+  ce = np.asarray(metrics["cross_entropy_per_frame"])
+  assert ce[-20:].mean() < 0.5 * ce[:20].mean()
+  assert _corr(train.make_trainer(c, simulated), state, simulated) > 0.5
+
+
+def test_loss_value_is_negative_bound_and_chunk_runs(simulated):
+  c = _config(batch_size=2)
+  trainer = train.make_trainer(c, simulated)
+  state = trainer.init(jax.random.key(0))
+  state, metrics = jax.jit(trainer.chunk)(state)
+  # VIMCO's surrogate has forward value -L, so the per-frame loss equals minus the bound.
+  np.testing.assert_allclose(metrics["loss"], -metrics["bound_per_frame"], rtol=1e-5)
+  assert int(state.step) == 10 and bool(jnp.all(jnp.isfinite(metrics["grad_norm"])))
+  assert jax.tree.leaves(state.generative_params)[0].shape[0] == 3  # One set per cell.
+
+
+def test_bad_input(simulated):
+  with pytest.raises(ValueError, match="receptive field"):
+    train.make_trainer(_config(snippet_frames=4, buffer_frames=2), simulated)
+  with pytest.raises(ValueError, match="needs dataset.spikes"):
+    train.make_trainer(_config(supervised_weight=1.0), simulated._replace(spikes=None))
+  with pytest.raises(ValueError, match="config.recognition"):
+    train.make_trainer(_config(recognition="gru"), simulated)
+  with pytest.raises(ValueError, match="shortest has 1500"):
+    train.make_trainer(_config(snippet_frames=1500), simulated)
+
+
+def test_initial_alpha_sets_single_spike_peak():
+  m = models.make_model("scdf")
+  ds = train.Dataset(np.random.default_rng(0).normal(size=(2, 300, 1)), np.ones((2, 300), bool),
+                     np.full(2, 300))
+  c = _config(model="scdf", init_alpha=2.5)
+  raws = train.initial_generative_params(m, ds, c)
+  one = np.zeros((60, 1))
+  one[0] = 1.0
+  raw0 = jax.tree.map(lambda x: x[0], raws)
+  mu = np.asarray(m.mean_fluorescence(raw0, one))[:, 0]
+  np.testing.assert_allclose(mu.max() - float(m.constrain(raw0)["beta"]), 2.5,
+                             rtol=1e-5)
+  np.testing.assert_allclose(m.constrain(raw0)["sigma"], train_noise(ds.fluorescence[0]),
+                             rtol=1e-5)
+
+
+def train_noise(f):
+  return np.median(np.abs(np.diff(f, axis=0)), axis=0)[0] / (0.6745 * np.sqrt(2))
+
+
+def test_ds_bap_super_resolution_chunk_runs():
+  # Two traces (spine, dendrite), two spike trains, spikes on a grid twice the frame rate.
+  m = models.make_model("ds_bap", frame_rate=30.0, upsample=2)
+  s, f = jax.jit(jax.vmap(lambda k: m.simulate(m.init(alpha=(3.0, 3.0)), k, 200)))(
+      jax.random.split(jax.random.key(0), 2))
+  ds = train.make_dataset(list(np.asarray(f)), list(np.asarray(s)))
+  assert ds.fluorescence.shape == (2, 200, 2) and ds.spikes.shape == (2, 400, 2)
+  c = _config(model="ds_bap", frame_rate=30.0, upsample=2, features=(4,), num_samples=4,
+              batch_size=2, snippet_frames=40, buffer_frames=10, steps_per_chunk=3,
+              supervised_weight=1.0)
+  trainer = train.make_trainer(c, ds)
+  state, metrics = jax.jit(trainer.chunk)(trainer.init(jax.random.key(1)))
+  assert all(bool(jnp.all(jnp.isfinite(v))) for v in metrics.values())
+  probs = trainer.recognition.probabilities(state.recognition_params, ds.fluorescence[0])
+  assert probs.shape == (400, 2)
+  np.testing.assert_allclose(train.infer(trainer.recognition, state.recognition_params,
+                                         ds.fluorescence[0], upsample=2),
+                             np.asarray(probs).reshape(200, 2, 2).sum(1), rtol=1e-6)
