@@ -1,0 +1,27 @@
+"""LL-LVM model selection by the bound (Fig. 3 of Park et al. 2015): k, latent dimension and a
+short-circuit edge, on the swiss roll."""
+import ml_collections
+
+REPORT = {"title": "LL-LVM: bound vs k, vs latent dimension, and a short-circuit edge",
+          "headline": ("best_k", "best_dx", "bound_drop_short_circuit")}
+
+
+def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0                      # Seed of the data set and of the initialisation.
+  c.n = 400                       # Number of swiss-roll points.
+  c.noise = 0.05                  # Std of the swiss roll's Gaussian noise.
+  c.data_scale = 0.03             # y is multiplied by this before fitting.
+  c.ks = (8, 12, 16, 20)          # Neighbour counts compared by the bound (at dx = 2).
+  c.dxs = (1, 2)                  # Latent dimensions compared by the bound (dy = 3).
+  c.k_for_dx = 9                  # k used for the latent-dimension and short-circuit comparisons.
+  c.max_iters = 30                # EM iteration cap per fit.
+  c.tol = 1e-7                    # Relative bound change that stops EM.
+  if preset == "smoke":
+    c.n, c.ks, c.max_iters, c.k_for_dx = 60, (6, 8), 10, 6
+  elif preset == "full":
+    c.ks = tuple(range(8, 21))
+    c.max_iters = 200
+  elif preset != "default":
+    raise ValueError(f"unknown preset {preset!r}")
+  return c

@@ -1,0 +1,48 @@
+"""LL-LVM: the locally linear latent variable model.
+
+Park, Jitkrittum, Qamar, Szabo, Buesing, Sahani 2015, "Bayesian manifold learning: the locally
+linear latent variable model" (NIPS 2015). Neighbourhood graphs, variational EM with closed-form
+q(x), q(C) and M-steps for alpha and gamma, the lower bound, model selection with the bound and
+an out-of-sample extension. Everything runs in float64 (`fit` switches jax_enable_x64 on inside;
+call the lower-level functions under `jax.enable_x64(True)`).
+"""
+from manifold.em import (
+                         DEFAULT_EPSILON,
+                         EMState,
+                         FitResult,
+                         Problem,
+                         em_step,
+                         fit,
+                         init_state,
+                         lower_bound,
+                         lower_bound_terms,
+                         make_problem,
+                         run_em,
+                         update_alpha,
+                         update_gamma,
+                         update_q_c,
+                         update_q_x,
+)
+from manifold.evaluation import one_nn_error, spearman_to_truth, trustworthiness
+from manifold.expectations import local_linear_mean, phi_c, phi_x
+from manifold.graph import (
+                         Graph,
+                         check_observations,
+                         connect_components,
+                         knn_adjacency,
+                         knn_graph,
+                         laplacian,
+                         make_graph,
+)
+from manifold.out_of_sample import Extension, extend, local_energy
+from manifold.selection import add_edges, bound_for_graphs, bound_vs_dx, bound_vs_k, select_model
+
+__all__ = [
+    "DEFAULT_EPSILON", "EMState", "Extension", "FitResult", "Graph", "Problem", "add_edges",
+    "bound_for_graphs", "bound_vs_dx", "bound_vs_k", "check_observations", "connect_components",
+    "em_step", "extend", "fit", "init_state", "knn_adjacency", "knn_graph", "laplacian",
+    "local_energy", "local_linear_mean", "lower_bound", "lower_bound_terms", "make_graph",
+    "make_problem", "one_nn_error", "phi_c", "phi_x", "run_em", "select_model",
+    "spearman_to_truth", "trustworthiness", "update_alpha", "update_gamma", "update_q_c",
+    "update_q_x",
+]

@@ -1,0 +1,382 @@
+"""Variational EM for LL-LVM (Sec. 3 of Park et al. 2015), in float64.
+
+Model (Sec. 2), for a connected neighbourhood graph G with Laplacian L and eps > 0 fixed:
+
+  p(x | G, alpha) = N(0, Pi),  Pi^{-1} = (alpha I_n + 2 L) (x) I_dx                      (Eq. 1)
+  p(C | G)        = MN(0, I_dy, Sigma_C0),  Sigma_C0^{-1} = (eps 1 1^T + 2 L) (x) I_dx    (Eq. 2)
+  p(y | x, C, G)  = N(Sigma_y e, Sigma_y),  Sigma_y^{-1} = (eps 1 1^T + 2 gamma L) (x) I_dy,
+                    e_k = -gamma sum_j eta_kj (C_k + C_j)(x_j - x_k)                    (Eqs. 3-4)
+
+which is the normalised form of exp(-eps/2 |sum_i y_i|^2 - gamma/2 sum_ij eta_ij
+|y_j - y_i - C_i (x_j - x_i)|^2). The posterior is approximated by q(x) q(C) with
+
+  q(x) = N(mu_x, Sigma_x),  Sigma_x^{-1} = Pi^{-1} + E_q(C)[A^T Sigma_y A],  mu_x = Sigma_x E[A]^T y
+  q(C) = MN(mu_C, I_dy, Sigma_C),  Sigma_C^{-1} = Sigma_C0^{-1} + E_q(x)[H Sigma_y H^T],
+         mu_C = (d/dC y^T e(mu_x, C)) Sigma_C                                  (Eqs. 8-11)
+
+(e = A x = vec(C H)), and the M-steps maximise the bound in gamma (closed form, because e is
+orthogonal to the constant vector, so the bound is -a gamma + dy (n-1)/2 log gamma + const) and in
+alpha (a 1-D concave problem solved on the spectrum of L). All expectations use
+`manifold.expectations` (Hadamard products with L^+, graph-sparse products with G); the
+(n dx)-dimensional precisions are factored by Cholesky and the covariances, needed for the second
+moments, are obtained from the factor by triangular solves.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from manifold import expectations as ex
+from manifold.graph import Graph, check_observations
+
+DEFAULT_EPSILON = 1e-3
+
+
+class Problem(NamedTuple):
+  """Data and graph arrays for one fit (float64 jax arrays; a pytree).
+
+  Attributes:
+    y: (n, dy) observations.
+    neighbours: (n, m) int32 padded neighbour lists.
+    weights: (n, m) 1 for a neighbour, 0 for padding.
+    degree: (n,) node degrees.
+    laplacian: (n, n) L.
+    laplacian_pinv: (n, n) L^+.
+    eigenvalues: (n,) spectrum of L (first entry 0).
+    epsilon: () the fixed precision eps of Eqs. (2)-(3).
+  """
+  y: jax.Array
+  neighbours: jax.Array
+  weights: jax.Array
+  degree: jax.Array
+  laplacian: jax.Array
+  laplacian_pinv: jax.Array
+  eigenvalues: jax.Array
+  epsilon: jax.Array
+
+
+class EMState(NamedTuple):
+  """Variational posterior q(x) q(C) and hyperparameters.
+
+  Attributes:
+    mu_x: (n, dx) mean of q(x).
+    cov_x: (n, dx, n, dx) covariance Sigma_x.
+    logdet_prec_x: () log |Sigma_x^{-1}|.
+    mu_c: (n, dy, dx) mean of q(C); mu_c[i] is the mean of C_i.
+    cov_c: (n, dx, n, dx) column covariance Sigma_C of the matrix normal q(C).
+    logdet_prec_c: () log |Sigma_C^{-1}|.
+    alpha: () prior precision of x.
+    gamma: () noise precision.
+  """
+  mu_x: jax.Array
+  cov_x: jax.Array
+  logdet_prec_x: jax.Array
+  mu_c: jax.Array
+  cov_c: jax.Array
+  logdet_prec_c: jax.Array
+  alpha: jax.Array
+  gamma: jax.Array
+
+
+def make_problem(y, graph: Graph, *, epsilon: float = DEFAULT_EPSILON) -> Problem:
+  """Checks the data against the graph and packs the arrays of one fit (float64).
+
+  Args:
+    y: (n, dy) finite observations without duplicate rows.
+    graph: a connected `Graph` on the n observations.
+    epsilon: eps > 0 of Eqs. (2)-(3) (makes the priors on C and y proper).
+
+  Returns:
+    The `Problem`.
+  """
+  y = check_observations(y)
+  if y.shape[0] != graph.num_nodes:
+    raise ValueError(f"y has {y.shape[0]} rows but graph has {graph.num_nodes} nodes.")
+  if not epsilon > 0:
+    raise ValueError(f"epsilon must be positive; got {epsilon}.")
+  with jax.enable_x64(True):
+    f = lambda a: jnp.asarray(a, dtype=jnp.float64)
+    lap = np.diag(graph.degree) - graph.adjacency
+    return Problem(f(y), jnp.asarray(graph.neighbours, dtype=jnp.int32), f(graph.weights),
+                   f(graph.degree), f(lap), f(graph.laplacian_pinv), f(graph.eigenvalues),
+                   f(epsilon))
+
+
+def _check_dx(dx, dy):
+  if not isinstance(dx, (int, np.integer)) or not 1 <= dx < dy:
+    raise ValueError(f"dx (latent dimension) must be an integer with 1 <= dx < dy = {dy}; "
+                     f"got {dx!r}.")
+
+
+def init_state(problem: Problem, graph: Graph, dx: int, key: jax.Array, *,
+               init: str = "spectral", alpha: float = 1.0, gamma: float = 1.0,
+               scale: float = 1.0) -> EMState:
+  """Initial q(x) (point mass at mu_x) and q(C) (the prior); EM starts with the q(C) update.
+
+  Args:
+    problem: from `make_problem`.
+    graph: the same graph (its Laplacian eigenvectors give the spectral initialisation).
+    dx: latent dimension, 1 <= dx < dy.
+    key: PRNG key (used by init="random", and to break sign symmetry otherwise).
+    init: "spectral" (Laplacian eigenmaps coordinates, scaled to unit variance) or "random".
+    alpha, gamma: initial hyperparameters.
+    scale: standard deviation of the initial coordinates.
+
+  Returns:
+    The initial `EMState`.
+  """
+  n, dy = problem.y.shape
+  _check_dx(dx, dy)
+  if init not in ("spectral", "random"):
+    raise ValueError(f"init must be 'spectral' or 'random'; got {init!r}.")
+  if not (alpha > 0 and gamma > 0):
+    raise ValueError(f"alpha and gamma must be positive; got {alpha}, {gamma}.")
+  with jax.enable_x64(True):
+    if init == "spectral":
+      lap = np.diag(graph.degree) - graph.adjacency
+      _, vecs = np.linalg.eigh(lap)
+      mu = vecs[:, 1:dx + 1] * math.sqrt(n)
+    else:
+      mu = np.asarray(jax.random.normal(key, (n, dx), dtype=jnp.float64))
+    mu = jnp.asarray(scale * mu, dtype=jnp.float64)
+    zeros4 = jnp.zeros((n, dx, n, dx), dtype=jnp.float64)
+    return EMState(mu, zeros4, jnp.zeros(()), jnp.zeros((n, dy, dx)), zeros4, jnp.zeros(()),
+                   jnp.asarray(alpha, jnp.float64), jnp.asarray(gamma, jnp.float64))
+
+
+def _flat(z):
+  n, dx = z.shape[:2]
+  return z.reshape(n * dx, n * dx)
+
+
+def _chol_cov(prec_flat, n, dx):
+  """Cholesky factor of a precision, the covariance from triangular solves, and log |prec|."""
+  chol = jnp.linalg.cholesky(prec_flat)
+  eye = jnp.eye(prec_flat.shape[0], dtype=prec_flat.dtype)
+  linv = jax.scipy.linalg.solve_triangular(chol, eye, lower=True)
+  cov = linv.T @ linv
+  logdet = 2.0 * jnp.sum(jnp.log(jnp.diag(chol)))
+  return chol, cov.reshape(n, dx, n, dx), logdet
+
+
+def second_moment_x(state: EMState) -> jax.Array:
+  """M[i, :, j, :] = E_q(x)[x_i x_j^T], (n, dx, n, dx)."""
+  return state.cov_x + jnp.einsum("ia,jb->iajb", state.mu_x, state.mu_x)
+
+
+def second_moment_c(state: EMState) -> jax.Array:
+  """P[i, :, j, :] = E_q(C)[C_i^T C_j] = mu_i^T mu_j + dy Sigma_C[i, j], (n, dx, n, dx)."""
+  dy = state.mu_c.shape[1]
+  return dy * state.cov_c + jnp.einsum("iya,jyb->iajb", state.mu_c, state.mu_c)
+
+
+def _kron_eye(a, dx):
+  n = a.shape[0]
+  return (a[:, None, :, None] * jnp.eye(dx, dtype=a.dtype)[None, :, None, :]).reshape(
+      n * dx, n * dx)
+
+
+def _y_dot_e(problem, x, c):
+  """y^T e / gamma."""
+  return jnp.sum(problem.y * ex.local_linear_mean(problem.neighbours, problem.weights, x, c))
+
+
+def precision_c(problem: Problem, state: EMState) -> jax.Array:
+  """Sigma_C^{-1} = Sigma_C0^{-1} + (gamma / 2) Phi_C(L^+, M) as an (n dx, n dx) matrix (Eq. 10)."""
+  n, dx = state.mu_x.shape
+  p = problem
+  prior = _kron_eye(p.epsilon + 2.0 * p.laplacian, dx)
+  phi = ex.phi_c(p.neighbours, p.weights, p.degree, p.laplacian_pinv, second_moment_x(state))
+  return prior + 0.5 * state.gamma * _flat(phi)
+
+
+@jax.jit
+def update_q_c(problem: Problem, state: EMState) -> EMState:
+  """Closed-form q(C) given q(x), gamma (Eqs. 10-11 of Park et al. 2015)."""
+  n, dx = state.mu_x.shape
+  dy = problem.y.shape[1]
+  prec = precision_c(problem, state)
+  chol, cov, logdet = _chol_cov(prec, n, dx)
+  # Linear term: d/dC [y^T e(mu_x, C)], e is linear in C.
+  b = state.gamma * jax.grad(lambda c: _y_dot_e(problem, state.mu_x, c))(state.mu_c)
+  rhs = jnp.transpose(b, (0, 2, 1)).reshape(n * dx, dy)
+  mu_t = jax.scipy.linalg.cho_solve((chol, True), rhs)
+  mu_c = jnp.transpose(mu_t.reshape(n, dx, dy), (0, 2, 1))
+  return state._replace(mu_c=mu_c, cov_c=cov, logdet_prec_c=logdet)
+
+
+def phi_x_of(problem: Problem, state: EMState) -> jax.Array:
+  """Phi_x(L^+, P) of the current q(C), (n, dx, n, dx)."""
+  p = problem
+  return ex.phi_x(p.neighbours, p.weights, p.degree, p.laplacian_pinv, second_moment_c(state))
+
+
+def precision_x(problem: Problem, state: EMState, phi_x=None) -> jax.Array:
+  """Sigma_x^{-1} = Pi^{-1} + (gamma / 2) Phi_x(L^+, P) as an (n dx, n dx) matrix (Eq. 8)."""
+  n, dx = state.mu_x.shape
+  phi_x = phi_x_of(problem, state) if phi_x is None else phi_x
+  prior = _kron_eye(state.alpha * jnp.eye(n, dtype=problem.y.dtype) + 2.0 * problem.laplacian, dx)
+  return prior + 0.5 * state.gamma * _flat(phi_x)
+
+
+@jax.jit
+def update_q_x(problem: Problem, state: EMState, phi_x=None) -> EMState:
+  """Closed-form q(x) given q(C), alpha, gamma (Eqs. 8-9 of Park et al. 2015)."""
+  n, dx = state.mu_x.shape
+  prec = precision_x(problem, state, phi_x)
+  chol, cov, logdet = _chol_cov(prec, n, dx)
+  b = state.gamma * jax.grad(lambda x: _y_dot_e(problem, x, state.mu_c))(state.mu_x)
+  mu_x = jax.scipy.linalg.cho_solve((chol, True), b.reshape(n * dx)).reshape(n, dx)
+  return state._replace(mu_x=mu_x, cov_x=cov, logdet_prec_x=logdet)
+
+
+def _residual_energy(problem, state, phi_x):
+  """a(q) with bound = -a gamma + dy (n - 1)/2 log gamma + terms free of gamma."""
+  y = problem.y
+  y_l_y = jnp.sum(y * (problem.laplacian @ y))
+  cross = _y_dot_e(problem, state.mu_x, state.mu_c)
+  quad = jnp.sum(phi_x * second_moment_x(state))
+  return y_l_y - cross + 0.25 * quad
+
+
+@jax.jit
+def update_gamma(problem: Problem, state: EMState, phi_x=None) -> EMState:
+  """M-step for the noise precision: gamma = dy (n - 1) / (2 a(q)), the bound's exact maximiser."""
+  n, dy = problem.y.shape
+  phi_x = phi_x_of(problem, state) if phi_x is None else phi_x
+  a = _residual_energy(problem, state, phi_x)
+  return state._replace(gamma=dy * (n - 1) / (2.0 * a))
+
+
+@functools.partial(jax.jit, static_argnames="num_bisect")
+def update_alpha(problem: Problem, state: EMState, num_bisect: int = 100) -> EMState:
+  """M-step for alpha: the root of sum_i dx / (alpha + 2 lambda_i) = tr E[x x^T] (bisection).
+
+  The alpha-dependent part of the bound, -alpha/2 tr M + dx/2 sum_i log(alpha + 2 lambda_i), is
+  concave in alpha, so the root is its maximiser.
+  """
+  dx = state.mu_x.shape[1]
+  tr_m = jnp.sum(state.mu_x ** 2) + jnp.einsum("iaia->", state.cov_x)
+  lam = problem.eigenvalues
+
+  def body(_, bracket):
+    lo, hi = bracket
+    mid = 0.5 * (lo + hi)
+    grad = jnp.sum(dx / (jnp.exp(mid) + 2.0 * lam)) - tr_m
+    return jnp.where(grad > 0, mid, lo), jnp.where(grad > 0, hi, mid)
+
+  lo, hi = jax.lax.fori_loop(0, num_bisect, body, (jnp.asarray(-40.0), jnp.asarray(40.0)))
+  return state._replace(alpha=jnp.exp(0.5 * (lo + hi)))
+
+
+@jax.jit
+def lower_bound_terms(problem: Problem, state: EMState, phi_x=None) -> dict[str, jax.Array]:
+  """The variational lower bound (Eq. 7 of Park et al. 2015) and its parts.
+
+  F = E_q[log p(y | x, C)] - KL(q(x) || p(x)) - KL(q(C) || p(C)).
+
+  Returns:
+    dict with "bound", "likelihood", "kl_x", "kl_c".
+  """
+  n, dx = state.mu_x.shape
+  dy = problem.y.shape[1]
+  y, eps, gamma, alpha = problem.y, problem.epsilon, state.gamma, state.alpha
+  phi_x = phi_x_of(problem, state) if phi_x is None else phi_x
+  lam = problem.eigenvalues[1:]
+  log_pdet_l = jnp.sum(jnp.log(lam))
+  m = second_moment_x(state)
+  p = second_moment_c(state)
+  lik = (-0.5 * eps * jnp.sum(jnp.sum(y, axis=0) ** 2)
+         - gamma * _residual_energy(problem, state, phi_x)
+         + 0.5 * dy * (jnp.log(eps * n) + (n - 1) * jnp.log(2.0 * gamma) + log_pdet_l)
+         - 0.5 * n * dy * jnp.log(2.0 * jnp.pi))
+  tr_blocks_m = jnp.einsum("iaja->ij", m)
+  kl_x = 0.5 * (alpha * jnp.trace(tr_blocks_m) + 2.0 * jnp.sum(problem.laplacian * tr_blocks_m)
+                - n * dx - dx * jnp.sum(jnp.log(alpha + 2.0 * problem.eigenvalues))
+                + state.logdet_prec_x)
+  tr_blocks_p = jnp.einsum("iaja->ij", p)
+  logdet_prior_c = dx * (jnp.log(eps * n) + jnp.sum(jnp.log(2.0 * lam)))
+  kl_c = 0.5 * (eps * jnp.sum(tr_blocks_p) + 2.0 * jnp.sum(problem.laplacian * tr_blocks_p)
+                - dy * n * dx - dy * logdet_prior_c + dy * state.logdet_prec_c)
+  return {"bound": lik - kl_x - kl_c, "likelihood": lik, "kl_x": kl_x, "kl_c": kl_c}
+
+
+@jax.jit
+def lower_bound(problem: Problem, state: EMState) -> jax.Array:
+  """The variational lower bound F(q, alpha, gamma) (Eq. 7 of Park et al. 2015)."""
+  return lower_bound_terms(problem, state)["bound"]
+
+
+@jax.jit
+def em_step(problem: Problem, state: EMState) -> tuple[EMState, jax.Array]:
+  """One EM iteration: q(C), q(x), gamma, alpha; returns the new state and its bound.
+
+  Every sub-step maximises the bound over its block, so the bound never decreases.
+  """
+  state = update_q_c(problem, state)
+  phi_x = phi_x_of(problem, state)
+  state = update_q_x(problem, state, phi_x)
+  state = update_gamma(problem, state, phi_x)
+  state = update_alpha(problem, state)
+  return state, lower_bound_terms(problem, state, phi_x)["bound"]
+
+
+@jax.jit
+def run_em(problem: Problem, state: EMState, num_iters_array: jax.Array) -> tuple[EMState,
+                                                                                  jax.Array]:
+  """`em_step` under lax.scan; the length is the static length of `num_iters_array`."""
+  def body(s, _):
+    return em_step(problem, s)
+  return jax.lax.scan(body, state, num_iters_array)
+
+
+class FitResult(NamedTuple):
+  """Output of `fit`: the final state, the bound after each iteration and the problem."""
+  state: EMState
+  bounds: np.ndarray
+  problem: Problem
+
+
+def fit(y, graph: Graph, dx: int, *, key: jax.Array | None = None, max_iters: int = 200,
+        tol: float = 1e-7, chunk: int = 10, epsilon: float = DEFAULT_EPSILON,
+        init: str = "spectral", alpha: float = 1.0, gamma: float = 1.0) -> FitResult:
+  """Fits LL-LVM by variational EM until the relative bound change per iteration is below tol.
+
+  Runs in float64 (jax.enable_x64 is switched on inside). Iterations run in jitted chunks of
+  `chunk` EM steps (lax.scan); convergence is checked between chunks.
+
+  Args:
+    y: (n, dy) observations.
+    graph: connected neighbourhood graph on the n points (`knn_graph` or `make_graph`).
+    dx: latent dimension, 1 <= dx < dy.
+    key: PRNG key for the initialisation (default PRNGKey(0)).
+    max_iters: iteration cap.
+    tol: stop when |F_t - F_{t-1}| <= tol |F_t|.
+    chunk: EM iterations per compiled call.
+    epsilon: eps of Eqs. (2)-(3).
+    init, alpha, gamma: see `init_state`.
+
+  Returns:
+    `FitResult` with the bound after every iteration.
+  """
+  if not isinstance(max_iters, int) or max_iters < 1:
+    raise ValueError(f"max_iters must be a positive integer; got {max_iters!r}.")
+  key = jax.random.PRNGKey(0) if key is None else key
+  with jax.enable_x64(True):
+    problem = make_problem(y, graph, epsilon=epsilon)
+    state = init_state(problem, graph, dx, key, init=init, alpha=alpha, gamma=gamma)
+    bounds = []
+    while len(bounds) < max_iters:
+      steps = min(chunk, max_iters - len(bounds))
+      state, b = run_em(problem, state, jnp.zeros(steps))
+      bounds.extend(np.asarray(b).tolist())
+      if not np.all(np.isfinite(b)):
+        raise FloatingPointError(f"LL-LVM bound became non-finite at iteration {len(bounds)}.")
+      if len(bounds) >= 2 and abs(bounds[-1] - bounds[-2]) <= tol * abs(bounds[-1]):
+        break
+    return FitResult(state, np.asarray(bounds), problem)
