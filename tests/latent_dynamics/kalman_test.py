@@ -1,0 +1,73 @@
+"""Kalman smoother against dense Gaussian conditioning (numpy, float64)."""
+import jax
+import numpy as np
+import pytest
+from scipy import stats
+
+from latent_dynamics import kalman
+
+
+def dense_lds(rng, t, n, p):
+  a = 0.9 * np.linalg.qr(rng.normal(size=(n, n)))[0]
+  lq = np.tril(rng.normal(size=(n, n))) * 0.3 + 0.5 * np.eye(n)
+  q = lq @ lq.T
+  q0 = np.eye(n) * 1.5
+  m0 = rng.normal(size=n)
+  c = rng.normal(size=(p, n))
+  r = np.diag(rng.uniform(0.2, 1.0, size=p))
+  drift = 0.1 * rng.normal(size=(t - 1, n))
+  d = rng.normal(size=p)
+  # Prior mean and covariance of x (T n) by unrolling x_{t+1} = A x_t + b_t + w_t.
+  mean = [m0]
+  for s in range(t - 1):
+    mean.append(a @ mean[-1] + drift[s])
+  mean = np.concatenate(mean)
+  # x = M w_all + const with w_all = (x0 - m0, w_0, ..., w_{T-2}).
+  big = np.zeros((t * n, t * n))
+  for s in range(t):
+    for k in range(s + 1):
+      big[s * n:(s + 1) * n, k * n:(k + 1) * n] = np.linalg.matrix_power(a, s - k)
+  noise = np.kron(np.eye(t), q)
+  noise[:n, :n] = q0
+  cov = big @ noise @ big.T
+  return dict(a=a, q=q, q0=q0, m0=m0, c=c, r=r, drift=drift, d=d, mean=mean, cov=cov)
+
+
+def test_smoother_matches_dense_conditioning(x64):
+  rng = np.random.default_rng(0)
+  t, n, p = 6, 2, 3
+  m = dense_lds(rng, t, n, p)
+  y = rng.normal(size=(t, p))
+  mask = np.ones(t)
+  mask[3] = 0.0  # one missing observation
+  res = jax.jit(lambda y, mask: kalman.kalman_smoother(
+      m["m0"], m["q0"], m["a"], m["q"], m["c"], m["r"], y, drift=m["drift"], offset=m["d"],
+      mask=mask))(y, mask)
+  obs = np.flatnonzero(mask)
+  cbig = np.kron(np.eye(t), m["c"])[np.concatenate([np.arange(s * p, (s + 1) * p) for s in obs])]
+  rbig = np.kron(np.eye(len(obs)), m["r"])
+  ybig = (y[obs] - m["d"]).reshape(-1)
+  s_y = cbig @ m["cov"] @ cbig.T + rbig
+  gain = m["cov"] @ cbig.T @ np.linalg.inv(s_y)
+  post_mean = m["mean"] + gain @ (ybig - cbig @ m["mean"])
+  post_cov = m["cov"] - gain @ cbig @ m["cov"]
+  np.testing.assert_allclose(res.smoothed_means, post_mean.reshape(t, n), atol=1e-10)
+  pc = post_cov.reshape(t, n, t, n)
+  for s in range(t):
+    np.testing.assert_allclose(res.smoothed_covs[s], pc[s, :, s, :], atol=1e-10)
+    if s < t - 1:
+      np.testing.assert_allclose(res.cross_covs[s], pc[s + 1, :, s, :], atol=1e-10)
+  ll = stats.multivariate_normal(cbig @ m["mean"], s_y).logpdf(ybig)
+  np.testing.assert_allclose(res.log_likelihood, ll, rtol=1e-10)
+  # The last filtered moments equal the smoothed ones; the first filtered mean conditions on y_0.
+  np.testing.assert_allclose(res.filtered_means[-1], res.smoothed_means[-1])
+  c0 = m["c"]
+  k0 = m["q0"] @ c0.T @ np.linalg.inv(c0 @ m["q0"] @ c0.T + m["r"])
+  np.testing.assert_allclose(res.filtered_means[0],
+                             m["m0"] + k0 @ (y[0] - m["d"] - c0 @ m["m0"]), atol=1e-10)
+
+
+def test_bad_shapes():
+  with pytest.raises(ValueError, match="c must be"):
+    kalman.kalman_smoother(np.zeros(2), np.eye(2), np.eye(2), np.eye(2), np.zeros((2, 2)),
+                           np.eye(3), np.zeros((5, 3)))

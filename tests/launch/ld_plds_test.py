@@ -1,0 +1,15 @@
+"""Smoke test of launch.ld_plds."""
+import math
+
+from launch import app, ld_plds
+from launch.configs import ld_plds as config_module
+
+
+def test_smoke(tmp_path):
+  summary = app.execute(ld_plds.experiment, config_module.get_config("smoke"), tmp_path,
+                        progress=False)
+  for kind in ("mean_field", "structured"):
+    assert math.isfinite(summary[f"elbo_per_step_{kind}"])
+    # Even the tiny fit recovers part of the latent (R^2 of a random map would be ~0).
+    assert 0.2 < summary[f"r2_{kind}"] <= 1.0
+  assert (tmp_path / "figures" / "plds_latent_recovery.png").exists()
