@@ -120,9 +120,10 @@ def make_host_train(config: TrainConfig, env: Any, *, env_name: str | None = Non
     key, k_update = jax.random.split(state.key)
     buffer_state = buffer.add(state.buffer, transition, mask)
     warmup = state.env_steps < config.learning_starts
+    measure = (state.env_steps + 1) % config.influence_every == 0
     agent_state, metrics = jax.lax.cond(
-        warmup, lambda a, b, k: (a, zero_metrics), update_step, state.agent, buffer_state,
-        k_update)
+        warmup, lambda a, b, k, m: (a, zero_metrics), update_step, state.agent, buffer_state,
+        k_update, measure)
     metrics = dict(metrics, updating=jnp.logical_not(warmup).astype(jnp.float32))
     state = HostTrainState(agent_state, buffer_state, state.env_steps + 1, key)
     state, action = act(state, next_obs)
@@ -151,19 +152,24 @@ def run_host_training(trainer: HostTrainer, env: Any, num_steps: int, key: jax.A
     env: the same environment.
     num_steps: batched environment steps.
     key: used only when `state` is None.
-    state: a state to continue from.
-    metrics_every: keep the update metrics of every `metrics_every`-th step.
+    state: a state to continue from. The environments are reset first either way: an episode
+      running when an earlier call returned is abandoned (its stored transitions stay valid;
+      it is not counted as finished).
+    metrics_every: keep the update metrics of the steps whose global index (below) is a
+      multiple of `metrics_every`.
     on_metrics: optional `on_metrics(step, metrics)` callback for the kept steps (logging).
 
   Returns:
     `(state, history)`: history holds numpy arrays `episode_step` / `episode_return` /
     `episode_components` (one row per finished episode, with the env step it finished at) and
-    `metrics_step` plus one array per update metric.
+    `metrics_step` plus one array per update metric. Steps are global: counted from
+    `state.env_steps` at the start, so the histories of consecutive calls concatenate.
   """
   if num_steps < 1:
     raise ValueError(f"num_steps must be >= 1, got {num_steps}")
   n = env.num_envs
   state = trainer.init(key) if state is None else state
+  start = int(state.env_steps)
   obs, _ = env.reset()
   obs = np.asarray(obs, np.float32).reshape(n, -1)
   rc.check_step(trainer.env_name, obs, np.zeros(n), np.zeros((n, 1)))
@@ -188,20 +194,23 @@ def run_host_training(trainer: HostTrainer, env: Any, num_steps: int, key: jax.A
     ep_comps += np.where(live[:, None], comps, 0.0)
     done = live & (np.asarray(out.terminated) | np.asarray(out.truncated))
     for i in np.flatnonzero(done):
-      episodes["episode_step"].append(t + 1)
+      episodes["episode_step"].append(start + t + 1)
       episodes["episode_return"].append(ep_return[i])
       episodes["episode_components"].append(ep_comps[i].copy())
     ep_return[done] = 0.0
     ep_comps[done] = 0.0
     obs = next_obs
-    if (t + 1) % metrics_every == 0:
+    step = start + t + 1
+    if step % metrics_every == 0:
       metrics = jax.device_get(metrics)
-      kept["metrics_step"].append(t + 1)
+      kept["metrics_step"].append(step)
       for name, value in metrics.items():
         kept.setdefault(name, []).append(np.asarray(value))
       if on_metrics is not None:
-        on_metrics(t + 1, metrics)
+        on_metrics(step, metrics)
   history = {name: np.asarray(values) for name, values in {**episodes, **kept}.items()}
+  history["episode_step"] = history["episode_step"].astype(np.int64)
+  history["metrics_step"] = history["metrics_step"].astype(np.int64)
   if not episodes["episode_components"]:
     history["episode_components"] = np.zeros((0, k))
   return state, history

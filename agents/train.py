@@ -44,6 +44,8 @@ class TrainConfig(NamedTuple):
   steps_per_chunk: int = 1000       # Env steps per jitted chunk.
   num_chunks: int = 10              # Chunks run by `train`.
   influence_states: int = 32        # Batch states on which reward influence is measured.
+  influence_every: int = 1          # Measure influence after every this many env steps (NaN in
+                                    # between): one backward pass per component is not free.
 
 
 class TrainState(NamedTuple):
@@ -77,7 +79,7 @@ def build_agent(config: TrainConfig, obs_dim: int, action_dim: int, num_componen
 
 def check_train_config(config: TrainConfig) -> None:
   for name in ("num_envs", "buffer_size", "batch_size", "updates_per_step", "steps_per_chunk",
-               "num_chunks", "influence_states"):
+               "num_chunks", "influence_states", "influence_every"):
     value = getattr(config, name)
     if not isinstance(value, (int, np.integer)) or value < 1:
       raise ValueError(f"config.{name} must be a positive integer, got {value!r}")
@@ -104,14 +106,14 @@ def update_metrics_template(agent: Agent, obs_dim: int, action_dim: int, num_com
 
 def make_update_step(agent: Agent, buffer: replay.ReplayBuffer, config: TrainConfig,
                      num_components: int) -> Callable:
-  """`update_step(agent_state, buffer_state, key) -> (agent_state, metrics)`.
+  """`update_step(agent_state, buffer_state, key, measure) -> (agent_state, metrics)`.
 
-  Runs `config.updates_per_step` gradient updates on fresh replay batches (a lax.scan) and
-  measures reward influence at the policy's mean action on the last batch's first states.
-  Metrics are the last update's.
+  Runs `config.updates_per_step` gradient updates on fresh replay batches (a lax.scan) and, where
+  the boolean `measure` is true, measures reward influence at the policy's mean action on the
+  last batch's first states (NaN otherwise). Metrics are the last update's.
   """
 
-  def update_step(agent_state, buffer_state, key):
+  def update_step(agent_state, buffer_state, key, measure):
     def one(state, k):
       k_sample, k_update = jax.random.split(k)
       batch = buffer.sample(buffer_state, k_sample, config.batch_size)
@@ -126,11 +128,14 @@ def make_update_step(agent: Agent, buffer: replay.ReplayBuffer, config: TrainCon
       metrics = jax.tree.map(lambda x: x[-1], metrics)
       obs = obs[-1]
     obs = obs[:config.influence_states]
-    action = agent.act(agent_state.actor_params, obs, key, deterministic=True)
     if config.agent == "sac_d":
-      infl = influence_lib.agent_influence(agent.critic, agent_state.critic_params, obs, action,
-                                           num_components)
-      metrics["influence"] = jnp.mean(infl, axis=0)
+      def measured():
+        action = agent.act(agent_state.actor_params, obs, key, deterministic=True)
+        return jnp.mean(influence_lib.agent_influence(
+            agent.critic, agent_state.critic_params, obs, action, num_components), axis=0)
+
+      metrics["influence"] = jax.lax.cond(
+          measure, measured, lambda: jnp.full((num_components,), jnp.nan, jnp.float32))
     else:  # A scalar critic has no decomposition; report the uniform split.
       metrics["influence"] = jnp.full((num_components,), 1.0 / num_components)
     return agent_state, metrics
@@ -225,8 +230,10 @@ def make_train(config: TrainConfig, env, env_params=None, *, env_name: str = "en
                             1.0 - terminated.astype(jnp.float32), next_obs)
     buffer_state = buffer.add(ts.buffer, transition)
 
+    measure = (ts.env_steps + 1) % config.influence_every == 0
     agent_state, metrics = jax.lax.cond(
-        warmup, lambda a, b, k: (a, zero_metrics), update_step, ts.agent, buffer_state, k_update)
+        warmup, lambda a, b, k, m: (a, zero_metrics), update_step, ts.agent, buffer_state,
+        k_update, measure)
 
     done = jnp.logical_or(terminated, truncated)
     ep_return = ts.episode_return + reward
@@ -236,7 +243,10 @@ def make_train(config: TrainConfig, env, env_params=None, *, env_name: str = "en
     metrics["episode_return_sum"] = jnp.sum(jnp.where(done, ep_return, 0.0))
     metrics["episode_components_sum"] = jnp.sum(jnp.where(done[:, None], ep_comps, 0.0), axis=0)
     metrics["updating"] = jnp.logical_not(warmup).astype(jnp.float32)
-    metrics["nonfinite"] = jnp.sum(~jnp.isfinite(obs2)) + jnp.sum(~jnp.isfinite(comps))
+    # Counted here and raised on the host by `check_finite` (jitted code cannot raise).
+    metrics["nonfinite_obs"] = jnp.sum(~jnp.isfinite(obs2)).astype(jnp.float32)
+    metrics["nonfinite_reward"] = jnp.sum(~jnp.isfinite(reward)).astype(jnp.float32)
+    metrics["nonfinite_components"] = jnp.sum(~jnp.isfinite(comps), axis=0).astype(jnp.float32)
     new = TrainState(agent_state, buffer_state, env_state, obs2,
                      jnp.where(done, 0.0, ep_return), jnp.where(done[:, None], 0.0, ep_comps),
                      ts.env_steps + 1, key)
@@ -251,6 +261,44 @@ def make_train(config: TrainConfig, env, env_params=None, *, env_name: str = "en
     return ts, jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), metrics)
 
   return Trainer(init, run_chunk, train, agent, num_components, names)
+
+
+def check_finite(env_name: str, component_names: Sequence[str], metrics: dict) -> None:
+  """Raises if the environment produced a non-finite value during `run_chunk` / `train`.
+
+  The probe in `make_train` checks one step before compiling; later steps run under `jit`,
+  which counts non-finite observations, rewards and components per step instead of raising.
+  Call this on the metrics of each chunk.
+
+  Args:
+    env_name: used in the message.
+    component_names: the trainer's `component_names`.
+    metrics: metrics of `run_chunk` or `train`, `[steps]` leading axis (optionally seeds first).
+
+  Raises:
+    ValueError: naming the environment, the component (or observation / reward) and the first
+      env step (within `metrics`) at which it was non-finite.
+  """
+  names = list(component_names)
+  kinds = {"nonfinite_obs": "a non-finite observation",
+           "nonfinite_reward": "a non-finite reward",
+           "nonfinite_components": "a non-finite reward component"}
+  first = []  # (step, seed index or None, kind, component) of each kind's first bad value.
+  for kind in kinds:
+    counts = np.asarray(metrics[kind])
+    bad = counts > 0 if kind == "nonfinite_components" else (counts > 0)[..., None]
+    if not bad.any():
+      continue
+    where = np.argwhere(bad)                         # [..., step, component]
+    row = where[np.argmin(where[:, -2])]
+    seed = int(row[0]) if len(row) > 2 else None
+    first.append((int(row[-2]), seed, kind, int(row[-1])))
+  if first:
+    step, seed, kind, k = min(first, key=lambda f: f[0])
+    detail = f" {names[k]!r}" if kind == "nonfinite_components" else ""
+    where = f" (seed index {seed})" if seed is not None else ""
+    raise ValueError(f"environment {env_name!r} returned {kinds[kind]}{detail} at env step "
+                     f"{step} of these metrics{where}")
 
 
 def episode_returns(metrics: dict, window: int) -> np.ndarray:

@@ -131,8 +131,9 @@ def main(argv=None):
                         "decomposition_cost_ratio": t_d / t_sac}
     rows.append((f"updates/s (K={k})", f"{1 / t_sac:.0f}", f"{1 / t_d:.0f}", f"{t_d / t_sac:.3f}"))
     rows.append((f"compile s (K={k})", f"{c_sac:.1f}", f"{c_d:.1f}", ""))
+  # Influence is measured every 1000 env steps, as the launchers do (every logged step).
   loop = train.TrainConfig(sac=config, num_envs=1, buffer_size=20_000, batch_size=batch_size,
-                           learning_starts=20, influence_states=16)
+                           learning_starts=20, influence_states=16, influence_every=1000)
   steps = 100 if quick else 1000
   env_rates = {}
   # --quick times the loop for SAC-D only (each loop costs a compile); the full run times both.

@@ -29,6 +29,9 @@ def experiment(config, run: app.Run) -> dict:
       per_seed = [runs.final_mean([h["episode_return"]]) for h in histories]
       finals[agent] = np.asarray(per_seed, np.float64)
       summary[f"final_return/{task_id}/{agent}"] = float(np.nanmean(per_seed))
+      summary[f"final_return_std/{task_id}/{agent}"] = float(np.nanstd(per_seed, ddof=1)) if (
+          len(per_seed) > 1) else float("nan")
+      summary[f"final_return_per_seed/{task_id}/{agent}"] = [float(r) for r in per_seed]
       summary[f"episodes/{task_id}/{agent}"] = int(sum(len(h["episode_return"])
                                                        for h in histories))
       mean = np.nanmean(curve, axis=0) if np.isfinite(curve).any() else curve[0]

@@ -1,19 +1,41 @@
-"""SAC / SAC-D runs on envpool environments, shared by the sacd_* launchers.
+"""SAC / SAC-D runs on envpool environments, shared by the sacd_* launchers; resumable.
 
-The host loop (`agents.host_train`) is not one jitted scan, so these runs do not go through
-`run.train_loop` (no mid-run checkpoint); each (environment, agent, seed) run is short and is
-repeated in full if the launcher is restarted. Update metrics are logged through
-`run.log_metrics` under the stream `<tag>`.
+The host loop (`agents.host_train`) steps envpool in Python, so it cannot go through
+`run.train_loop` (which jits a whole chunk). It reuses that loop's pieces instead: each
+(environment, agent, seed) run is cut into chunks of `config.steps_per_chunk` batched env steps,
+and after every chunk the whole device state (`HostTrainState`: agent parameters, optimiser
+states, target critics, temperature, the replay ring buffer, the random key and the env-step
+counter) is saved as an orbax checkpoint in `checkpoints/<tag>/seed<s>/` of the workdir, beside
+the chunk's history (finished episodes and update metrics) under `history/`, with the same
+helpers as `launch.train_loop`. A restarted launcher restores the last checkpoint and runs only
+the chunks after it; finished runs are only restored.
+
+The environments' own state (the simulators) cannot be checkpointed. Every chunk therefore
+starts from freshly made and reset environments, seeded by `(seed, chunk)`: an episode still
+running at a chunk boundary is abandoned (its transitions stay in the replay buffer, with the
+time-limit bootstrap of a truncation; it is not counted as a finished episode). Since this
+happens at every boundary whether or not the run was interrupted, a resumed run computes exactly
+what an uninterrupted one does (bit-equal on the same device; tests/launch/sacd_host_runs_test).
+Choose `steps_per_chunk` well above the episode length (HalfCheetah: a multiple of 1001, the
+1000 steps of an episode plus envpool's reset step).
+
+Update metrics are logged through `run.log_metrics` under the stream `<tag>/seed<s>`, each line
+carrying its `chunk`, so the lines of a chunk recomputed after a restart are not duplicated.
 """
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import ml_collections
 import numpy as np
+import orbax.checkpoint as ocp
+from absl import logging
 
 from agents import host_train, sac, train
+from launch import train_loop as train_loop_lib
 
 
 def train_config(config: ml_collections.ConfigDict, agent: str) -> train.TrainConfig:
@@ -25,7 +47,8 @@ def train_config(config: ml_collections.ConfigDict, agent: str) -> train.TrainCo
   return train.TrainConfig(
       agent=agent, sac=agent_config, num_envs=config.num_envs, buffer_size=config.buffer_size,
       batch_size=config.batch_size, learning_starts=config.learning_starts,
-      updates_per_step=config.updates_per_step, influence_states=config.influence_states)
+      updates_per_step=config.updates_per_step, influence_states=config.influence_states,
+      influence_every=config.log_every)
 
 
 def make_env(task_id: str, num_envs: int, seed: int, weights: dict[str, float] | None = None):
@@ -61,6 +84,9 @@ class ReweightedEnv:
   def reset(self):
     return self._env.reset()
 
+  def close(self):
+    self._env.close()
+
   def step(self, action):
     out = self._env.step(action)
     comps = np.asarray(out.reward_components, np.float64) * self.weights
@@ -69,10 +95,112 @@ class ReweightedEnv:
                         info=info)
 
 
+def num_chunks(config: ml_collections.ConfigDict) -> int:
+  """Chunks of a run: `env_steps / steps_per_chunk`, with a clear error if that is not whole."""
+  if config.steps_per_chunk < 1 or config.env_steps % config.steps_per_chunk:
+    raise ValueError(f"config.env_steps ({config.env_steps}) must be a positive multiple of "
+                     f"config.steps_per_chunk ({config.steps_per_chunk})")
+  if config.steps_per_chunk % config.log_every:
+    raise ValueError(f"config.steps_per_chunk ({config.steps_per_chunk}) must be a multiple of "
+                     f"config.log_every ({config.log_every}), so that every chunk logs")
+  return config.env_steps // config.steps_per_chunk
+
+
+def chunk_seed(seed: int, chunk: int) -> int:
+  """Seed of the environments of chunk `chunk` of run `seed` (31 bits, as envpool takes)."""
+  return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0] >> 1)
+
+
+def _restore(manager: ocp.CheckpointManager, step: int, like: Any) -> Any:
+  target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+                        train_loop_lib._to_savable(like))
+  with train_loop_lib._quiet_absl():
+    restored = manager.restore(step, args=ocp.args.StandardRestore(target))
+  return train_loop_lib._from_savable(restored, like)
+
+
+def train_resumable(run: Any, trainer: host_train.HostTrainer,
+                    make_chunk_env: Callable[[int], Any], num_chunks: int, steps_per_chunk: int,
+                    key: jax.Array, *, name: str, metrics_every: int,
+                    on_metrics: Callable[[int, int, dict], None] | None = None,
+                    max_to_keep: int = 2) -> tuple[host_train.HostTrainState, dict]:
+  """Host training in checkpointed chunks; resumes from the last checkpoint of `name`.
+
+  Args:
+    run: the experiment's `app.Run` (its workdir holds the checkpoints and history).
+    trainer: from `agents.host_train.make_host_train`.
+    make_chunk_env: `make_chunk_env(chunk) -> env`, a fresh environment for chunk `chunk`
+      (0-based); it must depend on `chunk` only (deterministic resumption). Closed after the
+      chunk if it has `close`.
+    num_chunks, steps_per_chunk: the run is `num_chunks * steps_per_chunk` batched env steps.
+    key: the run's key (initial state).
+    name: checkpoint name (`checkpoints/<name>/`) and metrics stream.
+    metrics_every: keep the update metrics of every `metrics_every`-th env step.
+    on_metrics: optional `on_metrics(chunk, step, metrics)` (chunk 1-based), for logging.
+    max_to_keep: checkpoints kept on disk.
+
+  Returns:
+    The final state and the run's history (`agents.host_train.run_host_training`'s arrays,
+    concatenated over all chunks, including those run before a restart).
+  """
+  wd = run.workdir_obj
+  hist = train_loop_lib.history_dir(wd, name)
+  state = trainer.init(key)
+  with train_loop_lib._quiet_absl():
+    manager = ocp.CheckpointManager(
+        wd.checkpoint_dir(name),
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
+                                             enable_async_checkpointing=False, create=True))
+    start = manager.latest_step() or 0
+  if start:
+    state = _restore(manager, start, state)
+    wd.drop_metrics_after_chunk(name, start)
+    logging.info("%s: resumed after chunk %d of %d (env step %d)", name, start, num_chunks,
+                 int(state.env_steps))
+  if wd.is_writer:
+    hist.mkdir(parents=True, exist_ok=True)
+    for f in hist.glob("chunk_*.npz"):  # Written by a killed run after its last checkpoint.
+      if int(f.stem.split("_")[1]) > start:
+        f.unlink()
+  t_start = time.perf_counter()
+  for chunk in range(start, num_chunks):
+    env = make_chunk_env(chunk)
+    t0 = time.perf_counter()
+    state, history = host_train.run_host_training(
+        trainer, env, steps_per_chunk, key, state=state, metrics_every=metrics_every,
+        on_metrics=None if on_metrics is None else (
+            lambda step, m, chunk=chunk: on_metrics(chunk + 1, step, m)))
+    jax.block_until_ready(state)
+    seconds = time.perf_counter() - t0
+    if hasattr(env, "close"):
+      env.close()
+    returns = history["episode_return"]
+    summary = {"chunk": chunk + 1, "episodes": len(returns),
+               "mean_episode_return": float(np.mean(returns)) if len(returns) else float("nan"),
+               "env_steps_per_s": steps_per_chunk * env.num_envs / seconds}
+    if wd.is_writer:
+      np.savez(hist / f"chunk_{chunk + 1:06d}.npz", **history)
+    wd.log_metrics(int(state.env_steps) * env.num_envs, summary, stream=name)
+    with train_loop_lib._quiet_absl():
+      manager.save(chunk + 1, args=ocp.args.StandardSave(train_loop_lib._to_savable(state)))
+    done = chunk + 1 - start
+    eta = (time.perf_counter() - t_start) / done * (num_chunks - chunk - 1)
+    logging.info("%s: chunk %d/%d, %.0f env steps/s, ETA %s, %d episodes, mean return %.4g",
+                 name, chunk + 1, num_chunks, summary["env_steps_per_s"],
+                 train_loop_lib._format_seconds(eta), summary["episodes"],
+                 summary["mean_episode_return"])
+  with train_loop_lib._quiet_absl():
+    manager.wait_until_finished()
+    manager.close()
+  return state, train_loop_lib.load_history(wd, name)
+
+
 def run_seeds(config: ml_collections.ConfigDict, run: Any, task_id: str, agent: str, tag: str,
               weights: dict[str, float] | None = None, trainer: Any = None
               ) -> tuple[Any, list, list]:
   """Trains `agent` on `task_id` for `config.num_seeds` seeds (one compiled trainer for all).
+
+  Each seed is a resumable chunked run (`train_resumable`) named `<tag>/seed<s>`.
 
   Args:
     trainer: a `HostTrainer` built earlier for the same task and agent, whose compiled
@@ -82,25 +210,32 @@ def run_seeds(config: ml_collections.ConfigDict, run: Any, task_id: str, agent: 
     `(trainer, states, histories)` with one state and history per seed.
   """
   tc = train_config(config, agent)
+  chunks = num_chunks(config)
+  if trainer is None:
+    probe = make_env(task_id, config.num_envs, config.seed, weights)
+    trainer = host_train.make_host_train(tc, probe, env_name=task_id)
+    probe.close()
+  names = trainer.component_names
   states, histories = [], []
   for s in range(config.num_seeds):
     seed = config.seed + s
-    env = make_env(task_id, config.num_envs, seed, weights)
-    if trainer is None:
-      trainer = host_train.make_host_train(tc, env, env_name=task_id)
-    names = trainer.component_names
+    name = f"{tag}/seed{seed}"
 
-    def log(step, metrics, seed=seed):
-      scalars = {f"seed{seed}/{k}": float(v) for k, v in metrics.items() if np.ndim(v) == 0}
-      for i, name in enumerate(names):
-        scalars[f"seed{seed}/influence/{name}"] = float(metrics["influence"][i])
-        scalars[f"seed{seed}/q/{name}"] = float(metrics["q_heads"][i]) if (
+    def log(chunk, step, metrics, name=name):
+      scalars = {"chunk": chunk}
+      scalars.update({k: float(v) for k, v in metrics.items() if np.ndim(v) == 0})
+      for i, component in enumerate(names):
+        scalars[f"influence/{component}"] = float(metrics["influence"][i])
+        scalars[f"q/{component}"] = float(metrics["q_heads"][i]) if (
             np.shape(metrics["q_heads"])[0] > i) else float("nan")
-      run.log_metrics(step * config.num_envs, scalars, stream=tag)
+      run.log_metrics(step * config.num_envs, scalars, stream=name)
 
-    state, history = host_train.run_host_training(
-        trainer, env, config.env_steps, jax.random.key(seed), metrics_every=config.log_every,
-        on_metrics=log)
+    state, history = train_resumable(
+        run, trainer,
+        lambda chunk, seed=seed: make_env(task_id, config.num_envs, chunk_seed(seed, chunk),
+                                          weights),
+        chunks, config.steps_per_chunk, jax.random.key(seed), name=name,
+        metrics_every=config.log_every, on_metrics=log)
     states.append(state)
     histories.append(history)
   return trainer, states, histories

@@ -14,21 +14,26 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.seed = 0                     # First seed; run s uses seed + s (env and agent).
   c.envs = ("HalfCheetah-v4", "Hopper-v4", "LunarLanderContinuous-v2")  # envpool task ids.
   c.agents = ("sac", "sac_d")    # Agents compared.
-  c.num_seeds = 2                # Independent runs per (env, agent).
+  c.num_seeds = 3                # Independent runs per (env, agent).
   c.num_envs = 1                 # Parallel environments per run.
-  c.env_steps = 10_000           # Batched env steps per run (x num_envs transitions).
-  c.learning_starts = 2_000      # Env steps of uniform random actions before updates.
+  c.env_steps = 20_020           # Batched env steps per run (x num_envs transitions);
+                                 # CPU-sized, not the paper's budget (see full).
+  c.steps_per_chunk = 2_002      # Env steps per checkpointed chunk (a multiple of log_every);
+                                 # environments restart at its boundaries. 2 x 1001: two
+                                 # 1000-step episodes plus envpool's reset steps fit.
+  c.learning_starts = 1_000      # Env steps of uniform random actions before updates.
   c.updates_per_step = 1         # Gradient updates per env step (lax.scan).
-  c.batch_size = 256             # Replay batch per update.
-  c.buffer_size = 200_000        # Replay capacity.
-  c.hidden_sizes = (256, 256)    # MLP widths of actor and critics.
+  c.batch_size = 128             # Replay batch per update (full: 256).
+  c.buffer_size = 20_020         # Replay capacity (holds the whole default run).
+  c.hidden_sizes = (64, 64)      # MLP widths (CPU-sized; full: 256, 256).
   c.learning_rate = 3e-4         # Adam step size (actor, critics, temperature).
   c.discount = 0.99              # gamma.
   c.tau = 0.005                  # Polyak rate of the target critics.
   c.influence_states = 64        # Replay states on which influence is measured.
-  c.log_every = 500              # Env steps between logged update metrics.
-  c.return_window = 2_000        # Transitions per point of the return curve.
+  c.log_every = 286              # Env steps between logged update metrics.
+  c.return_window = 2_002        # Transitions per point of the return curve.
   if preset == "smoke":
+    c.steps_per_chunk = 200
     c.envs = ("LunarLanderContinuous-v2",)
     c.num_seeds = 1
     c.num_envs = 2
@@ -42,10 +47,13 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.return_window = 200
   elif preset == "full":
     c.num_seeds = 3
-    c.env_steps = 300_000
+    c.env_steps = 300_300
+    c.steps_per_chunk = 10_010
     c.learning_starts = 5_000
     c.buffer_size = 1_000_000
-    c.log_every = 5_000
+    c.batch_size = 256
+    c.hidden_sizes = (256, 256)
+    c.log_every = 1_001
     c.return_window = 10_000
   elif preset != "default":
     raise ValueError(f"unknown preset {preset!r}; expected smoke, default or full.")

@@ -16,18 +16,23 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.misscale = 10.0              # The designer's mistake: fuel cost multiplied by this.
   c.num_seeds = 2                # SAC-D runs per variant.
   c.num_envs = 1                 # Parallel environments per run.
-  c.env_steps = 30_000           # Batched env steps per run.
-  c.learning_starts = 2_000      # Env steps of uniform random actions before updates.
+  c.env_steps = 20_020           # Batched env steps per run (x num_envs transitions);
+                                 # CPU-sized, not the paper's budget (see full).
+  c.steps_per_chunk = 2_002      # Env steps per checkpointed chunk (a multiple of log_every);
+                                 # environments restart at its boundaries. 2 x 1001: two
+                                 # 1000-step episodes plus envpool's reset steps fit.
+  c.learning_starts = 1_000      # Env steps of uniform random actions before updates.
   c.updates_per_step = 1         # Gradient updates per env step.
-  c.batch_size = 256             # Replay batch per update.
-  c.buffer_size = 200_000        # Replay capacity.
-  c.hidden_sizes = (256, 256)    # MLP widths.
+  c.batch_size = 128             # Replay batch per update (full: 256).
+  c.buffer_size = 20_020         # Replay capacity (holds the whole default run).
+  c.hidden_sizes = (64, 64)      # MLP widths (CPU-sized; full: 256, 256).
   c.learning_rate = 3e-4         # Adam step size.
   c.discount = 0.99              # gamma.
   c.tau = 0.005                  # Polyak rate.
   c.influence_states = 64        # Replay states on which influence is measured.
-  c.log_every = 500              # Env steps between logged metrics.
+  c.log_every = 286              # Env steps between logged metrics.
   if preset == "smoke":
+    c.steps_per_chunk = 150
     c.num_seeds = 1
     c.num_envs = 2
     c.env_steps = 150
@@ -39,10 +44,13 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.log_every = 25
   elif preset == "full":
     c.num_seeds = 3
-    c.env_steps = 300_000
+    c.env_steps = 300_300
+    c.steps_per_chunk = 10_010
     c.learning_starts = 5_000
     c.buffer_size = 1_000_000
-    c.log_every = 5_000
+    c.batch_size = 256
+    c.hidden_sizes = (256, 256)
+    c.log_every = 1_001
   elif preset != "default":
     raise ValueError(f"unknown preset {preset!r}; expected smoke, default or full.")
   return c

@@ -15,10 +15,12 @@ class HostPointMass:
   component_names = ("distance", "control")
   task_id = "HostPointMass"
 
-  def __init__(self, num_envs=4, horizon=20, seed=0, component_bias=0.0, nan_at=None):
+  def __init__(self, num_envs=4, horizon=20, seed=0, component_bias=0.0, nan_at=None,
+               nan_in="obs"):
     self.num_envs, self.horizon = num_envs, horizon
     self.rng = np.random.default_rng(seed)
-    self.component_bias, self.nan_at = component_bias, nan_at
+    self.component_bias = component_bias
+    self.nan_at, self.nan_in = nan_at, nan_in   # At call `nan_at`, "obs", "reward" or "control".
     self.action_space = types.SimpleNamespace(shape=(2,), low=-2.0, high=2.0)
     self.observation_space = types.SimpleNamespace(shape=(3,))
     self.calls = 0
@@ -49,10 +51,24 @@ class HostPointMass:
     self.pending = truncated
     obs = self._obs()
     if self.nan_at is not None and self.calls == self.nan_at:
-      obs[0, 1] = np.nan
+      if self.nan_in == "obs":
+        obs[0, 1] = np.nan
+      elif self.nan_in == "reward":
+        reward[1] = np.inf
+        comps[1, 0] = np.inf
+      else:
+        comps[2, 1] = np.nan
+        reward[2] = np.nan
     return types.SimpleNamespace(obs=obs, reward=reward, terminated=np.zeros(self.num_envs, bool),
                                  truncated=truncated, reward_components=comps,
                                  info={"reset_step": resetting})
+
+
+def _finite_reward_step(env, step, action):
+  """A step whose reward is replaced by a finite one: only the component stays broken."""
+  out = step(action)
+  out.reward = np.nan_to_num(out.reward)
+  return out
 
 
 # Two updates per step: exercises the lax.scan over updates (train_test covers the single one).
@@ -99,6 +115,14 @@ def test_host_loop_bad_input():
                                  jax.random.key(0))
   env = HostPointMass(nan_at=1)
   with pytest.raises(ValueError, match=r"'HostPointMass' returned a non-finite observation"):
+    host_train.run_host_training(trainer, env, 5, jax.random.key(0))
+  with pytest.raises(ValueError, match=r"'HostPointMass' returned a non-finite reward"):
+    host_train.run_host_training(trainer, HostPointMass(nan_at=2, nan_in="reward"), 5,
+                                 jax.random.key(0))
+  env = HostPointMass(nan_at=2, nan_in="control")
+  env.step = functools.partial(_finite_reward_step, env, env.step)
+  with pytest.raises(ValueError, match=r"'HostPointMass': reward component 'control' is "
+                                       r"non-finite"):
     host_train.run_host_training(trainer, env, 5, jax.random.key(0))
   env = HostPointMass()
   env.component_names = ("reward",)

@@ -29,10 +29,13 @@ class PointMass:
   component_names = ("distance", "control")
 
   def __init__(self, with_components: bool = True, component_bias: float = 0.0,
-               nan_obs: bool = False):
+               nan_obs: bool = False, nan_control_from: int | None = None):
     self.with_components = with_components
     self.component_bias = component_bias   # Breaks the components' sum (for bad-input tests).
     self.nan_obs = nan_obs                 # Emits a NaN observation (for bad-input tests).
+    # The control component (and reward) turn NaN from this step of an episode on: passes the
+    # one-step probe, fails later under jit (for bad-input tests).
+    self.nan_control_from = nan_control_from
 
   @property
   def default_params(self):
@@ -56,8 +59,10 @@ class PointMass:
     position = jnp.clip(state.position + 0.2 * action, -1.5, 1.5)
     distance = -jnp.linalg.norm(position)
     control = -params.control_weight * jnp.sum(action ** 2)
-    reward = distance + control
     time = state.time + 1
+    if self.nan_control_from is not None:
+      control = jnp.where(time >= self.nan_control_from, jnp.nan, control)
+    reward = distance + control
     truncated = time >= params.horizon
     terminated = jnp.zeros((), bool)
     new_state = PointMassState(position, time)

@@ -1,10 +1,11 @@
 """Tests of the reward-decomposition checks and of the training loop's bad-input errors."""
+import jax
 import numpy as np
 import pytest
 from point_mass import PointMass
 
 from agents import reward_components as rc
-from agents import train
+from agents import sac, train
 
 
 def test_check_step_accepts_consistent_components():
@@ -31,6 +32,7 @@ def test_check_step_names_env_and_component():
   assert rc.component_names_or_default(None, 2) == ["component_0", "component_1"]
 
 
+SMALL_SAC = sac.SacConfig(hidden_sizes=(4,))
 CONFIG = train.TrainConfig(agent="sac_d", num_envs=2, buffer_size=64, batch_size=8,
                            learning_starts=4, steps_per_chunk=8, num_chunks=1)
 
@@ -52,3 +54,28 @@ def test_make_train_refuses_bad_environments():
   # Plain SAC does not need a decomposition.
   trainer = train.make_train(CONFIG._replace(agent="sac"), PointMass(with_components=False))
   assert trainer.num_components == 1
+
+
+def test_check_finite_names_env_component_and_step():
+  # A chunk of the jitted loop counts non-finite values; the host-side check raises by name.
+  # Warm-up covers the whole chunk (no update), and without jit nothing is compiled: the
+  # counting is the same code path, run op by op.
+  config = CONFIG._replace(sac=SMALL_SAC, learning_starts=100)
+  trainer = train.make_train(config, PointMass(nan_control_from=3), env_name="point_mass",
+                             component_names=PointMass.component_names)
+  with jax.disable_jit():
+    _, metrics = trainer.run_chunk(trainer.init(jax.random.key(0)))
+  np.testing.assert_array_equal(metrics["nonfinite_components"][:, 1], [0, 0] + [2] * 6)
+  # Episode steps count from 1: step 3 of every episode is the chunk's third step (index 2).
+  with pytest.raises(ValueError, match=r"'point_mass' returned a non-finite reward at env step 2"):
+    train.check_finite("point_mass", trainer.component_names, metrics)
+  metrics = dict(metrics, nonfinite_reward=np.zeros(8))
+  with pytest.raises(ValueError, match=r"'point_mass' returned a non-finite reward component "
+                                       r"'control' at env step 2"):
+    train.check_finite("point_mass", trainer.component_names, metrics)
+  seeds = {k: np.stack([np.zeros_like(v), v]) for k, v in metrics.items()
+           if k.startswith("nonfinite")}
+  with pytest.raises(ValueError, match=r"'control' at env step 2 of these metrics \(seed index 1"):
+    train.check_finite("point_mass", trainer.component_names, seeds)
+  clean = {k: np.zeros_like(v) for k, v in seeds.items()}
+  train.check_finite("point_mass", trainer.component_names, clean)
