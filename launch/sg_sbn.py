@@ -197,7 +197,8 @@ def run_one(config, run, layers, estimator, train, test):
   state = parallel.fetch(run.train_loop(init_fn, chunk_fn, config.num_chunks,
                                         name=f"l{layers}_{estimator}", data=jnp.asarray(train)))
   hist = run.history(f"l{layers}_{estimator}")
-  test_elbo = -float(neg_elbo(state["params"], jnp.asarray(test), jax.random.PRNGKey(99)))
+  test_elbo = -float(jax.jit(neg_elbo)(state["params"], jnp.asarray(test),
+                                      jax.random.PRNGKey(99)))
   return hist, test_elbo
 
 

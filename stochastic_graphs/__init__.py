@@ -43,6 +43,7 @@ from stochastic_graphs.nodes import (
 )
 from stochastic_graphs.relaxations import (
     GumbelSoftmax,
+    StraightThrough,
     arm_surrogate,
     binary_concrete,
     disarm_surrogate,
@@ -60,7 +61,8 @@ from stochastic_graphs.variance import GradientStatistics, gradient_statistics, 
 
 __all__ = [
     "BaselineTransform", "GradientStatistics", "GraphStructure", "GumbelSoftmax",
-    "MovingAverageState", "MultiSampleInfo", "Relaxation", "SurrogateInfo", "arm_surrogate",
+    "MovingAverageState", "MultiSampleInfo", "Relaxation", "StraightThrough", "SurrogateInfo",
+    "arm_surrogate",
     "baseline", "binary_concrete", "bootstrap", "cost", "critic", "discounted_costs_to_go",
     "disarm_surrogate", "function_dependencies", "generalized_advantages", "gradient_statistics",
     "graph_structure", "gumbel_softmax", "is_reparameterizable", "lambda_costs_to_go",

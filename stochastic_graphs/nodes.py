@@ -174,7 +174,10 @@ class Handler:
       if isinstance(estimator, Relaxation):
         value = hard.astype(jnp.result_type(float))
     elif isinstance(estimator, Relaxation):
-      hard, value = estimator.sample(dist, key)
+      try:
+        hard, value = estimator.sample(dist, key)
+      except ValueError as e:
+        raise ValueError(f"node {name!r}: {e}") from None
       raw = value
     else:
       raw = dist.sample(seed=key)
@@ -272,8 +275,7 @@ class Handler:
   # -- scan ---------------------------------------------------------------------------------
   def scan(self, f: Callable, init: Any, xs: Any, length: int | None) -> tuple[Any, Any]:
     if self.scan_id is not None:
-      raise ValueError("stochastic_graphs.scan cannot be nested; use jax.lax.scan for inner "
-                       "deterministic loops.")
+      return self._nested_scan(f, init, xs, length)
     sid = self._num_scans
     self._num_scans += 1
     inner_forced = {n: v for n, v in self.forced.items() if self.scan_of.get(n) == sid}
@@ -311,6 +313,57 @@ class Handler:
     for name, c in rec["costs"].items():
       self._check_new_name(name)
       self.costs[name] = CostRecord(name, c, sid)
+    return carry, ys
+
+
+  def _nested_scan(self, f: Callable, init: Any, xs: Any, length: int | None
+                   ) -> tuple[Any, Any]:
+    """A `scan` inside a `scan` body: each inner node becomes one node of the enclosing step.
+
+    The node's samples over the inner steps form its value, and its log-probability is their
+    sum. Causality across the outer steps is kept exactly; within one outer step the inner
+    nodes are credited with every cost of that step (a superset of their true descendants:
+    unbiased, at some cost in variance). Baselines and critics need per-inner-step signals and
+    are refused for inner nodes.
+    """
+    probe: dict[str, NodeRecord] = {}
+
+    def probe_step(carry, x):  # Abstract trace of one step: which nodes does the body sample?
+      h = Handler(estimators=self.estimators, critic_kinds=self.critic_kinds,
+                  scan_id=self.scan_id)
+      with h:
+        f(carry, x)
+      probe.update(h.nodes)
+
+    x0 = None if xs is None else jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(jnp.shape(a)[1:], jnp.result_type(a)), xs)
+    jax.eval_shape(probe_step, init, x0)
+    inner_forced = {n: v for n, v in self.forced.items() if n in probe}
+    outer = self
+    static: dict[str, Any] = {}
+
+    def body(carry, inp):
+      x, forced_t = inp
+      h = Handler(forced_t, outer.estimators, outer.critic_kinds, scan_id=outer.scan_id)
+      with h:
+        carry, y = f(carry, x)
+      for name, r in h.nodes.items():
+        if r.baseline is not None or r.critic_kind is not None:
+          raise ValueError(
+              f"node {name!r} is sampled in a nested stochastic_graphs.scan, where baselines and "
+              "critics are not supported (its score term is per outer step); declare them on "
+              "nodes of the outermost scan, or flatten the loops into one scan.")
+        static[name] = r.estimator
+      return carry, (y, _export(h))
+
+    carry, (ys, rec) = jax.lax.scan(body, init, (xs, inner_forced), length=length)
+    for name, n in rec["nodes"].items():
+      self._check_new_name(name)
+      self.nodes[name] = NodeRecord(name, static[name], n["value"], n["hard"],
+                                    jnp.sum(n["log_prob"]), self.scan_id)
+    for name, c in rec["costs"].items():
+      self._check_new_name(name)
+      self.costs[name] = CostRecord(name, c, self.scan_id)
     return carry, ys
 
 
@@ -407,6 +460,10 @@ def scan(f: Callable[[Any, Any], tuple[Any, Any]], init: Any, xs: Any = None,
 
   A node sampled at step s can only influence costs at steps t >= s (t > s when the analysis of
   one step shows no same-step path), which the surrogate uses for cost-to-go signals.
+
+  Scans may be nested: a node of an inner scan is, for the enclosing scan, one node per outer
+  step (its inner samples stacked, log-probabilities summed), credited with every cost of its
+  outer step and of later ones. Baselines and critics are refused on nodes of inner scans.
   """
   h = current_handler()
   if h is None:

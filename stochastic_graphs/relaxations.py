@@ -84,6 +84,20 @@ class GumbelSoftmax(nodes_lib.Relaxation):
     return hard, (straight_through(hard, relaxed) if self.straight_through else relaxed)
 
 
+class StraightThrough(GumbelSoftmax):
+  """Per-node straight-through Gumbel-softmax: `GumbelSoftmax(temperature, straight_through=True)`.
+
+  The node's value is the exact (hard) sample; its gradient is that of the Concrete relaxation
+  (Jang et al. 2017, Sec. 2.2; Bengio et al. 2013).
+  """
+
+  def __init__(self, temperature: float = 0.5):
+    super().__init__(temperature, straight_through=True)
+
+  def __repr__(self):
+    return f"StraightThrough(temperature={self.temperature})"
+
+
 def _check_logits(logits: jax.Array) -> jax.Array:
   logits = jnp.asarray(logits)
   if not jnp.issubdtype(logits.dtype, jnp.floating):
@@ -145,10 +159,16 @@ def relax_surrogate(f: Callable[[jax.Array], jax.Array], logits: jax.Array, key:
   c(z) = eta * f(sigmoid(z / temperature)) + control(z):
       g = [f(b) - c(z~)] grad log p(b) + grad c(z) - grad c(z~),
   unbiased for any c. `temperature`, `eta` and the parameters of `control` may be tuned by
-  minimising the squared norm of g (the variance objective of both papers).
+  minimising the squared norm of g (the variance objective of both papers): differentiating g
+  (the surrogate's gradient w.r.t. the logits) w.r.t. them gives the gradient of that objective,
+  score part included. The surrogate's own first-order gradient w.r.t. them, and w.r.t.
+  parameters that `f` reads inside the control, is zero: the control only enters through the
+  logits' gradient (E[grad c(z) - grad c(z~)] = 0 for any other parameter, so leaving it out
+  keeps those gradients unbiased and removes noise).
 
   Returns:
-    Scalar with forward value f(b) and the gradient g.
+    Scalar with forward value f(b) and the gradient g w.r.t. the logits (plus f's own gradients
+    at b for its other parameters).
   """
   logits = _check_logits(logits)
   dtype = logits.dtype
@@ -156,13 +176,8 @@ def relax_surrogate(f: Callable[[jax.Array], jax.Array], logits: jax.Array, key:
   tiny = jnp.finfo(dtype).tiny
   u = jax.random.uniform(ku, logits.shape, dtype, minval=tiny, maxval=1.0)
   v = jax.random.uniform(kv, logits.shape, dtype, minval=tiny, maxval=1.0)
-  z = logits + jnp.log(u) - jnp.log1p(-u)
-  b = jax.lax.stop_gradient((z > 0).astype(dtype))
-  # p(z | b): u | b=1 ~ U(1 - theta, 1), u | b=0 ~ U(0, 1 - theta), written in logit space.
-  theta = jax.nn.sigmoid(logits)
-  u_cond = jnp.where(b > 0, (1.0 - theta) + v * theta, v * (1.0 - theta))
-  u_cond = jnp.clip(u_cond, tiny, 1.0 - jnp.finfo(dtype).eps)
-  zt = logits + jnp.log(u_cond) - jnp.log1p(-u_cond)
+  noise = jnp.log(u) - jnp.log1p(-u)
+  b = jax.lax.stop_gradient((logits + noise > 0).astype(dtype))
 
   def c(zz):
     out = eta * f(jax.nn.sigmoid(zz / temperature))
@@ -170,9 +185,22 @@ def relax_surrogate(f: Callable[[jax.Array], jax.Array], logits: jax.Array, key:
       out = out + control(zz)
     return out
 
+  def relaxed(lg):
+    """(c(z) - c(z~), c(z~)) as functions of the logits, with the noise u, v and b held fixed."""
+    theta = jax.nn.sigmoid(lg)
+    # p(z | b): u | b=1 ~ U(1 - theta, 1), u | b=0 ~ U(0, 1 - theta), written in logit space.
+    u_cond = jnp.where(b > 0, (1.0 - theta) + v * theta, v * (1.0 - theta))
+    u_cond = jnp.clip(u_cond, tiny, 1.0 - jnp.finfo(dtype).eps)
+    czt = c(lg + jnp.log(u_cond) - jnp.log1p(-u_cond))
+    return c(lg + noise) - czt, czt
+
+  sl = jax.lax.stop_gradient(logits)
+  grad_diff, czt = jax.grad(relaxed, has_aux=True)(sl)
   fb = f(b)
-  cz, czt = c(z), c(zt)
   log_p = _bernoulli_log_prob(logits, b)
-  score = (log_p - jax.lax.stop_gradient(log_p)) * jax.lax.stop_gradient(fb - czt)
-  correction = (cz - czt) - jax.lax.stop_gradient(cz - czt)
+  # Forward-zero factors: the first derivative w.r.t. the logits is [f(b) - c(z~)] grad log p +
+  # grad (c(z) - c(z~)); the control's parameters keep their path into it for the variance
+  # objective, and get no first-order gradient of their own.
+  score = (log_p - jax.lax.stop_gradient(log_p)) * (jax.lax.stop_gradient(fb) - czt)
+  correction = jnp.sum((logits - sl) * grad_diff)
   return fb + score + correction

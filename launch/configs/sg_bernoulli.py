@@ -14,15 +14,22 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.targets = (0.45, 0.499)     # Values of t; the optimum is p = 0 since t < 0.5.
   c.estimators = ("reinforce", "reinforce_ma", "loo", "gumbel_st", "rebar", "relax", "arm",
                   "disarm")     # Estimators compared (see launch/sg_bernoulli.py).
-  c.learning_rate = 0.01        # Adam step size on theta (and on RELAX's control).
-  c.temperature = 0.5           # Relaxation temperature of Gumbel-ST / REBAR / RELAX.
+  c.learning_rate = 0.01        # Adam step size on theta.
+  c.control_learning_rate = 0.01  # Adam step size on REBAR's (eta, temperature) and RELAX's
+  #                               (temperature, r_rho): the estimator-variance objective.
+  c.control_hidden = 10         # tanh units of RELAX's control network r_rho.
+  c.temperature = 0.5           # Gumbel-ST temperature; initial REBAR / RELAX temperature.
   c.ma_decay = 0.9              # Moving-average baseline decay.
   c.variance_samples = 10000    # Per-sample gradients used to measure variance at theta = 0.
+  c.variance_adapt_steps = 1000  # Control-parameter steps at theta = 0 before measuring there.
+  c.variance_window = 100       # Steps per window of the in-training gradient variance.
   c.steps_per_chunk = 500       # Optimisation steps per jitted, checkpointed chunk.
   c.num_chunks = 6              # Chunks; total steps = steps_per_chunk * num_chunks.
   if preset == "smoke":  # Compilation dominates: four estimators covering every code path.
     c.estimators = ("reinforce", "loo", "relax", "disarm")
     c.variance_samples = 500
+    c.variance_adapt_steps = 20
+    c.variance_window = 10
     c.steps_per_chunk = 20
     c.num_chunks = 2
   elif preset == "full":

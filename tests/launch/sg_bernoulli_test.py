@@ -12,7 +12,11 @@ def test_sg_bernoulli_smoke(tmp_path):
     exact = summary[f"exact_grad_t{t}"]
     for name in config.estimators:
       assert math.isfinite(summary[f"var_t{t}/{name}"])
-      assert 0.0 < summary[f"final_p_t{t}/{name}"] < 1.0
+      theta = summary[f"final_theta_t{t}/{name}"]
+      assert math.isclose(summary[f"final_p_t{t}/{name}"], 1 / (1 + math.exp(-theta)),
+                          rel_tol=1e-6)
+      assert (name in summary[f"correct_side_t{t}"].split(",")) == (theta < 0)
+      assert math.isfinite(summary[f"train_log10_var_t{t}/{name}"])
     # Unbiased estimators: mean within 5 standard errors of (1 - 2t)/4 at p = 1/2.
     for name in set(config.estimators) & {"reinforce", "loo", "arm", "disarm", "rebar", "relax"}:
       se = summary[f"stderr_t{t}/{name}"]

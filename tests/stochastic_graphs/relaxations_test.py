@@ -54,6 +54,27 @@ def test_unbiased_within_4_standard_errors_and_disarm_beats_arm(x64):
   assert variance["disarm"] <= variance["arm"], variance
 
 
+def test_relax_variance_objective_sees_the_control_in_the_score_term(x64):
+  """g is affine in eta and in a control scale a, so d g / d eta = g(1) - g(0), exactly.
+
+  This is what tuning by the variance objective d E[g^2] / d eta = E[2 g dg/deta] relies on; the
+  surrogate's own first-order gradient w.r.t. eta and a is zero.
+  """
+  key = jax.random.PRNGKey(4)
+  logits = jnp.asarray(np.asarray(LOGITS, np.float64))
+
+  def g(eta, a):
+    return jax.grad(lambda lg: sg.relax_surrogate(
+        f, lg, key, temperature=0.7, eta=eta, control=lambda z: a * jnp.sum(jnp.tanh(z))))(
+            logits)
+  d_eta, d_a = jax.jacobian(g, argnums=(0, 1))(0.3, 0.2)
+  np.testing.assert_allclose(d_eta, g(1.0, 0.2) - g(0.0, 0.2), rtol=1e-9, atol=1e-12)
+  np.testing.assert_allclose(d_a, g(0.3, 1.0) - g(0.3, 0.0), rtol=1e-9, atol=1e-12)
+  first = jax.grad(lambda e, a: sg.relax_surrogate(
+      f, logits, key, eta=e, control=lambda z: a * jnp.sum(z)), argnums=(0, 1))(0.3, 0.2)
+  assert float(first[0]) == 0.0 and float(first[1]) == 0.0
+
+
 def test_forward_values_are_costs_of_valid_samples(x64):
   key = jax.random.PRNGKey(3)
   logits = jnp.asarray(np.asarray(LOGITS, np.float64))
@@ -102,6 +123,65 @@ def test_gumbel_node_gradient_matches_quadrature_of_relaxed_objective(x64):
   assert float(s) in (0.0, 1.0) and float(s) == float(info.values["b"])
 
 
+def _relaxed_node_model(dist_fn, estimator, w):
+  def model(logits, key):
+    y = sg.sample("b", dist_fn(logits), key, estimator=estimator)
+    sg.cost("c", jnp.sum(w * y))
+  return sg.make_surrogate(model)
+
+
+def test_per_node_binary_concrete_value_and_gradient_by_hand(x64):
+  """Binary Concrete node: y = sigmoid((l + L) / tau), so d(w y)/dl = w y (1 - y) / tau."""
+  tau, w = 0.6, 2.5
+  key = jax.random.PRNGKey(5)
+  bern = lambda l: distrax.Bernoulli(logits=l, dtype=jnp.float64)  # noqa: E731
+  relaxed = _relaxed_node_model(bern, sg.GumbelSoftmax(tau), w)
+  noise = []
+  for l0 in (0.3, -0.7):
+    (s, info), g = jax.value_and_grad(lambda l: relaxed(l, key), has_aux=True)(jnp.asarray(l0))
+    y = float(s) / w
+    z = tau * np.log(y / (1 - y))  # l + L: the Concrete reparameterisation, inverted.
+    noise.append(z - l0)
+    np.testing.assert_allclose(float(g), w * y * (1 - y) / tau, rtol=1e-9)
+    assert float(info.values["b"]) == float(z > 0)  # The exact sample is the sign of l + L.
+  # Same key, other logits: the same logistic noise L (a reparameterisation, not a new draw).
+  np.testing.assert_allclose(noise[0], noise[1], rtol=1e-9)
+
+  # Straight-through: forward value is the hard sample, gradient the relaxed one.
+  st = _relaxed_node_model(bern, sg.StraightThrough(tau), w)
+  (s_st, info_st), g_st = jax.value_and_grad(lambda l: st(l, key), has_aux=True)(
+      jnp.asarray(-0.7))
+  (s, _), g = jax.value_and_grad(lambda l: relaxed(l, key), has_aux=True)(jnp.asarray(-0.7))
+  hard = float(info_st.values["b"])
+  assert hard in (0.0, 1.0) and float(s_st) == w * hard
+  np.testing.assert_allclose(float(g_st), float(g), rtol=1e-12)
+
+
+def test_per_node_gumbel_softmax_value_and_gradient_by_hand(x64):
+  """Categorical Concrete: d(w . y)/dl = y * (w - w . y) / tau (the softmax Jacobian)."""
+  tau = 0.8
+  w = jnp.array([1.0, -2.0, 0.5])
+  logits = jnp.array([0.2, -0.4, 0.9])
+  key = jax.random.PRNGKey(8)
+  cat = lambda l: distrax.OneHotCategorical(logits=l, dtype=jnp.float64)  # noqa: E731
+  relaxed = _relaxed_node_model(cat, sg.GumbelSoftmax(tau), w)
+  st = _relaxed_node_model(cat, sg.GumbelSoftmax(tau, straight_through=True), w)
+  y = jax.nn.softmax((logits + jax.random.gumbel(key, (3,), jnp.float64)) / tau)
+  (s, info), g = jax.value_and_grad(lambda l: relaxed(l, key), has_aux=True)(logits)
+  np.testing.assert_allclose(float(s), float(jnp.dot(w, y)), rtol=1e-9)
+  np.testing.assert_allclose(g, y * (w - jnp.dot(w, y)) / tau, rtol=1e-9)
+  hard = np.eye(3)[int(jnp.argmax(y))]
+  np.testing.assert_array_equal(info.values["b"], hard)
+  (s_st, info_st), g_st = jax.value_and_grad(lambda l: st(l, key), has_aux=True)(logits)
+  np.testing.assert_allclose(float(s_st), float(jnp.dot(w, hard)), rtol=1e-12)
+  np.testing.assert_allclose(g_st, g, rtol=1e-12)
+  # The relaxation can also be chosen from outside the model, like "score"/"pathwise".
+  def model(l, key):
+    sg.cost("c", jnp.sum(w * sg.sample("b", cat(l), key)))
+  over = sg.make_surrogate(model, estimators={"b": sg.GumbelSoftmax(tau)})
+  np.testing.assert_allclose(jax.grad(lambda l: over(l, key)[0])(logits), g, rtol=1e-12)
+
+
 def test_bad_inputs():
   with pytest.raises(ValueError, match="temperature must be > 0"):
     sg.GumbelSoftmax(0.0)
@@ -110,5 +190,5 @@ def test_bad_inputs():
 
   def model(t, key):
     sg.sample("x", distrax.Normal(t, 1.0), key, estimator=sg.GumbelSoftmax(0.5))
-  with pytest.raises(ValueError, match="GumbelSoftmax relaxes Bernoulli"):
+  with pytest.raises(ValueError, match="node 'x': GumbelSoftmax relaxes Bernoulli"):
     sg.make_surrogate(model)(jnp.zeros(()), jax.random.PRNGKey(0))
