@@ -14,7 +14,7 @@ import sklearn.datasets  # noqa: E402
 import sklearn.manifold  # noqa: E402
 
 import manifold  # noqa: E402
-from launch import app  # noqa: E402
+from launch import app, manifold_fit  # noqa: E402
 
 
 def digits_subset(per_class, seed):
@@ -33,14 +33,14 @@ def experiment(config, run: app.Run) -> dict:
   y, labels = digits_subset(config.per_class, config.seed)
   err = lambda z: manifold.one_nn_error(z, labels, num_splits=config.num_splits,
                                         train_fraction=config.train_fraction, seed=config.seed)
-  ys = y * config.data_scale
+  ys = manifold_fit.preprocess(config, y)
   table = {}
   # LL-LVM: k chosen by the bound (no labels used).
   fits = {}
   for k in config.ks:
     graph = manifold.knn_graph(ys, int(k), connect=True)
     fits[k] = manifold.fit(ys, graph, 2, key=jax.random.PRNGKey(config.seed),
-                           max_iters=config.max_iters, tol=config.tol)
+                           **manifold_fit.fit_options(config))
     run.log_metrics(int(k), {"lllvm_bound": float(fits[k].bounds[-1])})
   best_k = max(fits, key=lambda k: fits[k].bounds[-1])
   embeddings = {"LL-LVM": np.asarray(fits[best_k].state.mu_x)}

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import sklearn.datasets  # noqa: E402
 
 import manifold  # noqa: E402
-from launch import app  # noqa: E402
+from launch import app, manifold_fit  # noqa: E402
 
 
 def _affine_align(source, target):
@@ -26,15 +26,21 @@ def _affine_align(source, target):
 
 def experiment(config, run: app.Run) -> dict:
   y, t = sklearn.datasets.make_swiss_roll(config.n, noise=config.noise, random_state=config.seed)
-  ys = y * config.data_scale
   rng = np.random.default_rng(config.seed)
   held = np.sort(rng.choice(config.n, config.num_heldout, replace=False))
   train = np.setdiff1d(np.arange(config.n), held)
   key = jax.random.PRNGKey(config.seed)
-  kw = dict(key=key, max_iters=config.max_iters, tol=config.tol)
-  fit_train = manifold.fit(ys[train], manifold.knn_graph(ys[train], config.k, connect=True), 2,
+  kw = dict(key=key, **manifold_fit.fit_options(config))
+  # New points go through the training points' preprocessing (shift and scale).
+  if config.normalise:
+    norm = manifold.normalise(y[train])
+    ys_train, ys_held = norm.y * config.data_scale, norm.apply(y[held]) * config.data_scale
+  else:
+    ys_train, ys_held = y[train] * config.data_scale, y[held] * config.data_scale
+  fit_train = manifold.fit(ys_train, manifold.knn_graph(ys_train, config.k, connect=True), 2,
                            **kw)
-  ext = manifold.extend(ys[held], ys[train], fit_train.state, config.k)
+  ext = manifold.extend(ys_held, ys_train, fit_train.state, config.k)
+  ys = manifold_fit.preprocess(config, y)
   fit_all = manifold.fit(ys, manifold.knn_graph(ys, config.k, connect=True), 2, **kw)
   x_train = np.asarray(fit_train.state.mu_x)
   align = _affine_align(np.asarray(fit_all.state.mu_x)[train], x_train)

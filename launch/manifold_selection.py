@@ -3,6 +3,7 @@
     python -m launch.manifold_selection --config=launch/configs/manifold_selection.py:smoke \
         --workdir=/tmp/manifold_selection
 """
+import jax
 import matplotlib
 
 matplotlib.use("Agg")
@@ -11,7 +12,7 @@ import numpy as np  # noqa: E402
 import sklearn.datasets  # noqa: E402
 
 import manifold  # noqa: E402
-from launch import app  # noqa: E402
+from launch import app, manifold_fit  # noqa: E402
 
 
 def _short_circuit_edge(y, t, graph):
@@ -30,8 +31,8 @@ def _short_circuit_edge(y, t, graph):
 
 def experiment(config, run: app.Run) -> dict:
   y, t = sklearn.datasets.make_swiss_roll(config.n, noise=config.noise, random_state=config.seed)
-  ys = y * config.data_scale
-  kw = dict(max_iters=config.max_iters, tol=config.tol)
+  ys = manifold_fit.preprocess(config, y)
+  kw = dict(key=jax.random.PRNGKey(config.seed), **manifold_fit.fit_options(config))
   ks = list(config.ks)
   bounds_k = manifold.bound_vs_k(ys, ks, 2, **kw)
   graph = manifold.knn_graph(ys, config.k_for_dx, connect=True)

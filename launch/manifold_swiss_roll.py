@@ -13,7 +13,7 @@ import sklearn.datasets  # noqa: E402
 import sklearn.manifold  # noqa: E402
 
 import manifold  # noqa: E402
-from launch import app  # noqa: E402
+from launch import app, manifold_fit  # noqa: E402
 
 
 def swiss_roll(config):
@@ -39,11 +39,10 @@ def _tangent_figure(y, t, mu_c, every=8):
 
 def experiment(config, run: app.Run) -> dict:
   y, t = swiss_roll(config)
-  ys = y * config.data_scale
+  ys = manifold_fit.preprocess(config, y)
   graph = manifold.knn_graph(ys, config.k)
   result = manifold.fit(ys, graph, config.dx, key=jax.random.PRNGKey(config.seed),
-                        max_iters=config.max_iters, tol=config.tol, init=config.init,
-                        gamma=config.gamma_init)
+                        **manifold_fit.fit_options(config))
   for i, b in enumerate(result.bounds):
     run.log_metrics(i + 1, {"bound": float(b)})
   mu_x = np.asarray(result.state.mu_x)

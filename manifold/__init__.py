@@ -7,6 +7,7 @@ an out-of-sample extension. Everything runs in float64 (`fit` switches jax_enabl
 call the lower-level functions under `jax.enable_x64(True)`).
 """
 from manifold.em import (
+                         DEFAULT_ALPHA,
                          DEFAULT_EPSILON,
                          EMState,
                          FitResult,
@@ -29,20 +30,22 @@ from manifold.graph import (
                          Graph,
                          check_observations,
                          connect_components,
+                         isomap,
                          knn_adjacency,
                          knn_graph,
                          laplacian,
                          make_graph,
 )
 from manifold.out_of_sample import Extension, extend, local_energy
+from manifold.preprocessing import Normalised, normalise
 from manifold.selection import add_edges, bound_for_graphs, bound_vs_dx, bound_vs_k, select_model
 
 __all__ = [
-    "DEFAULT_EPSILON", "EMState", "Extension", "FitResult", "Graph", "Problem", "add_edges",
-    "bound_for_graphs", "bound_vs_dx", "bound_vs_k", "check_observations", "connect_components",
-    "em_step", "extend", "fit", "init_state", "knn_adjacency", "knn_graph", "laplacian",
-    "local_energy", "local_linear_mean", "lower_bound", "lower_bound_terms", "make_graph",
-    "make_problem", "one_nn_error", "phi_c", "phi_x", "run_em", "select_model",
-    "spearman_to_truth", "trustworthiness", "update_alpha", "update_gamma", "update_q_c",
-    "update_q_x",
+    "DEFAULT_ALPHA", "DEFAULT_EPSILON", "EMState", "Extension", "FitResult", "Graph", "Normalised",
+    "Problem", "add_edges", "bound_for_graphs", "bound_vs_dx", "bound_vs_k", "check_observations",
+    "connect_components", "em_step", "extend", "fit", "init_state", "isomap", "knn_adjacency",
+    "knn_graph", "laplacian", "local_energy", "local_linear_mean", "lower_bound",
+    "lower_bound_terms", "make_graph", "make_problem", "normalise", "one_nn_error", "phi_c",
+    "phi_x", "run_em", "select_model", "spearman_to_truth", "trustworthiness", "update_alpha",
+    "update_gamma", "update_q_c", "update_q_x",
 ]

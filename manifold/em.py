@@ -24,7 +24,6 @@ moments, are obtained from the factor by triangular solves.
 from __future__ import annotations
 
 import functools
-import math
 from typing import NamedTuple
 
 import jax
@@ -33,8 +32,11 @@ import numpy as np
 
 from manifold import expectations as ex
 from manifold.graph import Graph, check_observations
+from manifold.graph import isomap as graph_isomap
 
 DEFAULT_EPSILON = 1e-3
+# The reference implementation keeps alpha at 1e-3 (its M-step for alpha is switched off).
+DEFAULT_ALPHA = 1e-3
 
 
 class Problem(NamedTuple):
@@ -113,40 +115,68 @@ def _check_dx(dx, dy):
                      f"got {dx!r}.")
 
 
+INITS = ("random_c", "isomap", "spectral", "random", "given")
+
+
 def init_state(problem: Problem, graph: Graph, dx: int, key: jax.Array, *,
-               init: str = "spectral", alpha: float = 1.0, gamma: float = 1.0,
-               scale: float = 1.0) -> EMState:
-  """Initial q(x) (point mass at mu_x) and q(C) (the prior); EM starts with the q(C) update.
+               init: str = "random_c", alpha: float = DEFAULT_ALPHA, gamma: float = 1.0,
+               scale: float = 1.0, x_init=None) -> EMState:
+  """Initial q(x) q(C); every EM step starts with the q(x) update (Eqs. 8-9), then q(C).
 
   Args:
     problem: from `make_problem`.
     graph: the same graph (its Laplacian eigenvectors give the spectral initialisation).
     dx: latent dimension, 1 <= dx < dy.
-    key: PRNG key (used by init="random", and to break sign symmetry otherwise).
-    init: "spectral" (Laplacian eigenmaps coordinates, scaled to unit variance) or "random".
-    alpha, gamma: initial hyperparameters.
-    scale: standard deviation of the initial coordinates.
+    key: PRNG key.
+    init: "random_c" (the reference implementation's start: q(C) with iid N(0, scale^2) means
+      and identity column covariance; q(x) is overwritten by the first step). The others put
+      q(x) at a point mass at initial coordinates, rescaled to standard deviation `scale` per
+      coordinate on average, and q(C) at its closed-form update (Eqs. 10-11) given them:
+      "isomap" (`graph.isomap` on the same graph), "spectral" (Laplacian eigenmaps), "random"
+      (iid normal) or "given" (`x_init`).
+    alpha, gamma: initial hyperparameters (alpha stays fixed when EM runs with
+      learn_alpha=False).
+    scale: standard deviation of the initial random means or coordinates.
+    x_init: (n, dx) initial coordinates for init="given".
 
   Returns:
     The initial `EMState`.
   """
   n, dy = problem.y.shape
   _check_dx(dx, dy)
-  if init not in ("spectral", "random"):
-    raise ValueError(f"init must be 'spectral' or 'random'; got {init!r}.")
+  if init not in INITS:
+    raise ValueError(f"init must be one of {INITS}; got {init!r}.")
   if not (alpha > 0 and gamma > 0):
     raise ValueError(f"alpha and gamma must be positive; got {alpha}, {gamma}.")
+  if not scale > 0:
+    raise ValueError(f"scale must be positive; got {scale}.")
   with jax.enable_x64(True):
-    if init == "spectral":
+    f64 = jnp.float64
+    zeros4 = jnp.zeros((n, dx, n, dx), dtype=f64)
+    hyper = (jnp.asarray(alpha, f64), jnp.asarray(gamma, f64))
+    if init == "random_c":
+      mu_c = scale * jax.random.normal(key, (n, dy, dx), dtype=f64)
+      eye4 = jnp.eye(n * dx, dtype=f64).reshape(n, dx, n, dx)
+      return EMState(jnp.zeros((n, dx), f64), zeros4, jnp.zeros((), f64), mu_c, eye4,
+                     jnp.zeros((), f64), *hyper)
+    if init == "isomap":
+      mu = graph_isomap(problem.y, graph, dx)
+    elif init == "spectral":
       lap = np.diag(graph.degree) - graph.adjacency
       _, vecs = np.linalg.eigh(lap)
-      mu = vecs[:, 1:dx + 1] * math.sqrt(n)
+      mu = vecs[:, 1:dx + 1]
+    elif init == "random":
+      mu = np.asarray(jax.random.normal(key, (n, dx), dtype=f64))
     else:
-      mu = np.asarray(jax.random.normal(key, (n, dx), dtype=jnp.float64))
-    mu = jnp.asarray(scale * mu, dtype=jnp.float64)
-    zeros4 = jnp.zeros((n, dx, n, dx), dtype=jnp.float64)
-    return EMState(mu, zeros4, jnp.zeros(()), jnp.zeros((n, dy, dx)), zeros4, jnp.zeros(()),
-                   jnp.asarray(alpha, jnp.float64), jnp.asarray(gamma, jnp.float64))
+      if x_init is None or np.shape(x_init) != (n, dx) or not np.all(np.isfinite(x_init)):
+        raise ValueError(f"x_init must be a finite ({n}, {dx}) array for init='given'; got "
+                         f"{None if x_init is None else np.shape(x_init)}.")
+      mu = np.asarray(x_init, dtype=np.float64)
+    mu = mu - mu.mean(axis=0)
+    mu = jnp.asarray(scale * mu / np.sqrt(np.mean(mu ** 2)), dtype=f64)
+    state = EMState(mu, zeros4, jnp.zeros((), f64), jnp.zeros((n, dy, dx), f64), zeros4,
+                    jnp.zeros((), f64), *hyper)
+    return update_q_c(problem, state)
 
 
 def _flat(z):
@@ -312,27 +342,43 @@ def lower_bound(problem: Problem, state: EMState) -> jax.Array:
   return lower_bound_terms(problem, state)["bound"]
 
 
-@jax.jit
-def em_step(problem: Problem, state: EMState) -> tuple[EMState, jax.Array]:
-  """One EM iteration: q(C), q(x), gamma, alpha; returns the new state and its bound.
-
-  Every sub-step maximises the bound over its block, so the bound never decreases.
-  """
+def _em_body(problem, state, phi_x, learn_alpha):
+  """One EM iteration given Phi_x of the current q(C); returns the state, its Phi_x and bound."""
+  state = update_q_x(problem, state, phi_x)
   state = update_q_c(problem, state)
   phi_x = phi_x_of(problem, state)
-  state = update_q_x(problem, state, phi_x)
   state = update_gamma(problem, state, phi_x)
-  state = update_alpha(problem, state)
-  return state, lower_bound_terms(problem, state, phi_x)["bound"]
+  if learn_alpha:
+    state = update_alpha(problem, state)
+  return state, phi_x, lower_bound_terms(problem, state, phi_x)["bound"]
 
 
-@jax.jit
-def run_em(problem: Problem, state: EMState, num_iters_array: jax.Array) -> tuple[EMState,
-                                                                                  jax.Array]:
-  """`em_step` under lax.scan; the length is the static length of `num_iters_array`."""
-  def body(s, _):
-    return em_step(problem, s)
-  return jax.lax.scan(body, state, num_iters_array)
+@functools.partial(jax.jit, static_argnames="learn_alpha")
+def em_step(problem: Problem, state: EMState, learn_alpha: bool = False) -> tuple[EMState,
+                                                                                 jax.Array]:
+  """One EM iteration: q(x), q(C), gamma and (if learn_alpha) alpha; the new state and its bound.
+
+  The order is the reference implementation's: q(x) given the current q(C) first. Every
+  sub-step maximises the bound over its block, so the bound never decreases.
+  """
+  state, _, bound = _em_body(problem, state, phi_x_of(problem, state), learn_alpha)
+  return state, bound
+
+
+@functools.partial(jax.jit, static_argnames="learn_alpha")
+def run_em(problem: Problem, state: EMState, num_iters_array: jax.Array,
+           learn_alpha: bool = False) -> tuple[EMState, jax.Array]:
+  """`em_step` under lax.scan; the length is the static length of `num_iters_array`.
+
+  Phi_x of q(C) is carried from the end of one iteration (where the gamma M-step and the bound
+  need it) to the q(x) update of the next, so each iteration computes Phi_x and Phi_C once.
+  """
+  def body(carry, _):
+    s, phi = carry
+    s, phi, bound = _em_body(problem, s, phi, learn_alpha)
+    return (s, phi), bound
+  (state, _), bounds = jax.lax.scan(body, (state, phi_x_of(problem, state)), num_iters_array)
+  return state, bounds
 
 
 class FitResult(NamedTuple):
@@ -344,14 +390,15 @@ class FitResult(NamedTuple):
 
 def fit(y, graph: Graph, dx: int, *, key: jax.Array | None = None, max_iters: int = 200,
         tol: float = 1e-7, chunk: int = 10, epsilon: float = DEFAULT_EPSILON,
-        init: str = "spectral", alpha: float = 1.0, gamma: float = 1.0) -> FitResult:
+        init: str = "random_c", alpha: float = DEFAULT_ALPHA, gamma: float = 1.0,
+        learn_alpha: bool = False, init_scale: float = 1.0) -> FitResult:
   """Fits LL-LVM by variational EM until the relative bound change per iteration is below tol.
 
   Runs in float64 (jax.enable_x64 is switched on inside). Iterations run in jitted chunks of
   `chunk` EM steps (lax.scan); convergence is checked between chunks.
 
   Args:
-    y: (n, dy) observations.
+    y: (n, dy) observations (see `manifold.normalise`: the model is not scale free).
     graph: connected neighbourhood graph on the n points (`knn_graph` or `make_graph`).
     dx: latent dimension, 1 <= dx < dy.
     key: PRNG key for the initialisation (default PRNGKey(0)).
@@ -359,21 +406,26 @@ def fit(y, graph: Graph, dx: int, *, key: jax.Array | None = None, max_iters: in
     tol: stop when |F_t - F_{t-1}| <= tol |F_t|.
     chunk: EM iterations per compiled call.
     epsilon: eps of Eqs. (2)-(3).
-    init, alpha, gamma: see `init_state`.
+    init, alpha, gamma: see `init_state` (alpha and gamma are the initial values).
+    learn_alpha: run the M-step for alpha as well (the reference implementation keeps it fixed).
+    init_scale: `scale` of `init_state`.
 
   Returns:
     `FitResult` with the bound after every iteration.
   """
   if not isinstance(max_iters, int) or max_iters < 1:
     raise ValueError(f"max_iters must be a positive integer; got {max_iters!r}.")
+  if not isinstance(chunk, int) or chunk < 1:
+    raise ValueError(f"chunk must be a positive integer; got {chunk!r}.")
   key = jax.random.PRNGKey(0) if key is None else key
   with jax.enable_x64(True):
     problem = make_problem(y, graph, epsilon=epsilon)
-    state = init_state(problem, graph, dx, key, init=init, alpha=alpha, gamma=gamma)
+    state = init_state(problem, graph, dx, key, init=init, alpha=alpha, gamma=gamma,
+                       scale=init_scale)
     bounds = []
     while len(bounds) < max_iters:
       steps = min(chunk, max_iters - len(bounds))
-      state, b = run_em(problem, state, jnp.zeros(steps))
+      state, b = run_em(problem, state, jnp.zeros(steps), bool(learn_alpha))
       bounds.extend(np.asarray(b).tolist())
       if not np.all(np.isfinite(b)):
         raise FloatingPointError(f"LL-LVM bound became non-finite at iteration {len(bounds)}.")

@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import scipy.linalg
+import scipy.sparse
 import scipy.sparse.csgraph
 import scipy.spatial
 
@@ -198,3 +200,36 @@ def knn_graph(y, k: int, *, connect: bool = False) -> Graph:
   if connect:
     g = connect_components(g, y)
   return make_graph(g)
+
+
+def isomap(y, graph: Graph, dx: int) -> np.ndarray:
+  """Isomap coordinates on the given graph: classical scaling of its shortest-path distances.
+
+  Edges of G are weighted by the Euclidean distance between their end points; the geodesic
+  distance matrix D is double-centred, B = -J D^2 J / 2 (J = I - 1 1^T / n), and the coordinates
+  are the top dx eigenvectors of B scaled by the square roots of their eigenvalues
+  (Tenenbaum et al. 2000). Used to initialise LL-LVM's EM on the same graph.
+
+  Args:
+    y: (n, dy) observations.
+    graph: connected `Graph` on the n points.
+    dx: number of coordinates, 1 <= dx < n.
+
+  Returns:
+    (n, dx) float64 coordinates.
+  """
+  y = check_observations(y)
+  n = graph.num_nodes
+  if y.shape[0] != n:
+    raise ValueError(f"y has {y.shape[0]} rows but graph has {n} nodes.")
+  if not isinstance(dx, (int, np.integer)) or not 1 <= dx < n:
+    raise ValueError(f"dx must be an integer with 1 <= dx < n = {n}; got {dx!r}.")
+  rows, cols = np.nonzero(graph.adjacency)
+  lengths = np.linalg.norm(y[rows] - y[cols], axis=1)
+  weighted = scipy.sparse.csr_matrix((lengths, (rows, cols)), shape=(n, n))
+  dist = scipy.sparse.csgraph.shortest_path(weighted, method="D", directed=False)
+  sq = dist ** 2
+  b = -0.5 * (sq - sq.mean(0) - sq.mean(1)[:, None] + sq.mean())
+  evals, evecs = scipy.linalg.eigh(b, subset_by_index=[n - dx, n - 1])
+  order = np.argsort(evals)[::-1]
+  return evecs[:, order] * np.sqrt(np.maximum(evals[order], 0.0))

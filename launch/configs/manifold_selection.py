@@ -2,6 +2,8 @@
 short-circuit edge, on the swiss roll."""
 import ml_collections
 
+from launch.configs.manifold_fit import add_fit_fields
+
 REPORT = {"title": "LL-LVM: bound vs k, vs latent dimension, and a short-circuit edge",
           "headline": ("best_k", "best_dx", "bound_drop_short_circuit")}
 
@@ -11,12 +13,12 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.seed = 0                      # Seed of the data set and of the initialisation.
   c.n = 400                       # Number of swiss-roll points.
   c.noise = 0.05                  # Std of the swiss roll's Gaussian noise.
-  c.data_scale = 0.03             # y is multiplied by this before fitting.
   c.ks = (8, 12, 16, 20)          # Neighbour counts compared by the bound (at dx = 2).
   c.dxs = (1, 2)                  # Latent dimensions compared by the bound (dy = 3).
   c.k_for_dx = 9                  # k used for the latent-dimension and short-circuit comparisons.
   c.max_iters = 30                # EM iteration cap per fit.
   c.tol = 1e-7                    # Relative bound change that stops EM.
+  add_fit_fields(c)               # Preprocessing and EM start (launch/configs/manifold_fit.py).
   if preset == "smoke":
     c.n, c.ks, c.max_iters, c.k_for_dx = 60, (6, 8), 10, 6
   elif preset == "full":

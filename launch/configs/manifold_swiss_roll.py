@@ -1,6 +1,8 @@
 """LL-LVM on the swiss roll (Fig. 2 of Park et al. 2015): embedding, tangent planes, bound."""
 import ml_collections
 
+from launch.configs.manifold_fit import add_fit_fields
+
 REPORT = {"title": "LL-LVM: swiss roll embedding (Park et al. 2015, Fig. 2)",
           "headline": ("spearman", "trustworthiness", "final_bound", "iterations",
                        "lle_spearman", "lle_trustworthiness")}
@@ -13,12 +15,10 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.noise = 0.05            # Std of isotropic Gaussian noise added by sklearn's make_swiss_roll.
   c.k = 9                   # Neighbours of the symmetric k-NN graph.
   c.dx = 2                  # Latent dimension.
-  c.data_scale = 0.03       # y is multiplied by this before fitting (the model is not scale free).
   c.max_iters = 50          # EM iterations (50, as in the reference swiss-roll demo).
   c.tol = 1e-9              # Relative bound change that stops EM.
-  c.init = "spectral"       # Initial coordinates: "spectral" (Laplacian eigenmaps) or "random".
-  c.gamma_init = 1000.0     # Initial noise precision (about 1 / data_scale^2: unit precision in
-                            # the original units); EM from gamma = 1 collapses the embedding.
+  add_fit_fields(c)         # normalise, data_scale, init, init_scale, gamma_init, alpha_init,
+                            # learn_alpha (see launch/configs/manifold_fit.py).
   if preset == "smoke":
     c.n, c.max_iters = 80, 10
   elif preset == "full":

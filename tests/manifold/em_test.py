@@ -195,17 +195,42 @@ def test_gamma_and_alpha_updates_maximise_bound(setup):
 def test_each_sub_step_increases_bound_and_fit_is_monotone(x64):
   y, g = _problem_data()
   problem = em.make_problem(y, g, epsilon=EPS)
-  state, _ = em.em_step(problem, em.init_state(problem, g, 2, jax.random.PRNGKey(0)))
+  state, _ = em.em_step(problem, em.init_state(problem, g, 2, jax.random.PRNGKey(0)),
+                        learn_alpha=True)
   prev = float(em.lower_bound(problem, state))
-  for update in [em.update_q_c, em.update_q_x, em.update_gamma, em.update_alpha] * 3:
+  for update in [em.update_q_x, em.update_q_c, em.update_gamma, em.update_alpha] * 3:
     state = update(problem, state)
     cur = float(em.lower_bound(problem, state))
     assert cur >= prev - 1e-9 * abs(prev), update.__name__
     prev = cur
-  result = em.fit(y, g, 2, max_iters=40, tol=0.0, init="random")
-  assert np.all(np.diff(result.bounds) >= -1e-9 * np.abs(result.bounds[1:]))
-  assert result.bounds[-1] > result.bounds[0] + 1.0  # EM made real progress.
-  assert len(result.bounds) == 40
+  for init, learn_alpha in [("random", True), ("random_c", False)]:
+    result = em.fit(y, g, 2, max_iters=30, tol=0.0, init=init, learn_alpha=learn_alpha)
+    assert np.all(np.diff(result.bounds) >= -1e-9 * np.abs(result.bounds[1:]))
+    assert result.bounds[-1] > result.bounds[0] + 0.5  # EM made real progress.
+    assert len(result.bounds) == 30
+    if not learn_alpha:
+      assert float(result.state.alpha) == em.DEFAULT_ALPHA
+
+
+def test_init_state_options(x64):
+  y, g = _problem_data()
+  problem = em.make_problem(y, g, epsilon=EPS)
+  key = jax.random.PRNGKey(5)
+  ref = em.init_state(problem, g, 2, key, init="random_c", scale=2.0, gamma=3.0)
+  # The reference start: iid N(0, scale^2) means of C, identity column covariance.
+  np.testing.assert_allclose(ref.mu_c, 2.0 * jax.random.normal(key, (N, DY, DX)), rtol=1e-12)
+  np.testing.assert_array_equal(np.asarray(ref.cov_c).reshape(N * DX, N * DX), np.eye(N * DX))
+  assert float(ref.gamma) == 3.0 and float(ref.alpha) == em.DEFAULT_ALPHA
+  # Spectral: x at the Laplacian eigenvectors 2.. dx+1 (up to sign), q(C) its closed-form update.
+  spec = em.init_state(problem, g, 2, key, init="spectral")
+  _, vecs = np.linalg.eigh(graph_lib.laplacian(g.adjacency))
+  np.testing.assert_allclose(np.abs(spec.mu_x), np.abs(vecs[:, 1:3]) * np.sqrt(N), rtol=1e-8)
+  point = spec._replace(cov_x=jnp.zeros_like(spec.cov_x))
+  np.testing.assert_allclose(spec.mu_c, em.update_q_c(problem, point).mu_c, rtol=1e-10)
+  with pytest.raises(ValueError, match="init"):
+    em.init_state(problem, g, 2, key, init="pca")
+  with pytest.raises(ValueError, match="scale"):
+    em.init_state(problem, g, 2, key, scale=0.0)
 
 
 def test_bad_latent_dimension_and_options(x64):

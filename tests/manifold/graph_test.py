@@ -81,3 +81,17 @@ def test_make_graph_rejects_bad_adjacency():
     graph_lib.make_graph(2 * g)
   with pytest.raises(ValueError, match="square"):
     graph_lib.make_graph(g[:2])
+
+
+def test_isomap_matches_sklearn_on_the_same_knn_graph():
+  import sklearn.manifold
+  rng = np.random.default_rng(3)
+  t = rng.uniform(0, 3 * np.pi, 60)
+  y = np.stack([t * np.cos(t), 5 * rng.uniform(size=60), t * np.sin(t)], 1)
+  k = 6
+  ours = graph_lib.isomap(y, graph_lib.knn_graph(y, k), 2)
+  ref = sklearn.manifold.Isomap(n_neighbors=k, n_components=2).fit_transform(y)
+  # Eigenvectors are defined up to sign.
+  np.testing.assert_allclose(np.abs(ours), np.abs(ref), rtol=1e-6, atol=1e-6 * np.abs(ref).max())
+  with pytest.raises(ValueError, match="dx must"):
+    graph_lib.isomap(y, graph_lib.knn_graph(y, k), 0)

@@ -1,0 +1,20 @@
+"""Config fields shared by the LL-LVM launchers (preprocessing and EM initialisation); no REPORT,
+so `launch.reproduce` does not treat this module as an experiment."""
+import ml_collections
+
+
+def add_fit_fields(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Adds the preprocessing and EM-initialisation fields (read by `launch.manifold_fit`)."""
+  c.normalise = True        # Centre y and divide by max |y| before fitting (the reference code's
+                            # preprocessing; the model is not scale free).
+  c.data_scale = 1.0        # Extra factor on y after normalisation.
+  c.init = "spectral"       # EM start: "spectral" (Laplacian eigenmaps x, q(C) fitted to it),
+                            # "random_c" (random q(C), as the reference code), "isomap" or
+                            # "random" (see manifold.init_state).
+  c.init_scale = 1.0        # Std of the random initial means (or of the initial coordinates).
+  c.gamma_init = 1000.0     # Initial noise precision gamma (then set by its M-step); a large
+                            # start fits the initial local maps tightly (best trustworthiness on
+                            # the swiss roll, see manifold/README.md).
+  c.alpha_init = 1e-3       # Initial prior precision alpha of x (fixed unless learn_alpha).
+  c.learn_alpha = False     # M-step for alpha (the reference code keeps alpha = 1e-3).
+  return c
