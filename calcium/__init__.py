@@ -17,6 +17,7 @@ from calcium.data import (
                           noise_level,
                           normalise,
                           resample,
+                          resample_trace,
                           spike_counts,
 )
 from calcium.evaluation import (
@@ -29,8 +30,10 @@ from calcium.evaluation import (
                           spikefinder_correlation,
                           timing_error,
 )
+from calcium.inference import Inference, infer_trace
 from calcium.mcmc import scf_gibbs_marginals
 from calcium.models import MODEL_NAMES, GenerativeModel, drift_basis, make_model
+from calcium.moments import ScfMoments, autocovariance, scf_moments
 from calcium.oasis_baseline import oasis_deconvolve
 from calcium.recognition import (
                           AutoregressiveRNN,
@@ -38,6 +41,7 @@ from calcium.recognition import (
                           Recognition,
                           make_autoregressive,
                           make_factorised,
+                          receptive_field,
 )
 from calcium.train import (
                           Dataset,
@@ -52,12 +56,13 @@ from calcium.train import (
 )
 
 __all__ = [
-    "AutoregressiveRNN", "Dataset", "FactorisedCNN", "GenerativeModel", "MODEL_NAMES",
-    "Recognition", "Recording", "SPIKEFINDER_BIN_S", "TrainState", "Trainer", "bin_sum",
-    "binned_spike_counts", "chen2013_files", "default_config", "default_data_dir", "drift_basis",
-    "evaluate", "fill_nan", "infer", "load_chen2013", "load_mat", "make_autoregressive",
-    "make_dataset", "make_factorised", "make_losses", "make_model", "make_train", "make_trainer",
-    "match_frame_rate", "noise_level", "normalise", "oasis_deconvolve", "pearson", "resample",
-    "scf_gibbs_marginals", "spike_count_ratio",
-    "spike_counts", "spikefinder_correlation", "timing_error",
+    "AutoregressiveRNN", "Dataset", "FactorisedCNN", "GenerativeModel", "Inference",
+    "MODEL_NAMES", "Recognition", "Recording", "SPIKEFINDER_BIN_S", "ScfMoments", "TrainState",
+    "Trainer", "autocovariance", "bin_sum", "binned_spike_counts", "chen2013_files",
+    "default_config", "default_data_dir", "drift_basis", "evaluate", "fill_nan", "infer",
+    "infer_trace", "load_chen2013", "load_mat", "make_autoregressive", "make_dataset",
+    "make_factorised", "make_losses", "make_model", "make_train", "make_trainer",
+    "match_frame_rate", "noise_level", "normalise", "oasis_deconvolve", "pearson",
+    "receptive_field", "resample", "resample_trace", "scf_gibbs_marginals", "scf_moments",
+    "spike_count_ratio", "spike_counts", "spikefinder_correlation", "timing_error",
 ]

@@ -143,15 +143,35 @@ def spike_counts(spike_times: np.ndarray, frame_times: np.ndarray, upsample: int
   return counts.astype(np.float64)
 
 
-def resample(recording: Recording, frame_rate: float) -> Recording:
-  """Linear interpolation of the trace onto a grid at `frame_rate` (same start time)."""
+def resample_trace(frame_times: np.ndarray, fluorescence: np.ndarray, valid: np.ndarray,
+                   frame_rate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Linear interpolation of a (T,) or (T, C) trace onto a `frame_rate` grid from frame_times[0].
+
+  A new frame is valid only where it lies between valid old frames (NaN otherwise).
+
+  Returns:
+    (new_times (T',), fluorescence (T',) or (T', C), valid (T',)).
+  """
   if not frame_rate > 0:
     raise ValueError(f"frame_rate must be positive; got {frame_rate!r}.")
-  t = recording.frame_times
+  t = np.asarray(frame_times, np.float64)
+  f = np.asarray(fluorescence, np.float64)
+  valid = np.asarray(valid, bool)
+  if f.shape[:1] != t.shape or valid.shape != t.shape or t.ndim != 1:
+    raise ValueError(f"frame_times, fluorescence and valid must share their first axis; got "
+                     f"{t.shape}, {f.shape}, {valid.shape}.")
   new_t = np.arange(t[0], t[-1] + 1e-12, 1.0 / frame_rate)
-  f = np.interp(new_t, t, fill_nan(recording.fluorescence))
-  valid = np.interp(new_t, t, recording.valid.astype(float)) > 0.999
-  f = np.where(valid, f, np.nan)
+  cols = f.reshape(t.size, -1)
+  new_f = np.stack([np.interp(new_t, t, fill_nan(np.where(valid, c, np.nan))) for c in cols.T], 1)
+  new_valid = np.interp(new_t, t, valid.astype(float)) > 0.999
+  new_f = np.where(new_valid[:, None], new_f, np.nan)
+  return new_t, new_f.reshape((new_t.size,) + f.shape[1:]), new_valid
+
+
+def resample(recording: Recording, frame_rate: float) -> Recording:
+  """Linear interpolation of the trace onto a grid at `frame_rate` (same start time)."""
+  new_t, f, valid = resample_trace(recording.frame_times, recording.fluorescence, recording.valid,
+                                   frame_rate)
   return recording._replace(frame_times=new_t, fluorescence=f, frame_rate=float(frame_rate),
                             valid=valid, nan_frames=int((~valid).sum()))
 

@@ -32,6 +32,7 @@ def experiment(config, run: app.Run) -> dict:
   folds = np.array_split(order, config.num_folds)[:config.max_folds]
   scores = {v: [] for v in config.variants}
   scores.update({"oasis_ar1": [], "oasis_ar2": []})
+  fold_scores = {k: [] for k in scores}  # Mean over each fold's test recordings.
   ratios = {v: [] for v in config.variants}
   lags = {v: [] for v in config.variants}
   example = None
@@ -55,17 +56,26 @@ def experiment(config, run: app.Run) -> dict:
                for f, n in zip(test_ds.fluorescence, test_ds.lengths)]
       ev = evaluation.evaluate(rates, times, spk)
       scores[variant] += ev["per_recording"]
+      fold_scores[variant].append(ev["correlation"])
       ratios[variant].append(ev["count_ratio"])
       lags[variant].append(ev["timing_error_s"])
       if example is None:
         example = (test_ds.fluorescence[0, :, 0], rates[0], times[0], spk[0], variant)
       run.log_metrics(fi, {f"{variant}_corr": ev["correlation"]})
     for order_ in (1, 2):
+      fold = []
       for r, t, s in zip(test_recs, times, spk):
         f = data.fill_nan(data.normalise(r.fluorescence[:config.max_frames]))
         est = oasis_baseline.oasis_deconvolve(f, order_)
-        scores[f"oasis_ar{order_}"].append(evaluation.spikefinder_correlation(est, t, s))
+        fold.append(evaluation.spikefinder_correlation(est, t, s))
+      scores[f"oasis_ar{order_}"] += fold
+      fold_scores[f"oasis_ar{order_}"].append(float(np.nanmean(fold)))
   summary = {f"{k}_corr": float(np.nanmean(v)) for k, v in scores.items()}
+  for k, v in fold_scores.items():
+    summary.update({f"{k}_corr_fold{i}": float(c) for i, c in enumerate(v)})
+  for v in config.variants:  # Paired over the same test recordings.
+    summary[f"{v}_minus_oasis_ar2_corr"] = float(np.nanmean(
+        np.asarray(scores[v]) - np.asarray(scores["oasis_ar2"])))
   summary.update({f"{k}_count_ratio": float(np.mean(v)) for k, v in ratios.items()})
   summary.update({f"{k}_timing_error_s": float(np.mean(v)) for k, v in lags.items()})
   summary["test_recordings"] = int(sum(len(f) for f in folds))

@@ -21,6 +21,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.train.num_samples = 16
   c.train.hidden = 16
   c.train.features = (16, 16)
+  c.train.kernel_size = (9, 9)
   c.train.snippet_frames = 150
   c.train.buffer_frames = 20
   c.train.steps_per_chunk = 100
@@ -30,10 +31,11 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   if preset == "smoke":
     c.num_cells, c.num_frames, c.num_chunks, c.plot_frames = 2, 800, 1, 300
     c.train.update(num_samples=4, batch_size=2, snippet_frames=80, buffer_frames=10,
-                   features=(8,), hidden=8, steps_per_chunk=20)
+                   features=(8,), kernel_size=(9,), hidden=8, steps_per_chunk=20)
   elif preset == "full":
     c.num_cells, c.num_frames, c.num_chunks = 50, 20_000, 40
-    c.train.update(num_samples=64, batch_size=16, hidden=32, features=(32, 32, 32))
+    c.train.update(num_samples=64, batch_size=16, hidden=32, features=(32, 32, 32),
+                   kernel_size=(9, 9, 9))
   elif preset != "default":
     raise ValueError(f"preset must be smoke, default or full; got {preset!r}.")
   return c

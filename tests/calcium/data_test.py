@@ -74,6 +74,22 @@ def test_match_frame_rate(tmp_path):
   np.testing.assert_allclose(up.fluorescence, np.sin(up.frame_times), atol=2e-3)
 
 
+def test_resample_trace_two_columns_and_gaps():
+  t = np.arange(11) / 10.0
+  f = np.stack([t, 2 * t], 1)
+  valid = np.ones(11, bool)
+  valid[5] = False
+  new_t, new_f, new_valid = data.resample_trace(t, np.where(valid[:, None], f, np.nan), valid, 20.0)
+  assert new_t.size == 21 and new_f.shape == (21, 2)
+  # Linear data are reproduced exactly; frames next to the gap become invalid (NaN).
+  np.testing.assert_array_equal(new_valid, ~np.isin(np.arange(21), [9, 10, 11]))
+  np.testing.assert_allclose(new_f[new_valid], np.stack([new_t, 2 * new_t], 1)[new_valid],
+                             atol=1e-12)
+  assert np.all(np.isnan(new_f[~new_valid]))
+  with pytest.raises(ValueError, match="share their first axis"):
+    data.resample_trace(t, f[:5], valid, 20.0)
+
+
 @needs_data
 def test_chen2013_loads_18_recordings():
   recs = data.load_chen2013()

@@ -61,9 +61,22 @@ def test_autoregressive_probabilities_estimate_marginals():
   np.testing.assert_allclose(est, exact, atol=5 * 0.5 / np.sqrt(4000))
 
 
+def test_per_layer_kernels_set_the_receptive_field():
+  # Receptive field 1 + (5 - 1) + (3 - 1) = 7: an impulse at frame 20 reaches frames 17 .. 23.
+  rec = recognition.make_factorised(features=(4, 4), kernel_size=(5, 3))
+  assert rec.receptive_field == 7 == recognition.receptive_field((4, 4), (5, 3))
+  f = jnp.zeros((41, 1))
+  params = rec.init(jax.random.key(0), f)
+  diff = np.abs(np.asarray(rec.probabilities(params, f.at[20, 0].set(5.0))
+                           - rec.probabilities(params, f)))[:, 0]
+  assert set(np.nonzero(diff > 0)[0]) <= set(range(17, 24)) and diff[17] > 0 and diff[23] > 0
+
+
 def test_bad_input():
   rec = recognition.make_factorised(features=(4, 4), kernel_size=5, num_traces=1)
   assert rec.receptive_field == 9
+  with pytest.raises(ValueError, match="one positive width per layer"):
+    recognition.make_factorised(features=(4, 4), kernel_size=(5,))
   with pytest.raises(ValueError, match="fewer than the network's receptive field of 9"):
     rec.init(jax.random.key(0), jnp.zeros((8, 1)))
   with pytest.raises(ValueError, match=r"shape \(T, C\)"):

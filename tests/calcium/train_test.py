@@ -19,6 +19,7 @@ def simulated():
 def _config(**kw):
   c = train.default_config()
   c.update(num_samples=16, batch_size=4, snippet_frames=100, buffer_frames=20, features=(16, 16),
+           kernel_size=(9, 9),
            num_steps=300, learning_rate=3e-3, init_tau=0.8, init_alpha=2.0, steps_per_chunk=10)
   c.update(**kw)
   return c
@@ -73,7 +74,7 @@ def test_initial_alpha_sets_single_spike_peak():
   m = models.make_model("scdf")
   ds = train.Dataset(np.random.default_rng(0).normal(size=(2, 300, 1)), np.ones((2, 300), bool),
                      np.full(2, 300))
-  c = _config(model="scdf", init_alpha=2.5)
+  c = _config(model="scdf", init_alpha=2.5, init_from_data=False)
   raws = train.initial_generative_params(m, ds, c)
   one = np.zeros((60, 1))
   one[0] = 1.0
@@ -96,8 +97,8 @@ def test_ds_bap_super_resolution_chunk_runs():
       jax.random.split(jax.random.key(0), 2))
   ds = train.make_dataset(list(np.asarray(f)), list(np.asarray(s)))
   assert ds.fluorescence.shape == (2, 200, 2) and ds.spikes.shape == (2, 400, 2)
-  c = _config(model="ds_bap", frame_rate=30.0, upsample=2, features=(4,), num_samples=4,
-              batch_size=2, snippet_frames=40, buffer_frames=10, steps_per_chunk=3,
+  c = _config(model="ds_bap", frame_rate=30.0, upsample=2, features=(4,), kernel_size=(9,),
+              num_samples=4, batch_size=2, snippet_frames=40, buffer_frames=10, steps_per_chunk=3,
               supervised_weight=1.0)
   trainer = train.make_trainer(c, ds)
   state, metrics = jax.jit(trainer.chunk)(trainer.init(jax.random.key(1)))
@@ -107,3 +108,47 @@ def test_ds_bap_super_resolution_chunk_runs():
   np.testing.assert_allclose(train.infer(trainer.recognition, state.recognition_params,
                                          ds.fluorescence[0], upsample=2),
                              np.asarray(probs).reshape(200, 2, 2).sum(1), rtol=1e-6)
+
+
+def test_fixed_true_generative_params_stay_fixed(simulated):
+  m = models.make_model("scf", frame_rate=60.0)
+  raw = m.init(tau=0.5, alpha=3.0, beta=0.0, sigma=1.0, rate=1.0)
+  true = jax.tree.map(lambda x: jnp.stack([x] * 3), raw)
+  c = _config(train_generative=False, batch_size=2)
+  trainer = train.make_trainer(c, simulated, true)
+  state0 = trainer.init(jax.random.key(0))
+  state, _ = jax.jit(trainer.chunk)(state0)
+  for k in true:
+    np.testing.assert_array_equal(state.generative_params[k], true[k])
+  moved = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), state.recognition_params,
+                       state0.recognition_params)
+  assert max(jax.tree.leaves(moved)) > 0  # The network still learns.
+  with pytest.raises(ValueError, match="generative_params must be a dict with keys"):
+    train.make_trainer(c, simulated, {"tau": true["tau"]})
+  with pytest.raises(ValueError, match="leading axis of 3 cells"):
+    train.make_trainer(c, simulated, jax.tree.map(lambda x: x[:2], true))
+
+
+def test_moment_initialisation_is_near_the_truth(simulated):
+  # Three 1500-frame SCF traces with tau 0.5 s, alpha 3, 1 Hz: moments land near the truth,
+  # while the fallbacks (init_from_data=False) are the config's values.
+  m = models.make_model("scf", frame_rate=60.0)
+  phys = jax.vmap(m.constrain)(train.initial_generative_params(m, simulated, _config()))
+  assert np.all(np.abs(np.asarray(phys["tau"]) / 0.5 - 1) < 0.35)
+  assert np.all(np.abs(np.asarray(phys["alpha"]) / 3.0 - 1) < 0.5)
+  off = jax.vmap(m.constrain)(train.initial_generative_params(
+      m, simulated, _config(init_from_data=False)))
+  np.testing.assert_allclose(off["tau"], 0.8, rtol=1e-5)
+  np.testing.assert_allclose(off["alpha"], 2.0, rtol=1e-5)
+
+
+def test_make_dataset_bad_traces():
+  good = np.random.default_rng(0).normal(size=(10, 1))
+  with pytest.raises(ValueError, match=r"traces\[1\] has no finite frame"):
+    train.make_dataset([good, np.full(10, np.nan)])
+  with pytest.raises(ValueError, match=r"traces\[1\] has 2 trace\(s\) per frame"):
+    train.make_dataset([good, np.ones((10, 2))])
+  with pytest.raises(ValueError, match=r"traces\[1\]: fluorescence has zero noise level"):
+    train.make_dataset([good, np.ones(10)])
+  with pytest.raises(ValueError, match="config.kernel_size must give one width per layer"):
+    train.build_recognition(_config(kernel_size=(9,)), models.make_model("scf"))
