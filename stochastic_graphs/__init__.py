@@ -32,6 +32,7 @@ from stochastic_graphs.multi_sample import (
     vimco_surrogate,
 )
 from stochastic_graphs.nodes import (
+    Antithetic,
     Relaxation,
     baseline,
     bootstrap,
@@ -42,6 +43,7 @@ from stochastic_graphs.nodes import (
     scan,
 )
 from stochastic_graphs.relaxations import (
+    DisARM,
     GumbelSoftmax,
     StraightThrough,
     arm_surrogate,
@@ -60,9 +62,9 @@ from stochastic_graphs.surrogate import (
 from stochastic_graphs.variance import GradientStatistics, gradient_statistics, per_sample_gradients
 
 __all__ = [
-    "BaselineTransform", "GradientStatistics", "GraphStructure", "GumbelSoftmax",
-    "MovingAverageState", "MultiSampleInfo", "Relaxation", "StraightThrough", "SurrogateInfo",
-    "arm_surrogate",
+    "Antithetic", "BaselineTransform", "DisARM", "GradientStatistics", "GraphStructure",
+    "GumbelSoftmax", "MovingAverageState", "MultiSampleInfo", "Relaxation", "StraightThrough",
+    "SurrogateInfo", "arm_surrogate",
     "baseline", "binary_concrete", "bootstrap", "cost", "critic", "discounted_costs_to_go",
     "disarm_surrogate", "function_dependencies", "generalized_advantages", "gradient_statistics",
     "graph_structure", "gumbel_softmax", "is_reparameterizable", "lambda_costs_to_go",

@@ -50,10 +50,32 @@ def is_reparameterizable(dist: Any) -> bool:
 
 
 class Relaxation:
-  """Base class of relaxed estimators that can be chosen per node (see `relaxations.py`)."""
+  """Base class of estimator objects that can be chosen per node (see `relaxations.py`)."""
 
   def sample(self, dist: Any, key: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Returns `(hard, value)`: an exact sample and the differentiable value used downstream."""
+    raise NotImplementedError
+
+
+class Antithetic(Relaxation):
+  """Base class of per-node estimators that evaluate the downstream cost at a second sample.
+
+  `make_surrogate` runs the model again with the node forced to the partner sample (every other
+  node redrawn from the same keys, i.e. common random numbers) and passes both downstream costs
+  to `gradient`.
+  """
+
+  def sample(self, dist: Any, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    hard, _ = self.pair(dist, key)
+    return hard, hard
+
+  def pair(self, dist: Any, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Returns `(sample, partner)`, both exact samples of `dist` (no gradient)."""
+    raise NotImplementedError
+
+  def gradient(self, dist: Any, sample: jax.Array, partner: jax.Array, cost: jax.Array,
+               partner_cost: jax.Array) -> jax.Array:
+    """The estimate of d E[cost] / d logits (shape of the logits), from the two evaluations."""
     raise NotImplementedError
 
 
@@ -85,6 +107,7 @@ class NodeRecord:
   critic_value: Any = None   # Q used as (part of) the learning signal, or None.
   critic_term: Any = None    # Forward-zero surrogate term carrying the critic's pathwise gradient.
   horizon: Any = None        # (V(H), names of the horizon nodes H) from `bootstrap`.
+  partner: Any = None        # Second sample of an `Antithetic` node.
 
 
 @dataclasses.dataclass
@@ -172,7 +195,16 @@ class Handler:
       raw = hard
       value = hard
       if isinstance(estimator, Relaxation):
-        value = hard.astype(jnp.result_type(float))
+        value = hard.astype(jax.dtypes.canonicalize_dtype(jnp.float64))
+    elif isinstance(estimator, Antithetic):
+      if self.scan_id is not None:
+        raise ValueError(f"node {name!r}: {estimator!r} is only supported outside "
+                         "stochastic_graphs.scan; use 'score' there.")
+      try:
+        hard, partner = estimator.pair(dist, key)
+      except ValueError as e:
+        raise ValueError(f"node {name!r}: {e}") from None
+      value = raw = hard
     elif isinstance(estimator, Relaxation):
       try:
         hard, value = estimator.sample(dist, key)
@@ -188,6 +220,9 @@ class Handler:
     log_prob = jnp.sum(dist.log_prob(jax.lax.stop_gradient(hard)))
     self.nodes[name] = NodeRecord(name, estimator, value, jax.lax.stop_gradient(hard), log_prob,
                                   self.scan_id, dist, raw)
+    if isinstance(estimator, Antithetic):
+      # A forced node has no partner of its own: the pair (x, x) contributes nothing.
+      self.nodes[name].partner = value if name in self.forced else partner
     return value
 
   def _node(self, node: str, what: str) -> NodeRecord:

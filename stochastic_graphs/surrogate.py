@@ -381,6 +381,21 @@ def make_surrogate(model: Callable, *, estimators: Mapping[str, Any] | None = No
       signals[name] = signal
       sf_terms = sf_terms + jnp.sum((n.log_prob - jax.lax.stop_gradient(n.log_prob)) * signal)
 
+    for name, n in h.nodes.items():
+      if not isinstance(n.estimator, nodes_lib.Antithetic):
+        continue
+      if dice:
+        raise ValueError(f"node {name!r}: {n.estimator!r} cannot be combined with dice=True.")
+      # Second run with the node at its partner sample; common random numbers elsewhere.
+      h2 = _run(model, args, kwargs, forced={**dict(values or {}), name: n.partner},
+                estimators=estimators, critic_kinds=critics, scan_of=structure.scan_of)
+      down = [c for c in h.costs if influence.get((name, c), NONE)]
+      r1 = sum((jnp.sum(h.costs[c].value) for c in down), jnp.zeros(()))
+      r2 = sum((jnp.sum(h2.costs[c].value) for c in down), jnp.zeros(()))
+      g = jax.lax.stop_gradient(n.estimator.gradient(n.dist, n.hard, n.partner, r1, r2))
+      logits = n.dist.logits
+      sf_terms = sf_terms + jnp.sum(g * (logits - jax.lax.stop_gradient(logits)))
+
     if dice:
       surrogate = jnp.zeros(())
       for c in h.costs:

@@ -182,6 +182,50 @@ def test_per_node_gumbel_softmax_value_and_gradient_by_hand(x64):
   np.testing.assert_allclose(jax.grad(lambda l: over(l, key)[0])(logits), g, rtol=1e-12)
 
 
+DISARM_T = jnp.array([0.45, 0.2])
+DISARM_W = jnp.array([1.0, -2.0])
+
+
+def disarm_model(theta, key, estimator):
+  k1, k2 = jax.random.split(key)
+  a = sg.sample("a", distrax.Bernoulli(logits=theta[:2], dtype=jnp.float64), k1,
+                estimator=estimator)
+  b = sg.sample("b", distrax.Bernoulli(logits=theta[2] + jnp.dot(a, DISARM_W),
+                                       dtype=jnp.float64), k2)
+  sg.cost("ca", jnp.sum((a - DISARM_T) ** 2))
+  sg.cost("cb", (b - 0.3) ** 2 * (1.0 + a[0]))
+
+
+def test_per_node_disarm_is_unbiased_and_beats_the_score_function(x64):
+  theta = jnp.array([0.4, -0.8, 0.3])
+
+  def objective(th):
+    total = 0.0
+    for bits in itertools.product([0.0, 1.0], repeat=3):
+      a, b = jnp.asarray(bits[:2]), bits[2]
+      pa = jnp.prod(jnp.where(a > 0, jax.nn.sigmoid(th[:2]), jax.nn.sigmoid(-th[:2])))
+      qb = jax.nn.sigmoid(th[2] + jnp.dot(a, DISARM_W))
+      pb = qb if b else 1 - qb
+      total = total + pa * pb * (jnp.sum((a - DISARM_T) ** 2) + (b - 0.3) ** 2 * (1 + a[0]))
+    return total
+  exact = np.asarray(jax.grad(objective)(theta))
+  keys = jax.random.split(jax.random.PRNGKey(6), 20000)
+  variance = {}
+  for name, est in (("disarm", sg.DisARM()), ("score", "score")):
+    fn = sg.make_surrogate(lambda th, k, est=est: disarm_model(th, k, est))
+    stats = sg.gradient_statistics(jax.jit(lambda ks, fn=fn: sg.per_sample_gradients(
+        lambda th, k: fn(th, k)[0], theta, ks))(keys))
+    z = np.abs(np.asarray(stats.mean) - exact) / np.asarray(stats.stderr)
+    assert np.all(z < 4.0), (name, z)
+    variance[name] = float(stats.variance)
+  assert variance["disarm"] < 0.5 * variance["score"], variance
+  # The forward value is the sampled cost at b; the node's value is the exact sample b.
+  fn = sg.make_surrogate(lambda th, k: disarm_model(th, k, sg.DisARM()))
+  s, info = fn(theta, jax.random.PRNGKey(1))
+  np.testing.assert_allclose(s, info.cost, rtol=1e-12)
+  assert set(np.unique(np.asarray(info.values["a"]))) <= {0.0, 1.0}
+
+
 def test_bad_inputs():
   with pytest.raises(ValueError, match="temperature must be > 0"):
     sg.GumbelSoftmax(0.0)
@@ -192,3 +236,14 @@ def test_bad_inputs():
     sg.sample("x", distrax.Normal(t, 1.0), key, estimator=sg.GumbelSoftmax(0.5))
   with pytest.raises(ValueError, match="node 'x': GumbelSoftmax relaxes Bernoulli"):
     sg.make_surrogate(model)(jnp.zeros(()), jax.random.PRNGKey(0))
+  with pytest.raises(ValueError, match="node 'a': DisARM\\(\\) cannot be combined with dice"):
+    sg.make_surrogate(lambda t, k: disarm_model(t, k, sg.DisARM()), dice=True)(
+        jnp.zeros(3), jax.random.PRNGKey(0))
+
+  def in_scan(t, key):
+    def body(c, k):
+      sg.cost("c", sg.sample("a", distrax.Bernoulli(logits=t), k, estimator=sg.DisARM()))
+      return c, None
+    sg.scan(body, 0.0, jax.random.split(key, 2))
+  with pytest.raises(ValueError, match="node 'a': DisARM\\(\\) is only supported outside"):
+    sg.make_surrogate(in_scan)(jnp.zeros(()), jax.random.PRNGKey(0))
