@@ -16,21 +16,23 @@ MAKE_ENV = runs.make_env
 
 
 def _config():
+  """The sacd smoke presets' agent and loop (one compiled trainer with a persistent jax cache),
+  in three chunks."""
   c = ml_collections.ConfigDict()
   c.seed = 3
   c.num_seeds = 1
   c.num_envs = 2
   c.env_steps = 300
   c.steps_per_chunk = 100
-  c.learning_starts = 20
+  c.learning_starts = 50
   c.updates_per_step = 1
-  c.batch_size = 16
-  c.buffer_size = 1_000
-  c.hidden_sizes = (8, 8)
-  c.learning_rate = 1e-3
-  c.discount = 0.99
+  c.batch_size = 32
+  c.buffer_size = 2_000
+  c.hidden_sizes = (32, 32)
+  c.learning_rate = 3e-4
+  c.discount = 0.9
   c.tau = 0.005
-  c.influence_states = 4
+  c.influence_states = 16
   c.log_every = 25
   return c
 
