@@ -4,7 +4,8 @@ import ml_collections
 REPORT = {
     "title": "Bernoulli toy E[(b - t)^2]: gradient variance and convergence per estimator",
     "headline": ("var_t0.45/reinforce", "var_t0.45/disarm", "var_t0.499/reinforce",
-                 "var_t0.499/disarm", "correct_side_t0.499", "final_p_t0.499/disarm"),
+                 "var_t0.499/disarm", "var_t0.499/relax", "correct_side_t0.499",
+                 "final_theta_t0.499/relax", "final_p_t0.499/disarm"),
 }
 
 
