@@ -29,7 +29,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   if preset == "smoke":  # Compilation dominates: four estimators covering every code path.
     c.estimators = ("reinforce", "loo", "relax", "disarm")
     c.variance_samples = 500
-    c.variance_adapt_steps = 20
+    c.variance_adapt_steps = 200
     c.variance_window = 10
     c.steps_per_chunk = 20
     c.num_chunks = 2
