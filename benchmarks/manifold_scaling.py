@@ -6,6 +6,10 @@ and Isomap on the same swiss-roll data, as ratios; growth exponent of the time p
 Compile time is reported apart from steady-state time (warm-up call, block_until_ready, median
 of repeats). Peak memory is the growth of the process's resident-set high-water mark during the
 LL-LVM runs at that n (an upper bound on what one iteration needs; sizes run in increasing order).
+A size whose estimated working set (about 24 dense (n dx)^2 float64 arrays: the measured peak at
+n = 2000 was 22) exceeds half the memory available is skipped and reported as such (the machine is
+shared). `--fit_sizes` also times a fit to convergence
+(relative bound change below `--fit_tol`, at most `--fit_max_iters` iterations).
 """
 from __future__ import annotations
 
@@ -41,9 +45,25 @@ def _median_times(fn, repeats):
   return float(np.median(wall)), float(np.median(cpu))
 
 
-def bench_one(n: int, k: int, repeats: int, fit_iters: int | None) -> dict:
+def _available_mb() -> float:
+  """MemAvailable from /proc/meminfo (inf where unreadable)."""
+  try:
+    for line in pathlib.Path("/proc/meminfo").read_text().splitlines():
+      if line.startswith("MemAvailable:"):
+        return float(line.split()[1]) / 1024.0
+  except OSError:
+    pass
+  return float("inf")
+
+
+def estimated_mb(n: int, dx: int = 2) -> float:
+  """Rough working set of one EM iteration: 24 dense (n dx)^2 float64 arrays."""
+  return 24 * (n * dx) ** 2 * 8 / 2 ** 20
+
+
+def bench_one(n: int, k: int, repeats: int, fit: dict | None) -> dict:
   y, _ = sklearn.datasets.make_swiss_roll(n, noise=0.05, random_state=0)
-  ys = 0.03 * y
+  ys = manifold.normalise(y).y
   rss0 = _max_rss_mb()
   t0 = time.perf_counter()
   graph = manifold.knn_graph(ys, k, connect=True)
@@ -63,11 +83,12 @@ def bench_one(n: int, k: int, repeats: int, fit_iters: int | None) -> dict:
     iter_s, iter_cpu_s = _median_times(step, repeats)
     row = {"n": n, "k": k, "graph_and_spectrum_s": graph_s, "compile_s": max(first_s - iter_s, 0.0),
            "iter_s": iter_s, "iter_cpu_s": iter_cpu_s, "peak_rss_growth_mb": _max_rss_mb() - rss0}
-    if fit_iters:
+    if fit:
       t0 = time.perf_counter()
-      result = manifold.fit(ys, graph, 2, max_iters=fit_iters)
+      result = manifold.fit(ys, graph, 2, init="spectral", gamma=1000.0, **fit)
       row["fit_s"] = time.perf_counter() - t0
       row["fit_iters"] = len(result.bounds)
+      row["fit_converged"] = bool(len(result.bounds) < fit["max_iters"])
   row["lle_s"], row["lle_cpu_s"] = _median_times(lambda: sklearn.manifold.LocallyLinearEmbedding(
       n_neighbors=k, n_components=2, random_state=0).fit_transform(y), repeats)
   row["isomap_s"], row["isomap_cpu_s"] = _median_times(lambda: sklearn.manifold.Isomap(
@@ -78,36 +99,60 @@ def bench_one(n: int, k: int, repeats: int, fit_iters: int | None) -> dict:
   return row
 
 
+def _write(rows, skipped, quick, final, out=OUT):
+  """Writes the JSON table; returns the wall and CPU growth exponents of the time per iteration."""
+  ns = np.array([r["n"] for r in rows], dtype=float)
+  fit_exp = lambda key: (float(np.polyfit(np.log(ns), np.log([r[key] for r in rows]), 1)[0])
+                         if len(rows) > 1 else float("nan"))
+  exponent, cpu_exponent = fit_exp("iter_s"), fit_exp("iter_cpu_s")
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(json.dumps({"rows": rows, "skipped": skipped,
+                             "iter_time_growth_exponent": exponent,
+                             "iter_cpu_time_growth_exponent": cpu_exponent,
+                             "complete": final, "quick": quick}, indent=1))
+  return exponent, cpu_exponent
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--quick", action="store_true", help="Small sizes (smoke test, < 60 s).")
   parser.add_argument("--sizes", default="", help="Comma-separated n (overrides the default).")
-  parser.add_argument("--fit_iters", type=int, default=0,
-                      help="Also time a full fit (up to this many iterations) at each n.")
+  parser.add_argument("--fit_sizes", default="",
+                      help="Comma-separated n at which a fit to convergence is also timed.")
+  parser.add_argument("--fit_tol", type=float, default=1e-5,
+                      help="Relative bound change per iteration that counts as converged.")
+  parser.add_argument("--fit_max_iters", type=int, default=200, help="Iteration cap of the fit.")
+  parser.add_argument("--out", default=str(OUT), help="Path of the JSON table.")
   args = parser.parse_args(argv)
   sizes = [100, 200] if args.quick else [400, 1000, 2000, 4000]
   if args.sizes:
     sizes = [int(s) for s in args.sizes.split(",")]
-  repeats = 2 if args.quick else 3
-  rows = []
+  fit_sizes = {int(s) for s in args.fit_sizes.split(",") if s}
+  fit = dict(tol=args.fit_tol, max_iters=args.fit_max_iters)
+  rows, skipped = [], []
   print("| n | iter s | iter CPU s | compile s | graph+eig s | peak RSS MB | LLE s | Isomap s | "
         "iter/LLE | iter/Isomap |\n|---|---|---|---|---|---|---|---|---|---|", flush=True)
   for n in sizes:
-    row = bench_one(n, 9, repeats, args.fit_iters or None)
+    need, have = estimated_mb(n), _available_mb()
+    if need > 0.5 * have:
+      skipped.append({"n": n, "estimated_mb": need, "available_mb": have})
+      print(f"| {n} | skipped: estimated working set {need:.0f} MB > half of available "
+            f"{have:.0f} MB |", flush=True)
+      continue
+    repeats = 2 if args.quick else (3 if n <= 1000 else 1)
+    row = bench_one(n, 9, repeats, fit if n in fit_sizes else None)
     rows.append(row)
     print(f"| {n} | {row['iter_s']:.3f} | {row['iter_cpu_s']:.3f} | {row['compile_s']:.1f} | "
           f"{row['graph_and_spectrum_s']:.2f} | {row['peak_rss_growth_mb']:.0f} | "
           f"{row['lle_s']:.3f} | {row['isomap_s']:.3f} | {row['iter_over_lle']:.1f} | "
           f"{row['iter_over_isomap']:.1f} |", flush=True)
-  ns = np.array([r["n"] for r in rows], dtype=float)
-  fit_exp = lambda key: (float(np.polyfit(np.log(ns), np.log([r[key] for r in rows]), 1)[0])
-                         if len(rows) > 1 else float("nan"))
-  exponent, cpu_exponent = fit_exp("iter_s"), fit_exp("iter_cpu_s")
+    if "fit_s" in row:
+      print(f"  fit at n={n}: {row['fit_s']:.1f} s, {row['fit_iters']} iterations, converged: "
+            f"{row['fit_converged']}", flush=True)
+    # Written after every size, so a run stopped at a large n keeps the smaller ones.
+    _write(rows, skipped, args.quick, final=False, out=pathlib.Path(args.out))
+  exponent, cpu_exponent = _write(rows, skipped, args.quick, final=True, out=pathlib.Path(args.out))
   print(f"growth exponent of time per EM iteration: wall {exponent:.2f}, CPU {cpu_exponent:.2f}")
-  OUT.parent.mkdir(parents=True, exist_ok=True)
-  OUT.write_text(json.dumps({"rows": rows, "iter_time_growth_exponent": exponent,
-                             "iter_cpu_time_growth_exponent": cpu_exponent,
-                             "quick": args.quick}, indent=1))
   return 0
 
 

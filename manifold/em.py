@@ -15,11 +15,13 @@ which is the normalised form of exp(-eps/2 |sum_i y_i|^2 - gamma/2 sum_ij eta_ij
          mu_C = (d/dC y^T e(mu_x, C)) Sigma_C                                  (Eqs. 8-11)
 
 (e = A x = vec(C H)), and the M-steps maximise the bound in gamma (closed form, because e is
-orthogonal to the constant vector, so the bound is -a gamma + dy (n-1)/2 log gamma + const) and in
-alpha (a 1-D concave problem solved on the spectrum of L). All expectations use
-`manifold.expectations` (Hadamard products with L^+, graph-sparse products with G); the
-(n dx)-dimensional precisions are factored by Cholesky and the covariances, needed for the second
-moments, are obtained from the factor by triangular solves.
+orthogonal to the constant vector, so the bound is -a gamma + dy (n-1)/2 log gamma + const) and,
+optionally (`learn_alpha`), in alpha (a 1-D concave problem solved on the spectrum of L). As in
+the authors' reference implementation, alpha is kept at 1e-3 by default and each iteration
+updates q(x) first (given q(C)), then q(C), then gamma; the default start is their random q(C).
+All expectations use `manifold.expectations` (Hadamard products with L^+, graph-sparse products
+with G); the (n dx)-dimensional precisions are factored by Cholesky and the covariances, needed
+for the second moments, are obtained from the factor by triangular solves.
 """
 from __future__ import annotations
 
@@ -391,7 +393,7 @@ class FitResult(NamedTuple):
 def fit(y, graph: Graph, dx: int, *, key: jax.Array | None = None, max_iters: int = 200,
         tol: float = 1e-7, chunk: int = 10, epsilon: float = DEFAULT_EPSILON,
         init: str = "random_c", alpha: float = DEFAULT_ALPHA, gamma: float = 1.0,
-        learn_alpha: bool = False, init_scale: float = 1.0) -> FitResult:
+        learn_alpha: bool = False, init_scale: float = 1.0, x_init=None) -> FitResult:
   """Fits LL-LVM by variational EM until the relative bound change per iteration is below tol.
 
   Runs in float64 (jax.enable_x64 is switched on inside). Iterations run in jitted chunks of
@@ -409,6 +411,7 @@ def fit(y, graph: Graph, dx: int, *, key: jax.Array | None = None, max_iters: in
     init, alpha, gamma: see `init_state` (alpha and gamma are the initial values).
     learn_alpha: run the M-step for alpha as well (the reference implementation keeps it fixed).
     init_scale: `scale` of `init_state`.
+    x_init: initial coordinates for init="given".
 
   Returns:
     `FitResult` with the bound after every iteration.
@@ -421,7 +424,7 @@ def fit(y, graph: Graph, dx: int, *, key: jax.Array | None = None, max_iters: in
   with jax.enable_x64(True):
     problem = make_problem(y, graph, epsilon=epsilon)
     state = init_state(problem, graph, dx, key, init=init, alpha=alpha, gamma=gamma,
-                       scale=init_scale)
+                       scale=init_scale, x_init=x_init)
     bounds = []
     while len(bounds) < max_iters:
       steps = min(chunk, max_iters - len(bounds))

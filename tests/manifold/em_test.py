@@ -243,3 +243,14 @@ def test_bad_latent_dimension_and_options(x64):
     em.fit(y, g, 1, init="pca")
   with pytest.raises(ValueError, match="rows"):
     em.fit(y[:5], g, 1)
+  y_bad = y.copy()
+  y_bad[3, 0] = np.nan
+  with pytest.raises(ValueError, match="NaN"):
+    em.fit(y_bad, g, 1)
+  y_bad[3] = y[1]
+  with pytest.raises(ValueError, match="duplicate"):
+    em.fit(y_bad, g, 1)
+  with pytest.raises(ValueError, match="x_init"):
+    em.fit(y, g, 1, init="given")
+  with pytest.raises(ValueError, match="max_iters"):
+    em.fit(y, g, 1, max_iters=0)
