@@ -73,9 +73,9 @@ def main(argv=None) -> int:
   _, _, train_spikes, train_traces = simulate(8 if q else 20, 3000, seed=1)
   cfg = train.default_config()
   cfg.update(unsupervised_weight=0.0, supervised_weight=1.0, num_steps=train_steps,
-             batch_size=8, snippet_frames=200, buffer_frames=50, learning_rate=3e-3)
-  if q:  # A small network; the full run uses the default 93-frame receptive field.
-    cfg.update(features=(16, 16), kernel_size=(15, 9), buffer_frames=30)
+             batch_size=8, snippet_frames=200, buffer_frames=30, learning_rate=3e-3)
+  if q:  # A smaller network for the smoke run.
+    cfg.update(features=(16, 16), kernel_size=(15, 9))
   ds = train.make_dataset(list(train_traces), list(train_spikes))
   t0 = time.perf_counter()
   state, _ = train.make_train(cfg, ds)(jax.random.key(0))

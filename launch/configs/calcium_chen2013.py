@@ -25,7 +25,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.train.num_samples = 16
   c.train.batch_size = 8
   c.train.snippet_frames = 250
-  c.train.buffer_frames = 50  # >= half the 93-frame receptive field.
+  c.train.buffer_frames = 40
   c.train.steps_per_chunk = 100
   c.train.learning_rate = 2e-3
   c.train.generative_learning_rate = 1e-2
