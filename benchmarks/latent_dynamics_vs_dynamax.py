@@ -109,12 +109,14 @@ def main(argv=None) -> int:
     res = {"T": t_len}
     means = {}
     for name, parallel in (("ours", False), ("ours_parallel", True)):
+      print(f"T={t_len}: {name}...", flush=True)
       out, c_s, run_s, temp = measure(ours_fn(model, parallel), (params, y, key), reps)
       means[name] = np.asarray(out[0])
       res[f"{name}_s"], res[f"{name}_compile_s"] = run_s, c_s
       res[f"{name}_temp_bytes_per_step"] = None if temp is None else temp / t_len
       res[f"{name}_entropy"] = float(out[2])
     for name, fn in dynamax_fns(mats).items():
+      print(f"T={t_len}: {name}...", flush=True)
       out, c_s, run_s, _ = measure(fn, (y,), reps)
       means[name] = np.asarray(out[0])
       res[f"{name}_s"], res[f"{name}_compile_s"] = run_s, c_s
