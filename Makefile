@@ -29,7 +29,7 @@ demo: $(STAMP)
 	XLA_FLAGS="$(FAST_COMPILE_XLA_FLAGS) $$XLA_FLAGS" $(PY) -m launch.reproduce --preset=smoke --out=results
 
 test: $(STAMP)
-	XLA_FLAGS="$(FAST_COMPILE_XLA_FLAGS) $$XLA_FLAGS" $(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow" tests
+	XLA_FLAGS="$(FAST_COMPILE_XLA_FLAGS) $$XLA_FLAGS" $(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=15 -m "not slow" tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
