@@ -17,9 +17,9 @@ from calcium import data, evaluation, oasis_baseline, train  # noqa: E402
 from launch import app  # noqa: E402
 
 
-def _dataset(recs, max_frames):
+def _dataset(recs, max_frames, upsample):
   traces = [r.fluorescence[:max_frames] for r in recs]
-  spikes = [data.spike_counts(r.spike_times, r.frame_times[:max_frames]) for r in recs]
+  spikes = [data.spike_counts(r.spike_times, r.frame_times[:max_frames], upsample) for r in recs]
   valid = [r.valid[:max_frames] for r in recs]
   return train.make_dataset(traces, spikes, valid)
 
@@ -30,6 +30,7 @@ def experiment(config, run: app.Run) -> dict:
   rng = np.random.default_rng(config.seed)
   order = rng.permutation(len(recs))[:config.max_recordings]
   folds = np.array_split(order, config.num_folds)[:config.max_folds]
+  upsample = int(config.train.upsample)  # Model bins per frame (super-resolution).
   scores = {v: [] for v in config.variants}
   scores.update({"oasis_ar1": [], "oasis_ar2": []})
   fold_scores = {k: [] for k in scores}  # Mean over each fold's test recordings.
@@ -38,9 +39,9 @@ def experiment(config, run: app.Run) -> dict:
   example = None
   for fi, test_idx in enumerate(folds):
     train_idx = [i for i in order if i not in set(test_idx)]
-    train_ds = _dataset([recs[i] for i in train_idx], config.max_frames)
+    train_ds = _dataset([recs[i] for i in train_idx], config.max_frames, upsample)
     test_recs = [recs[i] for i in test_idx]
-    test_ds = _dataset(test_recs, config.max_frames)
+    test_ds = _dataset(test_recs, config.max_frames, upsample)
     times = [r.frame_times[:config.max_frames] for r in test_recs]
     spk = [r.spike_times[r.spike_times <= t[-1] + 0.02] for r, t in zip(test_recs, times)]
     for variant in config.variants:
@@ -51,7 +52,8 @@ def experiment(config, run: app.Run) -> dict:
       trainer = train.make_trainer(tcfg, train_ds)
       state = run.train_loop(lambda: trainer.init(jax.random.key(config.seed + fi)),
                              trainer.chunk, config.num_chunks, name=f"{variant}_fold{fi}")
-      infer = jax.jit(lambda p, f: trainer.recognition.probabilities(p, f))
+      # Expected spikes per frame: the bin probabilities summed over each frame's fine bins.
+      infer = jax.jit(lambda p, f: train.infer(trainer.recognition, p, f, upsample=upsample))
       rates = [np.asarray(infer(state.recognition_params, f[:n]))[:, 0]
                for f, n in zip(test_ds.fluorescence, test_ds.lengths)]
       ev = evaluation.evaluate(rates, times, spk)

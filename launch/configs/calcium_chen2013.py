@@ -36,7 +36,8 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.max_recordings, c.max_frames, c.num_folds, c.max_folds, c.num_chunks = 4, 2000, 2, 1, 2
     c.variants = ("combined",)
     c.train.update(num_samples=4, batch_size=2, snippet_frames=100, buffer_frames=20,
-                   features=(8, 8), kernel_size=(15, 9), steps_per_chunk=30)
+                   features=(8, 8), kernel_size=(15, 9), steps_per_chunk=30,
+                   upsample=2)  # Exercises the super-resolution path end to end.
   elif preset == "full":
     c.num_folds = c.max_folds = 6
     c.num_chunks = 50
