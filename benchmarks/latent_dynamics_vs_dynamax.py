@@ -158,7 +158,7 @@ def main(argv=None) -> int:
         got = _dynamax_parallel_guarded(t_len, reps, args.parallel_timeout)
         if got is None:
           print(f"T={t_len}: dynamax_parallel did not finish in {args.parallel_timeout:.0f} s "
-                "(jaxlib batched-LAPACK deadlock)", flush=True)
+                "(timed out; see the module docstring)", flush=True)
           res[f"{name}_s"] = res[f"{name}_compile_s"] = None
           continue
         means[name], c_s, run_s = got
@@ -182,7 +182,7 @@ def main(argv=None) -> int:
   print(f"device: {jax.devices()[0].platform}; latent 10, obs 50, float32; "
         "ours = mean + 1 sample + entropy, dynamax = RTS smoother (means + covs)")
   print(header)
-  fmt = lambda v, spec: "hung" if v is None else format(v, spec)  # noqa: E731
+  fmt = lambda v, spec: "timeout" if v is None else format(v, spec)  # noqa: E731
   for r in rows:
     temp = r["ours_temp_bytes_per_step"]
     print(f"{r['T']:>7} {r['ours_s']:>9.4f} {r['dynamax_s']:>10.4f} "
