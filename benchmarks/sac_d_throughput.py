@@ -107,6 +107,9 @@ def raw_env_steps(num_envs, num_steps):
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--quick", action="store_true", help="Small sizes (< 60 s).")
+  parser.add_argument("--updates_only", action="store_true",
+                      help="Time the gradient updates only (no envpool, e.g. on a GPU machine "
+                           "without it); writes sac_d_throughput_<platform>.json.")
   args = parser.parse_args(argv)
   quick = args.quick
   hidden = (64, 64) if quick else (256, 256)
@@ -131,6 +134,10 @@ def main(argv=None):
                         "decomposition_cost_ratio": t_d / t_sac}
     rows.append((f"updates/s (K={k})", f"{1 / t_sac:.0f}", f"{1 / t_d:.0f}", f"{t_d / t_sac:.3f}"))
     rows.append((f"compile s (K={k})", f"{c_sac:.1f}", f"{c_d:.1f}", ""))
+  if args.updates_only:
+    _report(results, rows, hidden, batch_size,
+            OUT.with_name(f"sac_d_throughput_{jax.devices()[0].platform}.json"))
+    return
   # Influence is measured every 1000 env steps, as the launchers do (every logged step).
   loop = train.TrainConfig(sac=config, num_envs=1, buffer_size=20_000, batch_size=batch_size,
                            learning_starts=20, influence_states=16, influence_every=1000)
@@ -148,13 +155,17 @@ def main(argv=None):
   rows.append(("env steps/s, training loop (HalfCheetah)", f"{sac_rate:.0f}",
                f"{env_rates['sac_d']:.0f}", f"{sac_rate / env_rates['sac_d']:.3f}"))
   rows.append(("env steps/s, envpool alone (anchor)", f"{raw:.0f}", f"{raw:.0f}", ""))
+  _report(results, rows, hidden, batch_size, OUT)
+
+
+def _report(results, rows, hidden, batch_size, out):
   print(f"device: {results['device']}, hidden {hidden}, batch {batch_size}")
   print("| measure | SAC | SAC-D | SAC-D cost / SAC |\n|---|---|---|---|")
   for r in rows:
     print("| " + " | ".join(r) + " |")
-  OUT.parent.mkdir(parents=True, exist_ok=True)
-  OUT.write_text(json.dumps(results, indent=2))
-  print(f"wrote {OUT}")
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(json.dumps(results, indent=2))
+  print(f"wrote {out}")
 
 
 if __name__ == "__main__":
