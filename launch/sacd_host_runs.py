@@ -40,9 +40,12 @@ from launch import train_loop as train_loop_lib
 
 def train_config(config: ml_collections.ConfigDict, agent: str) -> train.TrainConfig:
   """The agents.TrainConfig described by a sacd_* launcher config."""
+  # `learning_rate` is the policy's step size; the critics and the temperature take their own
+  # (`critic_learning_rate`, `alpha_learning_rate`) where the config has them, else the same.
   agent_config = sac.SacConfig(
       hidden_sizes=tuple(config.hidden_sizes), actor_learning_rate=config.learning_rate,
-      critic_learning_rate=config.learning_rate, alpha_learning_rate=config.learning_rate,
+      critic_learning_rate=config.get("critic_learning_rate", config.learning_rate),
+      alpha_learning_rate=config.get("alpha_learning_rate", config.learning_rate),
       discount=config.discount, tau=config.tau)
   return train.TrainConfig(
       agent=agent, sac=agent_config, num_envs=config.num_envs, buffer_size=config.buffer_size,

@@ -1,5 +1,6 @@
 """Tests of the host training loop on a numpy point-mass environment with envpool's semantics."""
 import functools
+import importlib.util
 import types
 
 import jax
@@ -16,8 +17,10 @@ class HostPointMass:
   task_id = "HostPointMass"
 
   def __init__(self, num_envs=4, horizon=20, seed=0, component_bias=0.0, nan_at=None,
-               nan_in="obs"):
+               nan_in="obs", terminate_rows=()):
     self.num_envs, self.horizon = num_envs, horizon
+    # Rows whose episodes end in a termination at the horizon; the others are truncated there.
+    self.terminates = np.isin(np.arange(num_envs), terminate_rows)
     self.rng = np.random.default_rng(seed)
     self.component_bias = component_bias
     self.nan_at, self.nan_in = nan_at, nan_in   # At call `nan_at`, "obs", "reward" or "control".
@@ -47,8 +50,9 @@ class HostPointMass:
     comps = np.where(resetting[:, None], 0.0, np.stack([distance, control + self.component_bias],
                                                         -1))
     reward = np.where(resetting, 0.0, distance + control).astype(np.float32)
-    truncated = ~resetting & (self.time >= self.horizon)
-    self.pending = truncated
+    ended = ~resetting & (self.time >= self.horizon)
+    terminated, truncated = ended & self.terminates, ended & ~self.terminates
+    self.pending = ended
     obs = self._obs()
     if self.nan_at is not None and self.calls == self.nan_at:
       if self.nan_in == "obs":
@@ -59,7 +63,7 @@ class HostPointMass:
       else:
         comps[2, 1] = np.nan
         reward[2] = np.nan
-    return types.SimpleNamespace(obs=obs, reward=reward, terminated=np.zeros(self.num_envs, bool),
+    return types.SimpleNamespace(obs=obs, reward=reward, terminated=terminated,
                                  truncated=truncated, reward_components=comps,
                                  info={"reset_step": resetting})
 
@@ -106,6 +110,51 @@ def test_host_loop_learns_and_skips_reset_rows():
   assert returns[-8:].mean() > returns[:8].mean() + 3.0, returns
   infl = history["influence"][-1]
   np.testing.assert_allclose(infl.sum(), 1.0, rtol=1e-5)
+
+
+def test_truncation_bootstraps_and_termination_does_not():
+  # Env 0 terminates at the horizon; envs 1-3 are cut by the time limit, as HalfCheetah always is.
+  env = HostPointMass(terminate_rows=(0,))
+  state, history = host_train.run_host_training(_trainer(), env, 45, jax.random.key(0))
+  # Calls 1-20 and 22-41 are the two episodes, 21 and 42 reset steps (not stored), 43-45 a third.
+  size = int(state.buffer.size)
+  assert size == 4 * 43
+  data = jax.tree.map(lambda x: np.asarray(x[:size]), state.buffer.data)
+  env_of_row = np.arange(size) % 4       # All four environments store a row on every live step.
+  t = np.round(data.obs[:, 2] * 20)
+  # s' of every stored row, the last of an episode included, is that episode's next observation
+  # (t = 20 after t = 19), never the first observation of the next episode.
+  np.testing.assert_array_equal(np.round(data.next_obs[:, 2] * 20), t + 1)
+  final = t == 19
+  assert final.sum() == 8
+  # The stored discount: 0 only at the terminations (env 0), 1 at time-limit truncations.
+  np.testing.assert_array_equal(data.discount[final], np.where(env_of_row[final] == 0, 0.0, 1.0))
+  np.testing.assert_array_equal(data.discount[~final], 1.0)
+  assert len(history["episode_return"]) == 8
+
+
+@pytest.mark.skipif(importlib.util.find_spec("envpool") is None, reason="envpool not installed")
+def test_envpool_halfcheetah_truncation_is_stored_as_a_bootstrapped_transition():
+  from envs.host.envpool_env import HostEnv  # noqa: PLC0415  (envpool is heavy)
+  env = HostEnv("HalfCheetah-v4", num_envs=1, seed=0)
+  # No update runs (learning_starts beyond the run): this checks what the loop stores.
+  config = CONFIG._replace(agent="sac", num_envs=1, learning_starts=10_000, updates_per_step=1,
+                           sac=CONFIG.sac._replace(hidden_sizes=(8,)))
+  trainer = host_train.make_host_train(config, env)
+  state, history = host_train.run_host_training(trainer, env, 1003, jax.random.key(0))
+  env.close()
+  # One 1000-step episode that ends by the time limit, envpool's reset step (not stored), then
+  # two steps of the next episode.
+  np.testing.assert_array_equal(history["episode_step"], [1000])
+  assert int(state.buffer.size) == 1002
+  data = jax.tree.map(lambda x: np.asarray(x[:1002]), state.buffer.data)
+  # HalfCheetah never terminates: every transition, the time-limit one included, bootstraps.
+  np.testing.assert_array_equal(data.discount, 1.0)
+  # Within an episode s' of a row is s of the next; the last row's s' is the final state, not
+  # the first observation of the next episode (row 1000).
+  np.testing.assert_array_equal(data.next_obs[:999], data.obs[1:1000])
+  assert not np.allclose(data.next_obs[999], data.obs[1000])
+  np.testing.assert_array_equal(data.next_obs[1000], data.obs[1001])
 
 
 def test_host_loop_bad_input():

@@ -38,6 +38,18 @@ def test_entropy_folded_into_first_head_without_entropy_component():
   np.testing.assert_allclose(targets, [[1.0 + 0.5 * (0.5 - 0.8), 2.0 + 0.5 * 0.5]], rtol=1e-6)
 
 
+def test_sac_target_bootstraps_through_truncation_not_termination():
+  # Stored discounts: 1 for a time-limit truncation (and ordinary steps), 0 for a termination.
+  target_q_next = jnp.array([[4.0, 2.0, 1.0], [3.0, 6.0, 1.0]])   # Twin minimum: 3, 2, 1.
+  next_log_prob = jnp.array([-1.0, 0.5, 0.0])
+  reward = jnp.array([1.0, -1.0, 2.0])
+  stored_discount = jnp.array([1.0, 0.0, 1.0])                    # Truncated, terminated, mid.
+  y = sac_lib.sac_critic_target(target_q_next, next_log_prob, reward, 0.9 * stored_discount,
+                                jnp.asarray(0.5))
+  # Truncated: 1 + 0.9 (3 + 0.5); terminated: the reward alone; mid-episode: 2 + 0.9 * 1.
+  np.testing.assert_allclose(y, [4.15, -1.0, 2.9], rtol=1e-6)
+
+
 def test_summed_targets_equal_sac_target():
   keys = jax.random.split(jax.random.key(3), 4)
   target_q_next = jax.random.normal(keys[0], (2, 50, 4))

@@ -32,6 +32,13 @@ def test_sac_d_learns_point_mass_over_two_seeds():
   # The distance shaping dominates the action choice once the point has learned to move.
   assert np.all(infl[:, 0] > 0.5), infl
   train.check_finite("point_mass", trainer.component_names, metrics)   # Raises if not.
+  # Episodes end by the time limit only: every stored row bootstraps (discount 1), and s' of the
+  # last row of an episode is its final observation (info["final_obs"], t = 20/20), not the next
+  # episode's first (t = 0).
+  data = jax.tree.map(lambda x: np.asarray(x[0, :3600]), state.buffer.data)
+  np.testing.assert_array_equal(data.discount, 1.0)
+  np.testing.assert_allclose(data.next_obs[:, 2], data.obs[:, 2] + 0.05, atol=1e-6)
+  assert np.sum(np.isclose(data.next_obs[:, 2], 1.0)) == 4 * 900 // 20
   # The component returns of finished episodes add up to the episode returns.
   np.testing.assert_allclose(metrics["episode_components_sum"].sum(-1),
                              metrics["episode_return_sum"], rtol=1e-4, atol=1e-3)
