@@ -28,10 +28,10 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.buffer_size = 30_030         # Replay capacity (holds the whole default run).
   c.hidden_sizes = (64, 64)      # MLP widths (CPU-sized; full: 256, 256).
   c.learning_rate = 3e-4         # Adam step size of the policy.
-  c.critic_learning_rate = 1e-3  # Adam step size of the critics (CleanRL's q_lr).
-  c.alpha_learning_rate = 1e-3   # Adam step size of log(alpha), alpha from 1.0. At 3e-4 alpha
-                                 # was still 0.07 after 9k updates and HalfCheetah did not learn
-                                 # in 20k steps (agents/README.md).
+  c.critic_learning_rate = 1e-3  # Adam step size of the critics (CleanRL's q_lr). The decisive
+                                 # setting on HalfCheetah: with 3e-4 it barely learns in 30k
+                                 # steps (agents/README.md, "HalfCheetah").
+  c.alpha_learning_rate = 1e-3   # Adam step size of log(alpha) (CleanRL; alpha starts at 1.0).
   c.discount = 0.99              # gamma.
   c.tau = 0.005                  # Polyak rate of the target critics.
   c.influence_states = 64        # Replay states on which influence is measured.
