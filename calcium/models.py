@@ -15,6 +15,11 @@ Shapes (single cell; vmap for batches):
 
 Models (S spike channels, C fluorescence traces):
   scf    (S=1, C=1): c_t = gamma c_{t-1} + s_t, f = alpha c + beta + sigma eps (Speiser Sec. 2.2).
+  scf_rise (S=1, C=1): SCF with a rise time (AR(2) calcium, as OASIS AR2; Friedrich et al. 2017):
+                     the response to one spike is the difference of two exponentials with time
+                     constants tau (decay) and tau_rise, scaled to peak at 1, so f = alpha c + beta
+                     + sigma eps keeps alpha as the single-spike peak. GCaMP6s rises over 3-9
+                     frames at 60 Hz, which the AR(1) SCF cannot represent.
   scdf   (S=1, C=1): calcium as SCF, then indicator binding with a Hill nonlinearity and saturation,
                      b' = k_on c^n (1 - b) - k_off b, integrated exactly over each bin;
                      f = alpha b + beta + sigma eps (Speiser Sec. 2.2).
@@ -132,6 +137,36 @@ def _scf_trace(p, spikes, dt):
   return (p["alpha"] * c + p["beta"])[:, None]
 
 
+def _exp_filter(decay, x):
+  """y_t = decay y_{t-1} + x_t (y_{-1} = 0) as an associative scan over the leading axis."""
+  a = jnp.broadcast_to(decay, x.shape)
+
+  def combine(u, v):
+    return v[0] * u[0], v[0] * u[1] + v[1]
+
+  return jax.lax.associative_scan(combine, (a, x))[1]
+
+
+def rise_decay_peak(decay, rise):
+  """Peak over k >= 0 of h_k = (d^(k+1) - r^(k+1)) / (d - r), d = max, r = min of the two factors
+  (the AR(2) impulse response with h_0 = 1), from the continuous maximiser's neighbours."""
+  d, r = jnp.maximum(decay, rise), jnp.minimum(decay, rise)
+  r = jnp.minimum(r, d * (1.0 - 1e-4))  # Equal factors: the limit (k + 1) d^k, kept finite.
+  k_star = jnp.log(jnp.log(r) / jnp.log(d)) / jnp.log(d / r) - 1.0
+  ks = jnp.maximum(jnp.stack([jnp.floor(k_star), jnp.ceil(k_star)]), 0.0)
+  return jnp.max((d ** (ks + 1) - r ** (ks + 1)) / (d - r))
+
+
+def _scf_rise_trace(p, spikes, dt):
+  """SCF with a rise: c = (d A_d - r A_r) / (d - r) / peak, A_x the spikes filtered by decay x; i.e.
+  c_t = (d + r) c_{t-1} - d r c_{t-2} + s_t / peak (AR(2)), one spike peaking at 1."""
+  d, r = jnp.exp(-dt / p["tau"]), jnp.exp(-dt / p["tau_rise"])
+  hi, lo = jnp.maximum(d, r), jnp.minimum(d, r)
+  lo = jnp.minimum(lo, hi * (1.0 - 1e-4))
+  c = (hi * _exp_filter(hi, spikes[:, 0]) - lo * _exp_filter(lo, spikes[:, 0])) / (hi - lo)
+  return (p["alpha"] * c / rise_decay_peak(hi, lo) + p["beta"])[:, None]
+
+
 def _scdf_trace(p, spikes, dt):
   """SCDF of Speiser et al. 2017: SCF calcium, then saturating Hill-type dye binding."""
   gamma = jnp.exp(-dt / p["tau"])
@@ -186,6 +221,10 @@ _SPECS: dict[str, tuple[dict[str, _Field], int, int, Callable]] = {
     "scf": ({"tau": _Field("positive", (0.5,)), "alpha": _Field("positive", (1.0,)),
              "beta": _Field("real", (0.0,)), "sigma": _Field("positive", (0.3,)),
              "rate": _Field("positive", (1.0,))}, 1, 1, _scf_trace),
+    "scf_rise": ({"tau": _Field("positive", (1.0,)), "tau_rise": _Field("positive", (0.05,)),
+                  "alpha": _Field("positive", (1.0,)), "beta": _Field("real", (0.0,)),
+                  "sigma": _Field("positive", (0.3,)), "rate": _Field("positive", (1.0,))},
+                 1, 1, _scf_rise_trace),
     "scdf": ({"tau": _Field("positive", (0.5,)), "k_on": _Field("positive", (20.0,)),
               "k_off": _Field("positive", (5.0,)), "hill": _Field("above:1", (2.0,)),
               "alpha": _Field("positive", (1.0,)), "beta": _Field("real", (0.0,)),
@@ -211,7 +250,7 @@ def make_model(name: str, *, frame_rate: float = 60.0, upsample: int = 1, drift_
   """Builds generative model `name` (one of MODEL_NAMES) on a grid `upsample` times the frames.
 
   Args:
-    name: 'scf', 'scdf', 'mlphys' or 'ds_bap'.
+    name: 'scf', 'scf_rise', 'scdf', 'mlphys' or 'ds_bap'.
     frame_rate: frames per second of the fluorescence.
     upsample: fine spike bins per frame (1: spikes at the frame rate).
     drift_terms: number of cosine basis functions of the slow baseline drift (0: none).

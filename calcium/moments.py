@@ -98,3 +98,73 @@ def scf_moments(fluorescence: np.ndarray, frame_rate: float, num_lags: int = 10)
   rate = -math.log1p(-p) * frame_rate
   beta = float(f.mean() - alpha * p / (1 - g))
   return ScfMoments(g, tau, float(alpha), float(rate), beta, sigma, signal_std)
+
+
+class RiseDecayMoments(NamedTuple):
+  """Moment estimates for the SCF model with a rise (`models.make_model("scf_rise")`).
+
+  Attributes:
+    tau: decay time (s) of the AR(2) kernel (NaN if the autocovariance has no two real decaying
+      roots).
+    tau_rise: rise time (s) (NaN likewise).
+    signal_var: variance of the noiseless trace, acov(0) minus the noise variance.
+    noise_std: noise std from frame differences (median |diff| / (0.6745 sqrt 2)).
+  """
+  tau: float
+  tau_rise: float
+  signal_var: float
+  noise_std: float
+
+
+def rise_decay_moments(fluorescence: np.ndarray, frame_rate: float, num_lags: int = 30,
+                       first_lag: int = 3) -> RiseDecayMoments:
+  """AR(2) kinetics, signal and noise variance of a trace, from its autocovariance.
+
+  Modified Yule-Walker (as OASIS's AR(2) estimate, Friedrich et al. 2017): for an AR(2) signal
+  plus white noise, acov(k) = g1 acov(k-1) + g2 acov(k-2) for k >= 2 (lag 0 holds the noise);
+  least squares over k = first_lag .. num_lags gives g1, g2, whose roots are the decay and rise
+  factors exp(-dt / tau), exp(-dt / tau_rise).
+  """
+  f = np.asarray(fluorescence, np.float64)
+  if f.ndim != 1 or f.size < num_lags + 2 or not np.all(np.isfinite(f)):
+    raise ValueError(f"fluorescence must be a finite 1-D trace of more than {num_lags + 1} "
+                     f"frames; got shape {f.shape}.")
+  if not frame_rate > 0:
+    raise ValueError(f"frame_rate must be positive; got {frame_rate!r}.")
+  if not 2 <= first_lag < num_lags:
+    raise ValueError(f"need 2 <= first_lag < num_lags; got {first_lag}, {num_lags}.")
+  acov = autocovariance(f, num_lags)
+  lags = np.arange(first_lag, num_lags + 1)
+  a = np.stack([acov[lags - 1], acov[lags - 2]], 1)
+  g1, g2 = np.linalg.lstsq(a, acov[lags], rcond=None)[0]
+  disc = g1 ** 2 + 4 * g2
+  tau = tau_rise = float("nan")
+  if disc > 0:
+    d, r = (g1 + math.sqrt(disc)) / 2, (g1 - math.sqrt(disc)) / 2
+    if 0 < r < d < 1:
+      tau, tau_rise = -1 / (frame_rate * math.log(d)), -1 / (frame_rate * math.log(r))
+  noise_std = float(np.median(np.abs(np.diff(f))) / (0.6745 * math.sqrt(2.0)))
+  return RiseDecayMoments(tau, tau_rise, float(acov[0] - noise_std ** 2), noise_std)
+
+
+def rise_decay_kernel(tau: float, tau_rise: float, frame_rate: float,
+                      num_frames: int | None = None) -> np.ndarray:
+  """Response to one spike of the SCF model with a rise, peak 1 (as `models.make_model
+  ("scf_rise")` with upsample 1), over `num_frames` frames (default: 10 decay times)."""
+  d, r = math.exp(-1 / (frame_rate * tau)), math.exp(-1 / (frame_rate * tau_rise))
+  d, r = max(d, r), min(d, r)
+  r = min(r, d * (1 - 1e-4))
+  n = num_frames or int(math.ceil(10 * max(tau, tau_rise) * frame_rate)) + 2
+  k = np.arange(n)
+  h = (d ** (k + 1) - r ** (k + 1)) / (d - r)
+  return h / h.max()
+
+
+def alpha_at_rate(signal_var: float, kernel: np.ndarray, rate: float, frame_rate: float) -> float:
+  """Spike size that gives `signal_var` at Bernoulli(p = 1 - exp(-rate / frame_rate)) spikes:
+  var = alpha^2 p (1 - p) sum_k h_k^2. A second moment at an assumed rate, unlike the third
+  cumulant of `scf_moments`, which bursts inflate (it reads a burst as one large spike)."""
+  p = -math.expm1(-rate / frame_rate)
+  if not signal_var > 0:
+    return float("nan")
+  return math.sqrt(signal_var / (p * (1 - p) * float(np.sum(np.square(kernel)))))

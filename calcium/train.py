@@ -115,7 +115,7 @@ def default_config() -> ml_collections.ConfigDict:
   five layers of widths 31, 21, 21, 13, 11 (93 frames) are one `kernel_size`/`features` away, but
   trained markedly worse in 1000-step runs (README, "Measured results")."""
   c = ml_collections.ConfigDict()
-  c.model = "scf"  # Generative model: scf, scdf, mlphys, ds_bap.
+  c.model = "scf"  # Generative model: scf, scf_rise, scdf, mlphys, ds_bap.
   c.frame_rate = 60.0  # Frames per second of the data.
   c.upsample = 1  # Fine spike bins per frame.
   c.drift_terms = 0  # Cosine terms of the slow baseline drift.
@@ -133,12 +133,14 @@ def default_config() -> ml_collections.ConfigDict:
   c.clip_norm = 10.0  # Global gradient-norm clip.
   c.unsupervised_weight = 1.0  # Weight of the VIMCO loss.
   c.supervised_weight = 0.0  # Weight of the cross-entropy loss (needs spikes).
-  c.num_steps = 1000  # Steps of make_train's train(key).
+  c.pretrain_steps = 0  # First steps: supervised on traces simulated from the generative model.
+  c.num_steps = 1000  # Steps of make_train's train(key) (pretraining included).
   c.steps_per_chunk = 100  # Steps per chunk of the launcher's train loop.
   c.init_from_data = True  # Initial tau, alpha, rate, beta per cell from the trace's moments.
   c.init_tau = 1.0  # Initial calcium decay time (s) (fallback where moments fail).
   c.init_alpha = 3.0  # Initial fluorescence per spike, noise std units (fallback).
-  c.init_rate = 1.0  # Initial firing rate (Hz) (fallback).
+  c.init_rate = 1.0  # Initial firing rate (Hz) (fallback; scf_rise: the assumed rate).
+  c.init_tau_rise = 0.05  # Initial rise time (s) of scf_rise (fallback).
   return c
 
 
@@ -186,6 +188,31 @@ def _moment_init(trace, frame_rate, config):
   return out
 
 
+_RISE_RANGES = {"tau": (0.05, 5.0), "tau_rise": (0.005, 1.0), "alpha": (0.3, 500.0)}
+
+
+def _rise_decay_init(trace, frame_rate, config):
+  """tau, tau_rise, alpha, beta of one normalised trace for `scf_rise` (`moments.
+  rise_decay_moments`): AR(2) kinetics from the autocovariance, the spike size that gives the
+  signal variance at the assumed rate `config.init_rate`, the baseline from the 20th percentile."""
+  out = {"tau": config.init_tau, "tau_rise": config.init_tau_rise, "alpha": config.init_alpha}
+  est = moments_lib.rise_decay_moments(trace, frame_rate)
+  if config.init_from_data:
+    ok = {k: np.isfinite(v) and _RISE_RANGES[k][0] <= v <= _RISE_RANGES[k][1]
+          for k, v in (("tau", est.tau), ("tau_rise", est.tau_rise))}
+    if ok["tau"] and ok["tau_rise"] and est.tau_rise < est.tau:
+      out.update(tau=est.tau, tau_rise=est.tau_rise)
+    kernel = moments_lib.rise_decay_kernel(out["tau"], out["tau_rise"], frame_rate)
+    alpha = moments_lib.alpha_at_rate(est.signal_var, kernel, config.init_rate, frame_rate)
+    if np.isfinite(alpha) and _RISE_RANGES["alpha"][0] <= alpha <= _RISE_RANGES["alpha"][1]:
+      out["alpha"] = alpha
+  # Baseline: the 20th percentile (the mean minus the signal mean at the assumed rate lands far
+  # below the trace's floor on bursty GCaMP6s traces, whose rate is lower than assumed).
+  out["beta"] = float(np.percentile(trace, 20))
+  out["rate"] = config.init_rate
+  return out
+
+
 def _single_spike_peak(model: models_lib.GenerativeModel, tau) -> np.ndarray:
   """Peak response (C,) to one spike with alpha = 1, beta = 0, decay `tau` and default binding."""
   shape = (model.num_traces,) if model.num_traces > 1 else ()
@@ -210,12 +237,15 @@ def initial_generative_params(model: models_lib.GenerativeModel, dataset: Datase
   for f, m, length in zip(np.asarray(dataset.fluorescence, np.float64), np.asarray(dataset.mask),
                           np.asarray(dataset.lengths)):
     f = f[:length]  # Drop the padding; NaN frames were filled by interpolation.
-    per_trace = [_moment_init(f[:, j], frame_rate, config) for j in range(f.shape[1])]
+    init_fn = _rise_decay_init if model.name == "scf_rise" else _moment_init
+    per_trace = [init_fn(f[:, j], frame_rate, config) for j in range(f.shape[1])]
     stat = {k: np.array([d[k] for d in per_trace]) for k in per_trace[0]}
     overrides = {}
     if model.name != "mlphys":
-      peak = 1.0 if model.name == "scf" else _single_spike_peak(model, stat["tau"])
+      peak = 1.0 if model.name in ("scf", "scf_rise") else _single_spike_peak(model, stat["tau"])
       overrides.update(tau=stat["tau"], alpha=stat["alpha"] / peak, beta=stat["beta"])
+    if model.name == "scf_rise":
+      overrides["tau_rise"] = stat["tau_rise"]
     noise = np.median(np.abs(np.diff(f[m[:length]], axis=0)), axis=0) / (0.6745 * np.sqrt(2))
     overrides["sigma"] = np.maximum(noise, 1e-3)
     rate = stat["rate"] if model.name != "ds_bap" else np.full(2, config.init_rate)
@@ -341,14 +371,52 @@ def make_trainer(config, dataset: Dataset, generative_params=None) -> Trainer:
     losses, metrics = jax.vmap(one)(snips, jax.random.split(k_loss, config.batch_size))
     return jnp.mean(losses), jax.tree.map(jnp.mean, metrics)
 
-  def step(state: TrainState):
-    key, k = jax.random.split(state.key)
+  def simulated_loss(params, key):
+    """Cross-entropy of the network on snippets simulated from the cells' current generative
+    models (Speiser et al. train on data simulated from the model): a warm start that gives the
+    VIMCO samples plausible spike trains before the bound takes over. Only the network learns."""
+    rparams, gparams = params
+    gparams = jax.lax.stop_gradient(gparams)
+    k_cell, k_start, k_sim = jax.random.split(key, 3)
+    cells = jax.random.randint(k_cell, (config.batch_size,), 0, fluo.shape[0])
+    starts = jax.random.randint(k_start, (config.batch_size,), 0, lengths[cells] - window + 1)
+
+    def one(cell, start, k):
+      g = jax.tree.map(lambda x: x[cell], gparams)
+      sim_spikes, sim_fluo = model.simulate(g, k, window, start)
+      return -recognition.log_prob(rparams, sim_fluo, sim_spikes) / window
+
+    ce = jax.vmap(one)(cells, starts, jax.random.split(k_sim, config.batch_size))
+    return jnp.mean(ce)
+
+  def apply(state, key, loss_fn_):
     params = (state.recognition_params, state.generative_params)
-    (loss, metrics), grads = jax.value_and_grad(batch_loss, has_aux=True)(params, k)
+    (loss, metrics), grads = jax.value_and_grad(loss_fn_, has_aux=True)(params, key)
     updates, opt_state = optimiser.update(grads, state.opt_state, params)
     rparams, gparams = optax.apply_updates(params, updates)
     metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads))
-    return TrainState(rparams, gparams, opt_state, key, state.step + 1), metrics
+    return TrainState(rparams, gparams, opt_state, state.key, state.step + 1), metrics
+
+  def main_step(state, key):
+    state, metrics = apply(state, key, batch_loss)
+    if config.pretrain_steps:  # The same metrics in both branches of the lax.cond; NaN = not run.
+      metrics["simulated_cross_entropy_per_frame"] = jnp.asarray(jnp.nan, metrics["loss"].dtype)
+    return state, metrics
+
+  def pretrain_step(state, key, template):
+    state, metrics = apply(state, key, lambda p, k: (simulated_loss(p, k), {}))
+    out = {k: jnp.full(v.shape, jnp.nan, v.dtype) for k, v in template.items()}
+    return state, dict(out, loss=metrics["loss"], grad_norm=metrics["grad_norm"],
+                       simulated_cross_entropy_per_frame=metrics["loss"])
+
+  def step(state: TrainState):
+    key, k = jax.random.split(state.key)
+    state = state._replace(key=key)
+    if not config.pretrain_steps:
+      return main_step(state, k)
+    template = jax.eval_shape(main_step, state, k)[1]
+    return jax.lax.cond(state.step < config.pretrain_steps,
+                        lambda s, kk: pretrain_step(s, kk, template), main_step, state, k)
 
   def chunk(state: TrainState):
     return jax.lax.scan(lambda s, _: step(s), state, None, length=config.steps_per_chunk)

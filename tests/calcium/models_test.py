@@ -173,3 +173,45 @@ def test_bad_input():
     model.init(tau=-1.0)
   with pytest.raises(ValueError, match="unknown parameters"):
     model.init(gain=1.0)
+
+
+def test_scf_rise_matches_ar2_recursion_with_unit_peak(x64):
+  # c_t = (d + r) c_{t-1} - d r c_{t-2} + s_t, divided by the kernel's peak: one spike peaks at
+  # alpha above beta, and frames average the fine bins (upsample 2).
+  model = models.make_model("scf_rise", frame_rate=30.0, upsample=2)
+  raw = model.init(tau=0.8, tau_rise=0.07, alpha=4.0, beta=0.3, sigma=0.5, rate=2.0)
+  spikes = np.zeros((400, 1))
+  spikes[[5, 150, 151, 300], 0] = 1
+  dt = 1 / 60.0
+  d, r = math.exp(-dt / 0.8), math.exp(-dt / 0.07)
+  h = (d ** (np.arange(2000) + 1) - r ** (np.arange(2000) + 1)) / (d - r)
+  c1 = c2 = 0.0
+  fine = []
+  for s in spikes[:, 0]:
+    c1, c2 = (d + r) * c1 - d * r * c2 + s, c1
+    fine.append(4.0 * c1 / h.max() + 0.3)
+  mu = np.asarray(fine).reshape(200, 2).mean(1)
+  np.testing.assert_allclose(model.mean_fluorescence(raw, spikes)[:, 0], mu, rtol=1e-10)
+  one = np.zeros((400, 1))
+  one[0, 0] = 1
+  fine_one = model.mean_fluorescence(model.init(tau=0.8, tau_rise=0.07, alpha=4.0, beta=0.3),
+                                     np.repeat(one, 1, 0))
+  assert float(np.max(fine_one)) == pytest.approx(0.3 + 4.0, rel=0.02)  # Frame mean of the peak.
+  # Hand-checkable peak: d = 0.5, r = 0.25: h = 1, 0.75, 0.4375, ... so the peak is h_0 = 1.
+  assert float(models.rise_decay_peak(0.5, 0.25)) == pytest.approx(1.0)
+  # d = 0.9, r = 0.5: h_k = (0.9^(k+1) - 0.5^(k+1)) / 0.4 = 1, 1.4, 1.51, 1.484: peak 1.51.
+  assert float(models.rise_decay_peak(0.9, 0.5)) == pytest.approx(1.51, rel=1e-9)
+
+
+def test_scf_rise_equal_time_constants_and_gradients_finite(x64):
+  model = models.make_model("scf_rise", frame_rate=60.0)
+  raw = model.init(tau=0.5, tau_rise=0.5, alpha=2.0)
+  spikes = jnp.zeros((200, 1)).at[10, 0].set(1.0)
+  mu = model.mean_fluorescence(raw, spikes)
+  assert float(jnp.max(mu)) == pytest.approx(2.0, rel=1e-3)
+  grads = jax.grad(lambda p: model.log_joint(p, spikes, mu + 0.1))(raw)
+  assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+  raw2 = model.init(tau=0.05, tau_rise=0.5, alpha=2.0)  # Swapped roles give the same kernel.
+  raw3 = model.init(tau=0.5, tau_rise=0.05, alpha=2.0)
+  np.testing.assert_allclose(model.mean_fluorescence(raw2, spikes),
+                             model.mean_fluorescence(raw3, spikes), rtol=1e-12)

@@ -47,3 +47,35 @@ def test_scf_moments_nan_without_skew_and_bad_input():
     moments.scf_moments(noise, 0.0)
   with pytest.raises(ValueError, match="max_lag"):
     moments.autocovariance(noise[:3], 3)
+
+
+def test_rise_decay_moments_recover_ar2_kinetics_and_spike_size():
+  model = models.make_model("scf_rise", frame_rate=60.0)
+  truth = dict(tau=1.0, tau_rise=0.1, alpha=4.0, beta=0.0, sigma=1.0, rate=1.0)
+  _, f = jax.jit(model.simulate, static_argnums=2)(model.init(**truth), jax.random.key(0),
+                                                   120_000)
+  est = moments.rise_decay_moments(np.asarray(f)[:, 0], 60.0)
+  # Seeds 0-4 spread by (std) 5% (tau), 8% (tau_rise), 1% (noise); tolerances ~3 std.
+  assert est.tau == pytest.approx(1.0, rel=0.15)
+  assert est.tau_rise == pytest.approx(0.1, rel=0.25)
+  assert est.noise_std == pytest.approx(1.0, rel=0.05)
+  kernel = moments.rise_decay_kernel(1.0, 0.1, 60.0)
+  assert kernel.max() == pytest.approx(1.0) and kernel[0] < 0.2
+  # At the true rate the second moment gives the true spike size.
+  assert moments.alpha_at_rate(est.signal_var, kernel, 1.0, 60.0) == pytest.approx(4.0, rel=0.1)
+  # At four times the rate, about half the size: alpha scales as 1 / sqrt(p (1 - p)).
+  p1, p4 = -math.expm1(-1 / 60), -math.expm1(-4 / 60)
+  assert (moments.alpha_at_rate(est.signal_var, kernel, 4.0, 60.0) / moments.alpha_at_rate(
+      est.signal_var, kernel, 1.0, 60.0)) == pytest.approx(math.sqrt(p1 * (1 - p1) / (p4 * (
+          1 - p4))), rel=1e-9)
+
+
+def test_rise_decay_moments_nan_on_white_noise_and_bad_input():
+  f = np.random.default_rng(0).normal(size=5000)
+  est = moments.rise_decay_moments(f, 60.0)
+  assert math.isnan(est.tau) and math.isnan(est.tau_rise)
+  assert math.isnan(moments.alpha_at_rate(-1.0, np.ones(3), 1.0, 60.0))
+  with pytest.raises(ValueError, match="frame_rate"):
+    moments.rise_decay_moments(f, 0.0)
+  with pytest.raises(ValueError, match="finite 1-D"):
+    moments.rise_decay_moments(f[:10], 60.0)
