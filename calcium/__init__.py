@@ -33,7 +33,15 @@ from calcium.evaluation import (
 from calcium.inference import Inference, infer_trace
 from calcium.mcmc import scf_gibbs_marginals
 from calcium.models import MODEL_NAMES, GenerativeModel, drift_basis, make_model
-from calcium.moments import ScfMoments, autocovariance, scf_moments
+from calcium.moments import (
+                          RiseDecayMoments,
+                          ScfMoments,
+                          alpha_at_rate,
+                          autocovariance,
+                          rise_decay_kernel,
+                          rise_decay_moments,
+                          scf_moments,
+)
 from calcium.oasis_baseline import oasis_deconvolve
 from calcium.recognition import (
                           AutoregressiveRNN,
@@ -57,12 +65,14 @@ from calcium.train import (
 
 __all__ = [
     "AutoregressiveRNN", "Dataset", "FactorisedCNN", "GenerativeModel", "Inference",
-    "MODEL_NAMES", "Recognition", "Recording", "SPIKEFINDER_BIN_S", "ScfMoments", "TrainState",
-    "Trainer", "autocovariance", "bin_sum", "binned_spike_counts", "chen2013_files",
+    "MODEL_NAMES", "Recognition", "Recording", "RiseDecayMoments", "SPIKEFINDER_BIN_S",
+    "ScfMoments", "TrainState", "Trainer", "alpha_at_rate", "autocovariance", "bin_sum",
+    "binned_spike_counts", "chen2013_files",
     "default_config", "default_data_dir", "drift_basis", "evaluate", "fill_nan", "infer",
     "infer_trace", "load_chen2013", "load_mat", "make_autoregressive", "make_dataset",
     "make_factorised", "make_losses", "make_model", "make_train", "make_trainer",
     "match_frame_rate", "noise_level", "normalise", "oasis_deconvolve", "pearson",
-    "receptive_field", "resample", "resample_trace", "scf_gibbs_marginals", "scf_moments",
+    "receptive_field", "resample", "resample_trace", "rise_decay_kernel", "rise_decay_moments",
+    "scf_gibbs_marginals", "scf_moments",
     "spike_count_ratio", "spike_counts", "spikefinder_correlation", "timing_error",
 ]
