@@ -21,12 +21,15 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.steps_per_chunk = 2_002      # Env steps per checkpointed chunk (a multiple of log_every);
                                  # environments restart at its boundaries. 2 x 1001: two
                                  # 1000-step episodes plus envpool's reset steps fit.
-  c.learning_starts = 1_000      # Env steps of uniform random actions before updates.
+  c.learning_starts = 5_000      # Env steps of uniform random actions before updates.
   c.updates_per_step = 1         # Gradient updates per env step.
-  c.batch_size = 128             # Replay batch per update (full: 256).
+  c.batch_size = 256             # Replay batch per update.
   c.buffer_size = 60_060         # Replay capacity (holds the whole default run).
   c.hidden_sizes = (64, 64)      # MLP widths (CPU-sized; full: 256, 256).
-  c.learning_rate = 3e-4         # Adam step size.
+  c.learning_rate = 3e-4         # Adam step size of the policy.
+  c.critic_learning_rate = 1e-3  # Adam step size of the critics (CleanRL's q_lr; see
+                                 # sacd_compare.py and agents/README.md, "HalfCheetah").
+  c.alpha_learning_rate = 1e-3   # Adam step size of log(alpha) (CleanRL; alpha starts at 1.0).
   c.discount = 0.99              # gamma.
   c.tau = 0.005                  # Polyak rate.
   c.influence_states = 64        # Replay states on which influence is measured.
@@ -40,6 +43,8 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.batch_size = 32
     c.buffer_size = 2_000
     c.hidden_sizes = (32, 32)
+    c.critic_learning_rate = 3e-4  # One rate, as tests/launch/sacd_host_runs_test: one trainer.
+    c.alpha_learning_rate = 3e-4
     c.influence_states = 16
     c.log_every = 25
     c.discount = 0.9             # As the other sacd smoke presets: one compiled trainer for all.
@@ -47,9 +52,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.num_seeds = 3
     c.env_steps = 300_300
     c.steps_per_chunk = 10_010
-    c.learning_starts = 5_000
     c.buffer_size = 1_000_000
-    c.batch_size = 256
     c.hidden_sizes = (256, 256)
     c.log_every = 1_001
   elif preset != "default":
