@@ -12,6 +12,7 @@ from manifold.em import (
                          EMState,
                          FitResult,
                          Problem,
+                         chol_inverse,
                          em_step,
                          fit,
                          init_state,
@@ -19,8 +20,10 @@ from manifold.em import (
                          lower_bound_terms,
                          make_problem,
                          run_em,
+                         transform_latents,
                          update_alpha,
                          update_gamma,
+                         update_gauge,
                          update_q_c,
                          update_q_x,
 )
@@ -43,9 +46,10 @@ from manifold.selection import add_edges, bound_for_graphs, bound_vs_dx, bound_v
 __all__ = [
     "DEFAULT_ALPHA", "DEFAULT_EPSILON", "EMState", "Extension", "FitResult", "Graph", "Normalised",
     "Problem", "add_edges", "bound_for_graphs", "bound_vs_dx", "bound_vs_k", "check_observations",
+    "chol_inverse",
     "connect_components", "em_step", "extend", "fit", "init_state", "isomap", "knn_adjacency",
     "knn_graph", "laplacian", "local_energy", "local_linear_mean", "lower_bound",
     "lower_bound_terms", "make_graph", "make_problem", "normalise", "one_nn_error", "phi_c",
-    "phi_x", "run_em", "select_model", "spearman_to_truth", "trustworthiness", "update_alpha",
-    "update_gamma", "update_q_c", "update_q_x",
+    "phi_x", "run_em", "select_model", "spearman_to_truth", "transform_latents", "trustworthiness",
+    "update_alpha", "update_gamma", "update_gauge", "update_q_c", "update_q_x",
 ]

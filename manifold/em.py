@@ -20,8 +20,13 @@ optionally (`learn_alpha`), in alpha (a 1-D concave problem solved on the spectr
 the authors' reference implementation, alpha is kept at 1e-3 by default and each iteration
 updates q(x) first (given q(C)), then q(C), then gamma; the default start is their random q(C).
 All expectations use `manifold.expectations` (Hadamard products with L^+, graph-sparse products
-with G); the (n dx)-dimensional precisions are factored by Cholesky and the covariances, needed
-for the second moments, are obtained from the factor by triangular solves.
+with G). The (n dx)-dimensional precisions are dense (L^+ is), and the expectations need every
+block of the covariances (Hadamard products with the dense L^+), so each update factors its
+precision by Cholesky and forms the covariance from the factor: on the CPU by LAPACK's
+dpotrf + dpotri on the host (`chol_inverse`, about n^3 flops against about 3 n^3 for a
+triangular solve against the identity and a product of the two factors), elsewhere in jnp.
+`update_gauge` (optional, `gauge=True`) is a parameter-expansion step along the model's exact
+invariance x_i -> A x_i, C_i -> C_i A^{-1}.
 """
 from __future__ import annotations
 
@@ -39,6 +44,8 @@ from manifold.graph import isomap as graph_isomap
 DEFAULT_EPSILON = 1e-3
 # The reference implementation keeps alpha at 1e-3 (its M-step for alpha is switched off).
 DEFAULT_ALPHA = 1e-3
+# Whether EM runs the parameter-expansion step `update_gauge` by default.
+GAUGE = False
 
 
 class Problem(NamedTuple):
@@ -186,14 +193,83 @@ def _flat(z):
   return z.reshape(n * dx, n * dx)
 
 
-def _chol_cov(prec_flat, n, dx):
-  """Cholesky factor of a precision, the covariance from triangular solves, and log |prec|."""
-  chol = jnp.linalg.cholesky(prec_flat)
-  eye = jnp.eye(prec_flat.shape[0], dtype=prec_flat.dtype)
+def _chol_inverse_jnp(prec, rhs):
+  """(Sigma, Sigma rhs, log |prec|) from a Cholesky factor, in jnp (any backend)."""
+  chol = jnp.linalg.cholesky(prec)
+  eye = jnp.eye(prec.shape[0], dtype=prec.dtype)
   linv = jax.scipy.linalg.solve_triangular(chol, eye, lower=True)
-  cov = linv.T @ linv
-  logdet = 2.0 * jnp.sum(jnp.log(jnp.diag(chol)))
-  return chol, cov.reshape(n, dx, n, dx), logdet
+  sol = jax.scipy.linalg.cho_solve((chol, True), rhs)
+  return linv.T @ linv, sol, 2.0 * jnp.sum(jnp.log(jnp.diag(chol)))
+
+
+def _mirror_lower(a, block=512):
+  """Copies the lower triangle of the square array a onto its upper triangle, in place."""
+  size = a.shape[0]
+  for j0 in range(0, size, block):
+    diag = a[j0:j0 + block, j0:j0 + block]
+    diag[...] = np.tril(diag) + np.tril(diag, -1).T
+    for i0 in range(j0 + block, size, block):
+      a[j0:j0 + block, i0:i0 + block] = a[i0:i0 + block, j0:j0 + block].T
+  return a
+
+
+def _chol_inverse_host(prec, rhs, dtype):
+  """`_chol_inverse_jnp` by LAPACK on the host: dpotrf, dpotrs, and dpotri for the inverse.
+
+  dpotri forms Sigma from the factor in n^3 / 3 flops (jnp has no such primitive: the triangular
+  solve against the identity and the product of the two factors cost about 3 n^3). A matrix that
+  is not positive definite gives NaNs, as jnp.linalg.cholesky does. Arguments and results travel
+  as raw bytes (uint8, a trailing axis of the itemsize) because pure_callback canonicalises
+  float64 arrays to float32 on threads where jax_enable_x64 is off (a thread-local setting;
+  `fit` switches it on by a context manager only, and XLA runs the callback on its own threads).
+  """
+  from scipy.linalg import lapack  # pylint: disable=g-import-not-at-top
+  def out(*arrays):
+    return tuple(np.asarray(a, dtype=dtype, order="C")[..., None].view(np.uint8) for a in arrays)
+  prec = np.asarray(prec).view(dtype)[..., 0]
+  rhs = np.asarray(rhs).view(dtype)[..., 0].astype(np.float64)
+  # prec is symmetric, so its transpose is the same matrix in Fortran order.
+  a = np.array(prec.T, dtype=np.float64, order="F", copy=True)
+  nans = out(np.full(a.shape, np.nan), np.full(rhs.shape, np.nan), np.asarray(np.nan))
+  chol, info = lapack.dpotrf(a, lower=1, clean=0, overwrite_a=1)
+  if info != 0:
+    return nans
+  logdet = 2.0 * np.sum(np.log(np.diagonal(chol)))
+  sol, _ = lapack.dpotrs(chol, rhs, lower=1)
+  inv, info = lapack.dpotri(chol, lower=1, overwrite_c=1)
+  if info != 0:
+    return nans
+  # The result is symmetric: its Fortran-ordered transpose is C-ordered without a copy.
+  return out(_mirror_lower(inv).T, sol, logdet)
+
+
+def _chol_inverse_cpu(prec, rhs):
+  dtype = np.dtype(prec.dtype)
+  shapes = tuple(jax.ShapeDtypeStruct(shape + (dtype.itemsize,), jnp.uint8)
+                 for shape in (prec.shape, rhs.shape, ()))
+  as_bytes = lambda a: jax.lax.bitcast_convert_type(a, jnp.uint8)
+  outs = jax.pure_callback(functools.partial(_chol_inverse_host, dtype=dtype), shapes,
+                           as_bytes(prec), as_bytes(rhs), vmap_method="sequential")
+  return tuple(jax.lax.bitcast_convert_type(o, prec.dtype) for o in outs)
+
+
+def chol_inverse(prec: jax.Array, rhs: jax.Array, host_lapack: bool = True):
+  """Sigma = prec^{-1}, Sigma rhs and log |prec| for a symmetric positive definite prec.
+
+  On the CPU backend (and host_lapack) LAPACK's dpotrf / dpotrs / dpotri run on the host through
+  `jax.pure_callback` (about n^3 flops in all); elsewhere a jnp Cholesky and triangular solves.
+
+  Args:
+    prec: (N, N) float64 precision.
+    rhs: (N, r) right-hand sides.
+    host_lapack: False forces the jnp path on every backend.
+
+  Returns:
+    (Sigma (N, N), Sigma rhs (N, r), log |prec| ()).
+  """
+  if not host_lapack:
+    return _chol_inverse_jnp(prec, rhs)
+  return jax.lax.platform_dependent(prec, rhs, cpu=_chol_inverse_cpu, default=_chol_inverse_jnp)
 
 
 def second_moment_x(state: EMState) -> jax.Array:
@@ -227,19 +303,18 @@ def precision_c(problem: Problem, state: EMState) -> jax.Array:
   return prior + 0.5 * state.gamma * _flat(phi)
 
 
-@jax.jit
-def update_q_c(problem: Problem, state: EMState) -> EMState:
+@functools.partial(jax.jit, static_argnames="host_lapack")
+def update_q_c(problem: Problem, state: EMState, host_lapack: bool = True) -> EMState:
   """Closed-form q(C) given q(x), gamma (Eqs. 10-11 of Park et al. 2015)."""
   n, dx = state.mu_x.shape
   dy = problem.y.shape[1]
   prec = precision_c(problem, state)
-  chol, cov, logdet = _chol_cov(prec, n, dx)
   # Linear term: d/dC [y^T e(mu_x, C)], e is linear in C.
   b = state.gamma * jax.grad(lambda c: _y_dot_e(problem, state.mu_x, c))(state.mu_c)
   rhs = jnp.transpose(b, (0, 2, 1)).reshape(n * dx, dy)
-  mu_t = jax.scipy.linalg.cho_solve((chol, True), rhs)
+  cov, mu_t, logdet = chol_inverse(prec, rhs, host_lapack)
   mu_c = jnp.transpose(mu_t.reshape(n, dx, dy), (0, 2, 1))
-  return state._replace(mu_c=mu_c, cov_c=cov, logdet_prec_c=logdet)
+  return state._replace(mu_c=mu_c, cov_c=cov.reshape(n, dx, n, dx), logdet_prec_c=logdet)
 
 
 def phi_x_of(problem: Problem, state: EMState) -> jax.Array:
@@ -256,15 +331,15 @@ def precision_x(problem: Problem, state: EMState, phi_x=None) -> jax.Array:
   return prior + 0.5 * state.gamma * _flat(phi_x)
 
 
-@jax.jit
-def update_q_x(problem: Problem, state: EMState, phi_x=None) -> EMState:
+@functools.partial(jax.jit, static_argnames="host_lapack")
+def update_q_x(problem: Problem, state: EMState, phi_x=None, host_lapack: bool = True) -> EMState:
   """Closed-form q(x) given q(C), alpha, gamma (Eqs. 8-9 of Park et al. 2015)."""
   n, dx = state.mu_x.shape
   prec = precision_x(problem, state, phi_x)
-  chol, cov, logdet = _chol_cov(prec, n, dx)
   b = state.gamma * jax.grad(lambda x: _y_dot_e(problem, x, state.mu_c))(state.mu_x)
-  mu_x = jax.scipy.linalg.cho_solve((chol, True), b.reshape(n * dx)).reshape(n, dx)
-  return state._replace(mu_x=mu_x, cov_x=cov, logdet_prec_x=logdet)
+  cov, mu_x, logdet = chol_inverse(prec, b.reshape(n * dx, 1), host_lapack)
+  return state._replace(mu_x=mu_x.reshape(n, dx), cov_x=cov.reshape(n, dx, n, dx),
+                        logdet_prec_x=logdet)
 
 
 def _residual_energy(problem, state, phi_x):
@@ -306,6 +381,65 @@ def update_alpha(problem: Problem, state: EMState, num_bisect: int = 100) -> EMS
   return state._replace(alpha=jnp.exp(0.5 * (lo + hi)))
 
 
+def transform_latents(state: EMState, a: jax.Array) -> EMState:
+  """The push-forward of q(x) q(C) under x_i -> A x_i, C_i -> C_i A^{-1} (A is (dx, dx)).
+
+  e (Eq. 4) is unchanged for every (x, C), so the expected log likelihood is too; only the
+  priors and the entropies of q change. q stays in the variational family (Gaussian q(x),
+  matrix-normal q(C) with column covariance (I (x) A^{-T}) Sigma_C (I (x) A^{-1})).
+  """
+  n = state.mu_x.shape[0]
+  a_inv = jnp.linalg.inv(a)
+  logdet_a = jnp.linalg.slogdet(a)[1]
+  cov_x = jnp.einsum("ab,ibjc,dc->iajd", a, state.cov_x, a)
+  cov_c = jnp.einsum("ba,ibjc,cd->iajd", a_inv, state.cov_c, a_inv)
+  return state._replace(mu_x=state.mu_x @ a.T, cov_x=cov_x, mu_c=state.mu_c @ a_inv,
+                        cov_c=cov_c, logdet_prec_x=state.logdet_prec_x - 2.0 * n * logdet_a,
+                        logdet_prec_c=state.logdet_prec_c + 2.0 * n * logdet_a)
+
+
+def _block_weighted_sum(problem, z, diag_weight, ones_weight):
+  """sum_ij K_ij Z[i, :, j, :] for K = diag_weight I + ones_weight 1 1^T + 2 L, (dx, dx)."""
+  n = z.shape[0]
+  rows = jnp.arange(n)[:, None]
+  diag = jnp.einsum("iaib->ab", z)
+  diag_deg = jnp.einsum("i,iaib->ab", problem.degree, z)
+  edges = jnp.einsum("is,isab->ab", problem.weights, z[rows, :, problem.neighbours, :])
+  return (diag_weight * diag + ones_weight * jnp.einsum("iajb->ab", z)
+          + 2.0 * (diag_deg - edges))
+
+
+@jax.jit
+def update_gauge(problem: Problem, state: EMState) -> EMState:
+  """Parameter-expansion step: q transformed by the A that maximises the bound (closed form).
+
+  The model is invariant to x_i -> A x_i, C_i -> C_i A^{-1} except through the priors, so EM
+  moves slowly along this direction (the q(x) and q(C) updates each hold the other fixed). By
+  `transform_latents`, the bound's dependence on W = A^T A is
+    f(W) = -tr(W Mt)/2 - tr(W^{-1} Pt)/2 + n (1 - dy)/2 log |W|,
+  Mt = sum_ij (alpha I + 2L)_ij E[x_i x_j^T], Pt = sum_ij (eps 1 1^T + 2L)_ij E[C_i^T C_j].
+  Its only stationary point in the positive definite cone (the maximiser: f -> -inf at the
+  boundary and at infinity) solves W Mt W - c W - Pt = 0, c = n (1 - dy): with
+  R = Mt^{1/2} Pt Mt^{1/2}, W = Mt^{-1/2} V Mt^{-1/2}, V = c/2 + (c^2/4 + R)^{1/2}. A = W^{1/2}
+  (any rotation of it gives the same bound). This is the PX-EM idea of Liu, Rubin and Wu
+  (1998) applied to the variational bound; the bound never decreases.
+  """
+  n, dy = problem.y.shape
+  mt = _block_weighted_sum(problem, second_moment_x(state), state.alpha, 0.0)
+  pt = _block_weighted_sum(problem, second_moment_c(state), 0.0, problem.epsilon)
+  c = n * (1.0 - dy)
+
+  def sym_fn(z, fn):
+    vals, vecs = jnp.linalg.eigh(0.5 * (z + z.T))
+    return (vecs * fn(vals)) @ vecs.T
+
+  mt_half = sym_fn(mt, jnp.sqrt)
+  mt_ihalf = sym_fn(mt, lambda v: 1.0 / jnp.sqrt(v))
+  v = sym_fn(mt_half @ pt @ mt_half, lambda r: 0.5 * c + jnp.sqrt(0.25 * c * c + r))
+  w = mt_ihalf @ v @ mt_ihalf
+  return transform_latents(state, sym_fn(w, jnp.sqrt))
+
+
 @jax.jit
 def lower_bound_terms(problem: Problem, state: EMState, phi_x=None) -> dict[str, jax.Array]:
   """The variational lower bound (Eq. 7 of Park et al. 2015) and its parts.
@@ -344,10 +478,12 @@ def lower_bound(problem: Problem, state: EMState) -> jax.Array:
   return lower_bound_terms(problem, state)["bound"]
 
 
-def _em_body(problem, state, phi_x, learn_alpha):
+def _em_body(problem, state, phi_x, learn_alpha, gauge):
   """One EM iteration given Phi_x of the current q(C); returns the state, its Phi_x and bound."""
   state = update_q_x(problem, state, phi_x)
   state = update_q_c(problem, state)
+  if gauge:
+    state = update_gauge(problem, state)
   phi_x = phi_x_of(problem, state)
   state = update_gamma(problem, state, phi_x)
   if learn_alpha:
@@ -355,21 +491,22 @@ def _em_body(problem, state, phi_x, learn_alpha):
   return state, phi_x, lower_bound_terms(problem, state, phi_x)["bound"]
 
 
-@functools.partial(jax.jit, static_argnames="learn_alpha")
-def em_step(problem: Problem, state: EMState, learn_alpha: bool = False) -> tuple[EMState,
-                                                                                 jax.Array]:
-  """One EM iteration: q(x), q(C), gamma and (if learn_alpha) alpha; the new state and its bound.
+@functools.partial(jax.jit, static_argnames=("learn_alpha", "gauge"))
+def em_step(problem: Problem, state: EMState, learn_alpha: bool = False,
+            gauge: bool = GAUGE) -> tuple[EMState, jax.Array]:
+  """One EM iteration: q(x), q(C), (if gauge) `update_gauge`, gamma and (if learn_alpha) alpha.
 
-  The order is the reference implementation's: q(x) given the current q(C) first. Every
-  sub-step maximises the bound over its block, so the bound never decreases.
+  Returns the new state and its bound. The order is the reference implementation's: q(x)
+  given the current q(C) first. Every sub-step maximises the bound over its block, so the
+  bound never decreases.
   """
-  state, _, bound = _em_body(problem, state, phi_x_of(problem, state), learn_alpha)
+  state, _, bound = _em_body(problem, state, phi_x_of(problem, state), learn_alpha, gauge)
   return state, bound
 
 
-@functools.partial(jax.jit, static_argnames="learn_alpha")
+@functools.partial(jax.jit, static_argnames=("learn_alpha", "gauge"))
 def run_em(problem: Problem, state: EMState, num_iters_array: jax.Array,
-           learn_alpha: bool = False) -> tuple[EMState, jax.Array]:
+           learn_alpha: bool = False, gauge: bool = GAUGE) -> tuple[EMState, jax.Array]:
   """`em_step` under lax.scan; the length is the static length of `num_iters_array`.
 
   Phi_x of q(C) is carried from the end of one iteration (where the gamma M-step and the bound
@@ -377,7 +514,7 @@ def run_em(problem: Problem, state: EMState, num_iters_array: jax.Array,
   """
   def body(carry, _):
     s, phi = carry
-    s, phi, bound = _em_body(problem, s, phi, learn_alpha)
+    s, phi, bound = _em_body(problem, s, phi, learn_alpha, gauge)
     return (s, phi), bound
   (state, _), bounds = jax.lax.scan(body, (state, phi_x_of(problem, state)), num_iters_array)
   return state, bounds
@@ -393,7 +530,8 @@ class FitResult(NamedTuple):
 def fit(y, graph: Graph, dx: int, *, key: jax.Array | None = None, max_iters: int = 200,
         tol: float = 1e-7, chunk: int = 10, epsilon: float = DEFAULT_EPSILON,
         init: str = "random_c", alpha: float = DEFAULT_ALPHA, gamma: float = 1.0,
-        learn_alpha: bool = False, init_scale: float = 1.0, x_init=None) -> FitResult:
+        learn_alpha: bool = False, init_scale: float = 1.0, x_init=None,
+        gauge: bool = GAUGE) -> FitResult:
   """Fits LL-LVM by variational EM until the relative bound change per iteration is below tol.
 
   Runs in float64 (jax.enable_x64 is switched on inside). Iterations run in jitted chunks of
@@ -412,6 +550,7 @@ def fit(y, graph: Graph, dx: int, *, key: jax.Array | None = None, max_iters: in
     learn_alpha: run the M-step for alpha as well (the reference implementation keeps it fixed).
     init_scale: `scale` of `init_state`.
     x_init: initial coordinates for init="given".
+    gauge: run `update_gauge` (parameter expansion) in every iteration.
 
   Returns:
     `FitResult` with the bound after every iteration.
@@ -428,7 +567,7 @@ def fit(y, graph: Graph, dx: int, *, key: jax.Array | None = None, max_iters: in
     bounds = []
     while len(bounds) < max_iters:
       steps = min(chunk, max_iters - len(bounds))
-      state, b = run_em(problem, state, jnp.zeros(steps), bool(learn_alpha))
+      state, b = run_em(problem, state, jnp.zeros(steps), bool(learn_alpha), bool(gauge))
       bounds.extend(np.asarray(b).tolist())
       if not np.all(np.isfinite(b)):
         raise FloatingPointError(f"LL-LVM bound became non-finite at iteration {len(bounds)}.")

@@ -44,16 +44,8 @@ def _g(nb, w, z):  # G Z on block rows.
   return graph_left(nb, w, z)
 
 
-def _g_r(nb, w, z):  # Z G on block columns.
-  return _t(graph_left(nb, w, _t(z)))
-
-
 def _l(nb, w, deg, z):  # L Z on block rows, L = D - G.
   return deg[:, None, None, None] * z - graph_left(nb, w, z)
-
-
-def _l_r(nb, w, deg, z):  # Z L on block columns.
-  return _t(_l(nb, w, deg, _t(z)))
 
 
 def _had(s: jax.Array, z: jax.Array) -> jax.Array:
@@ -80,14 +72,17 @@ def phi_x(neighbours, weights, degree, s, p) -> jax.Array:
   Returns:
     (n, dx, n, dx) symmetric matrix.
   """
+  # Phi_x = L T L + K + K^T + S o (G P G) - SG o GP - GS o PG + GSG o P with T = S o P and
+  # K = L (S o PG - SG o P); only products with G / L from the left (gathers of block rows),
+  # and three block transposes (PG, T L = (L T)^T, K^T).
   nb, w, deg = neighbours, weights, degree
   gs, sg, gsg = _sg(nb, w, s)
   gp = _g(nb, w, p)
-  term_l = _l(nb, w, deg, _l_r(nb, w, deg, _had(s, p)))
-  u = _had(s, gp) - _had(gs, p)
-  ul = _l_r(nb, w, deg, u)
-  w_terms = (_had(s, _g_r(nb, w, gp)) - _had(sg, gp) - _had(gs, _t(gp)) + _had(gsg, p))
-  return term_l + ul + _t(ul) + w_terms
+  pg = _t(gp)
+  term_l = _l(nb, w, deg, _t(_l(nb, w, deg, _had(s, p))))
+  k = _l(nb, w, deg, _had(s, pg) - _had(sg, p))
+  w_terms = _had(s, _g(nb, w, pg)) - _had(sg, gp) - _had(gs, pg) + _had(gsg, p)
+  return term_l + k + _t(k) + w_terms
 
 
 def phi_c(neighbours, weights, degree, s, m) -> jax.Array:
@@ -101,14 +96,14 @@ def phi_c(neighbours, weights, degree, s, m) -> jax.Array:
   Returns:
     (n, dx, n, dx) symmetric matrix.
   """
+  # Phi_C = S o (L M L) + GSG o M + G (S o M) G + H + H^T with Q^T = (L M)^T = M L and
+  # H = G (S o Q^T - SG o M) - GS o Q^T; only products from the left and three block transposes.
   nb, w, deg = neighbours, weights, degree
   gs, sg, gsg = _sg(nb, w, s)
-  lm = _l(nb, w, deg, m)
-  term_l = _had(s, _l_r(nb, w, deg, lm))
-  v = _g_r(nb, w, _had(s, lm)) - _had(sg, lm)
-  g_sgm = _g(nb, w, _had(sg, m))
-  term_g = _g(nb, w, _g_r(nb, w, _had(s, m))) - g_sgm - _t(g_sgm) + _had(gsg, m)
-  return term_l + v + _t(v) + term_g
+  qt = _t(_l(nb, w, deg, m))
+  h = _g(nb, w, _had(s, qt) - _had(sg, m)) - _had(gs, qt)
+  gsmg = _g(nb, w, _t(_g(nb, w, _had(s, m))))
+  return _had(s, _l(nb, w, deg, qt)) + _had(gsg, m) + gsmg + h + _t(h)
 
 
 def local_linear_mean(neighbours, weights, x, c) -> jax.Array:

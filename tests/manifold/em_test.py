@@ -198,13 +198,16 @@ def test_each_sub_step_increases_bound_and_fit_is_monotone(x64):
   state, _ = em.em_step(problem, em.init_state(problem, g, 2, jax.random.PRNGKey(0)),
                         learn_alpha=True)
   prev = float(em.lower_bound(problem, state))
-  for update in [em.update_q_x, em.update_q_c, em.update_gamma, em.update_alpha] * 3:
+  for update in [em.update_q_x, em.update_q_c, em.update_gauge, em.update_gamma,
+                 em.update_alpha] * 3:
     state = update(problem, state)
     cur = float(em.lower_bound(problem, state))
     assert cur >= prev - 1e-9 * abs(prev), update.__name__
     prev = cur
-  for init, learn_alpha in [("random", True), ("random_c", False)]:
-    result = em.fit(y, g, 2, max_iters=30, tol=0.0, init=init, learn_alpha=learn_alpha)
+  for init, learn_alpha, gauge in [("random", True, False), ("random_c", False, False),
+                                   ("random_c", False, True), ("spectral", True, True)]:
+    result = em.fit(y, g, 2, max_iters=30, tol=0.0, init=init, learn_alpha=learn_alpha,
+                    gauge=gauge)
     assert np.all(np.diff(result.bounds) >= -1e-9 * np.abs(result.bounds[1:]))
     assert result.bounds[-1] > result.bounds[0] + 0.5  # EM made real progress.
     assert len(result.bounds) == 30
@@ -254,3 +257,42 @@ def test_bad_latent_dimension_and_options(x64):
     em.fit(y, g, 1, init="given")
   with pytest.raises(ValueError, match="max_iters"):
     em.fit(y, g, 1, max_iters=0)
+
+
+def test_chol_inverse_host_lapack_matches_jnp(x64):
+  rng = np.random.default_rng(2)
+  a = rng.normal(size=(30, 30))
+  prec = jnp.asarray(a @ a.T + 0.5 * np.eye(30))
+  rhs = jnp.asarray(rng.normal(size=(30, 3)))
+  host = jax.jit(em.chol_inverse)(prec, rhs)
+  ref = em.chol_inverse(prec, rhs, host_lapack=False)
+  for ours, theirs in zip(host, ref):
+    assert ours.dtype == jnp.float64
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+  np.testing.assert_allclose(host[0], np.linalg.inv(np.asarray(prec)), rtol=1e-10, atol=1e-12)
+  np.testing.assert_allclose(host[2], np.linalg.slogdet(np.asarray(prec))[1], rtol=1e-12)
+  # Mirroring in blocks smaller than the matrix (the n = 2000 case uses 512-row blocks).
+  low = np.tril(rng.normal(size=(11, 11)))
+  np.testing.assert_array_equal(em._mirror_lower(low.copy(), block=4), low + np.tril(low, -1).T)
+  # Not positive definite: NaNs, as jnp.linalg.cholesky gives.
+  bad = jax.jit(em.chol_inverse)(prec - 100.0 * jnp.eye(30), rhs)
+  assert all(np.all(np.isnan(np.asarray(b))) for b in bad)
+
+
+def test_update_gauge_maximises_bound_over_linear_maps(setup):
+  y, g, problem, state, _ = setup
+  a = jnp.asarray([[1.3, 0.4], [-0.2, 0.7]])
+  before = em.lower_bound_terms(problem, state)
+  moved = em.lower_bound_terms(problem, em.transform_latents(state, a))
+  # e is invariant, so the expected log likelihood is; the bound itself changes.
+  np.testing.assert_allclose(moved["likelihood"], before["likelihood"], rtol=1e-12)
+  assert abs(float(moved["bound"] - before["bound"])) > 1.0
+  # Numerical maximum over all (dx, dx) maps against the closed form.
+  f = lambda v: -float(em.lower_bound(problem, em.transform_latents(state, jnp.asarray(
+      v.reshape(DX, DX)))))
+  res = scipy.optimize.minimize(f, np.eye(DX).ravel(), method="Nelder-Mead",
+                                options=dict(xatol=1e-10, fatol=1e-12, maxiter=20000))
+  gauged = float(em.lower_bound(problem, em.update_gauge(problem, state)))
+  assert gauged > float(before["bound"]) + 1.0
+  np.testing.assert_allclose(gauged, -res.fun, rtol=1e-9)
+  assert gauged >= -res.fun - 1e-9 * abs(res.fun)
