@@ -216,7 +216,7 @@ def _mirror_lower(a, block=512):
 def _chol_inverse_host(prec, rhs, dtype):
   """`_chol_inverse_jnp` by LAPACK on the host: dpotrf, dpotrs, and dpotri for the inverse.
 
-  dpotri forms Sigma from the factor in n^3 / 3 flops (jnp has no such primitive: the triangular
+  dpotri forms Sigma from the factor in 2 n^3 / 3 flops (jnp has no such primitive: the triangular
   solve against the identity and the product of the two factors cost about 3 n^3). A matrix that
   is not positive definite gives NaNs, as jnp.linalg.cholesky does. Arguments and results travel
   as raw bytes (uint8, a trailing axis of the itemsize) because pure_callback canonicalises
