@@ -24,6 +24,17 @@ from typing import NamedTuple
 import numpy as np
 
 
+def _checked_trace(fluorescence, frame_rate: float, min_frames: int) -> np.ndarray:
+  """The trace as float64, or a ValueError naming what is wrong with it."""
+  f = np.asarray(fluorescence, np.float64)
+  if f.ndim != 1 or f.size < min_frames or not np.all(np.isfinite(f)):
+    raise ValueError(f"fluorescence must be a finite 1-D trace of at least {min_frames} frames; "
+                     f"got shape {f.shape}.")
+  if not frame_rate > 0:
+    raise ValueError(f"frame_rate must be positive; got {frame_rate!r}.")
+  return f
+
+
 class ScfMoments(NamedTuple):
   """SCF parameters of one trace estimated from its moments (NaN where an estimate fails).
 
@@ -68,12 +79,7 @@ def scf_moments(fluorescence: np.ndarray, frame_rate: float, num_lags: int = 10)
     `ScfMoments`; fields are NaN where the data do not support an estimate (e.g. no positive
     skew, or a non-decaying autocovariance).
   """
-  f = np.asarray(fluorescence, np.float64)
-  if f.ndim != 1 or f.size < num_lags + 3 or not np.all(np.isfinite(f)):
-    raise ValueError(f"fluorescence must be a finite 1-D trace of more than {num_lags + 2} "
-                     f"frames; got shape {f.shape}.")
-  if not frame_rate > 0:
-    raise ValueError(f"frame_rate must be positive; got {frame_rate!r}.")
+  f = _checked_trace(fluorescence, frame_rate, num_lags + 3)
   nan = float("nan")
   acov = autocovariance(f, num_lags + 1)
   a = acov[1:]
@@ -125,12 +131,7 @@ def rise_decay_moments(fluorescence: np.ndarray, frame_rate: float, num_lags: in
   least squares over k = first_lag .. num_lags gives g1, g2, whose roots are the decay and rise
   factors exp(-dt / tau), exp(-dt / tau_rise).
   """
-  f = np.asarray(fluorescence, np.float64)
-  if f.ndim != 1 or f.size < num_lags + 2 or not np.all(np.isfinite(f)):
-    raise ValueError(f"fluorescence must be a finite 1-D trace of more than {num_lags + 1} "
-                     f"frames; got shape {f.shape}.")
-  if not frame_rate > 0:
-    raise ValueError(f"frame_rate must be positive; got {frame_rate!r}.")
+  f = _checked_trace(fluorescence, frame_rate, num_lags + 2)
   if not 2 <= first_lag < num_lags:
     raise ValueError(f"need 2 <= first_lag < num_lags; got {first_lag}, {num_lags}.")
   acov = autocovariance(f, num_lags)

@@ -2,6 +2,7 @@
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -61,6 +62,11 @@ def test_rise_decay_moments_recover_ar2_kinetics_and_spike_size():
   assert est.noise_std == pytest.approx(1.0, rel=0.05)
   kernel = moments.rise_decay_kernel(1.0, 0.1, 60.0)
   assert kernel.max() == pytest.approx(1.0) and kernel[0] < 0.2
+  # The kernel is the model's noiseless response to one spike at alpha = 1, beta = 0.
+  one_spike = np.eye(kernel.size, 1)  # A spike in the first frame.
+  response = model.mean_fluorescence(model.init(tau=1.0, tau_rise=0.1, alpha=1.0, beta=0.0),
+                                     jnp.asarray(one_spike, jnp.float32))
+  np.testing.assert_allclose(np.asarray(response)[:, 0], kernel, atol=1e-5)
   # At the true rate the second moment gives the true spike size.
   assert moments.alpha_at_rate(est.signal_var, kernel, 1.0, 60.0) == pytest.approx(4.0, rel=0.1)
   # At four times the rate, about half the size: alpha scales as 1 / sqrt(p (1 - p)).
