@@ -39,6 +39,8 @@ FRAME_RATE = 60.0
 MCMC_WINDOW = 200  # Frames of the spike kernel the sampler keeps (gamma^200 < 1e-3 at tau = 1 s).
 SWEEPS = (1, 2, 5, 10, 20, 50, 70, 100, 200)
 QUICK_SWEEPS = (1, 2, 5, 10, 30)
+OASIS_INIT_SWEEPS = (2, 5, 10, 20, 35, 50, 70)  # Chains started from OASIS AR1's spikes.
+QUICK_OASIS_INIT_SWEEPS = (2, 10)
 
 
 def simulate(num_traces: int, num_frames: int, seed: int):
@@ -110,7 +112,8 @@ def timed_with_output(fn, repeats: int, quick_s: float = 1.0):
       return float(np.median(times)), out
 
 
-def mcmc_ladder(model, raws, traces, spikes, net_pred, sweeps, key, repeats: int = 1):
+def mcmc_ladder(model, raws, traces, spikes, net_pred, sweeps, key, repeats: int = 1,
+                init_spikes=None, init_seconds: float = 0.0):
   """Accuracy and cost of Gibbs MCMC (true parameters) at each budget in `sweeps`, per trace.
 
   Args:
@@ -120,9 +123,12 @@ def mcmc_ladder(model, raws, traces, spikes, net_pred, sweeps, key, repeats: int
     sweeps: strictly increasing positive sweep counts; burn-in is sweeps // 5.
     key: one key per trace is split from it, the same for every budget.
     repeats: timed runs per budget whose one run takes under a second (median).
+    init_spikes: optional (N, T) 0/1 spike trains the chains start from (default: none).
+    init_seconds: time it took to make `init_spikes`, added to every budget's `seconds`.
 
   Returns:
-    A list of dicts, one per budget (sweeps, burn_in, seconds, compile_s, frames_per_s,
+    A list of dicts, one per budget (sweeps, burn_in, seconds (sampler_seconds + init_seconds),
+    compile_s, frames_per_s,
     correlations with standard errors over traces, and MCMC-minus-network paired differences),
     and a dict of the network's correlations on these traces.
   """
@@ -135,17 +141,24 @@ def mcmc_ladder(model, raws, traces, spikes, net_pred, sweeps, key, repeats: int
   net_fr, net_bn = per_trace_scores(net_pred, spikes)
   network = dict(zip(("corr_frame_bins", "corr_frame_bins_se"), mean_and_se(net_fr)))
   network.update(zip(("corr_40ms", "corr_40ms_se"), mean_and_se(net_bn)))
+  init = jnp.zeros(traces.shape) if init_spikes is None else jnp.asarray(init_spikes, jnp.float32)
   rows = []
   for n in sweeps:
     burn_in = n // 5
-    gibbs = jax.jit(jax.vmap(lambda r, f, k, n=n, b=burn_in: mcmc.scf_gibbs_marginals(
-        model, r, f, k, n, b, MCMC_WINDOW)))
+    if init_spikes is None:  # The sampler's own default start (no spikes).
+      gibbs = jax.jit(jax.vmap(lambda r, f, k, s, n=n, b=burn_in: mcmc.scf_gibbs_marginals(
+          model, r, f, k, n, b, MCMC_WINDOW)))
+    else:
+      gibbs = jax.jit(jax.vmap(lambda r, f, k, s, n=n, b=burn_in: mcmc.scf_gibbs_marginals(
+          model, r, f, k, n, b, MCMC_WINDOW, s)))
     t0 = time.perf_counter()
-    compiled = gibbs.lower(raws, fluo, keys).compile()
+    compiled = gibbs.lower(raws, fluo, keys, init).compile()
     compile_s = time.perf_counter() - t0
-    seconds, pred = timed_with_output(lambda c=compiled: c(raws, fluo, keys), repeats)
+    sampler_s, pred = timed_with_output(lambda c=compiled: c(raws, fluo, keys, init), repeats)
+    seconds = sampler_s + init_seconds
     fr, bn = per_trace_scores(np.asarray(pred), spikes)
-    row = dict(sweeps=n, burn_in=burn_in, seconds=seconds, compile_s=compile_s,
+    row = dict(sweeps=n, burn_in=burn_in, seconds=seconds, sampler_seconds=sampler_s,
+               init_seconds=init_seconds, compile_s=compile_s,
                frames_per_s=num * num_frames / seconds, measured_traces=num)
     row.update(zip(("corr_frame_bins", "corr_frame_bins_se"), mean_and_se(fr)))
     row.update(zip(("corr_40ms", "corr_40ms_se"), mean_and_se(bn)))
@@ -155,6 +168,13 @@ def mcmc_ladder(model, raws, traces, spikes, net_pred, sweeps, key, repeats: int
                    mean_and_se(bn - net_bn)))
     rows.append(row)
   return rows, network
+
+
+def oasis_init_spikes(traces, alphas, repeats: int = 1):
+  """0/1 spike trains from OASIS AR1 (a frame's deconvolved activity >= half the true spike size
+  `alphas`, one per trace), and the median seconds of the OASIS pass that made them."""
+  seconds, preds = time_oasis(traces, 1, repeats)
+  return (np.stack(preds) >= 0.5 * np.asarray(alphas)[:, None]).astype(np.float32), seconds
 
 
 def cheapest_matching_budget(ladder, network_corr: float, field: str = "corr_40ms"):
@@ -188,6 +208,10 @@ def main(argv=None) -> int:
   parser.add_argument("--sweeps", default=None,
                       help="Comma-separated, increasing MCMC budgets in sweeps (default "
                       f"{','.join(map(str, SWEEPS))}; quick {','.join(map(str, QUICK_SWEEPS))}).")
+  parser.add_argument("--oasis_init_sweeps", default=None,
+                      help="Budgets of the chains started from OASIS AR1's spikes (default "
+                      f"{','.join(map(str, OASIS_INIT_SWEEPS))}; quick "
+                      f"{','.join(map(str, QUICK_OASIS_INIT_SWEEPS))}; 'none' leaves them out).")
   args = parser.parse_args(argv)
   q = args.quick
   num_traces, num_frames = (8, 2000) if q else (100, 10_000)
@@ -196,6 +220,12 @@ def main(argv=None) -> int:
   mcmc_traces = min(args.mcmc_traces or (4 if q else 40), num_traces)
   sweeps = (tuple(int(n) for n in args.sweeps.split(",")) if args.sweeps
             else QUICK_SWEEPS if q else SWEEPS)
+  if args.oasis_init_sweeps == "none":
+    init_sweeps = ()
+  elif args.oasis_init_sweeps:
+    init_sweeps = tuple(int(n) for n in args.oasis_init_sweeps.split(","))
+  else:
+    init_sweeps = QUICK_OASIS_INIT_SWEEPS if q else OASIS_INIT_SWEEPS
   repeats = args.repeats or (2 if q else 5)
 
   _, _, train_spikes, train_traces = simulate(8 if q else 20, 3000, seed=1)
@@ -232,6 +262,7 @@ def main(argv=None) -> int:
                                     corr_frame_bins=fr, corr_40ms=bn)
 
   ladder, network_same, matching, within = [], {}, None, None
+  init_ladder, init_match, init_within = [], None, None
   if not args.skip_mcmc:
     sub_raws = jax.tree.map(lambda x: x[:mcmc_traces], raws)
     ladder, network_same = mcmc_ladder(model, sub_raws, traces[:mcmc_traces],
@@ -239,6 +270,14 @@ def main(argv=None) -> int:
                                        jax.random.key(3), repeats)
     matching = cheapest_matching_budget(ladder, network_same["corr_40ms"])
     within = cheapest_within_noise(ladder)
+    if init_sweeps:
+      alphas = np.asarray(jax.vmap(model.constrain)(sub_raws)["alpha"])
+      init_spikes, init_s = oasis_init_spikes(traces[:mcmc_traces], alphas, repeats)
+      init_ladder, _ = mcmc_ladder(model, sub_raws, traces[:mcmc_traces], spikes[:mcmc_traces],
+                                   net_pred[:mcmc_traces], init_sweeps, jax.random.key(3),
+                                   repeats, init_spikes, init_s)
+      init_match = cheapest_matching_budget(init_ladder, network_same["corr_40ms"])
+      init_within = cheapest_within_noise(init_ladder)
     full = ladder[-1]
     rows["gibbs_mcmc_true_params"] = dict(
         seconds=full["seconds"] * num_traces / mcmc_traces, compile_s=full["compile_s"],
@@ -275,6 +314,15 @@ def main(argv=None) -> int:
       # The cheapest budget not below the network by more than 2 standard errors (paired).
       "mcmc_within_2se_sweeps": within["sweeps"] if within else None,
       "network_vs_mcmc_within_2se_speed": ds_fps / within["frames_per_s"] if within else nan,
+      # Chains started from OASIS AR1's spikes (thresholded at half the true spike size); their
+      # seconds include that OASIS pass.
+      "mcmc_oasis_init_ladder": init_ladder,
+      "mcmc_oasis_init_matching_sweeps": init_match["sweeps"] if init_match else None,
+      "network_vs_mcmc_oasis_init_matching_speed": (ds_fps / init_match["frames_per_s"]
+                                                    if init_match else nan),
+      "mcmc_oasis_init_within_2se_sweeps": init_within["sweeps"] if init_within else None,
+      "network_vs_mcmc_oasis_init_within_2se_speed": (ds_fps / init_within["frames_per_s"]
+                                                      if init_within else nan),
   }
   print(f"\n{num_traces} traces x {num_frames} frames on {summary['device']}; network trained "
         f"{train_steps} supervised steps in {train_s:.1f} s")
@@ -289,31 +337,38 @@ def main(argv=None) -> int:
         f"{summary['network_minus_mcmc_corr_same_traces']:+.3f}")
   if ladder:
     net = network_same
-    print(f"\nMCMC budget ladder on {mcmc_traces} traces; network on the same traces: "
+    print(f"\nMCMC budget ladders on {mcmc_traces} traces; network on the same traces: "
           f"{net['corr_frame_bins']:.3f} +- {net['corr_frame_bins_se']:.3f} (60 Hz), "
           f"{net['corr_40ms']:.3f} +- {net['corr_40ms_se']:.3f} (40 ms); +- one standard error "
           "over traces; differences paired per trace.")
+  for title, lad, match, within_row in (
+      ("started from no spikes", ladder, matching, within),
+      ("started from OASIS AR1's spikes (times include the OASIS pass)", init_ladder, init_match,
+       init_within)):
+    if not lad:
+      continue
+    print(f"\nMCMC {title}:")
     print("| sweeps | burn-in | frames/s | network speed ratio | compile s | corr (60 Hz) | "
           "corr (40 ms) | MCMC - network (40 ms) |")
     print("|---|---|---|---|---|---|---|---|")
-    for r in ladder:
+    for r in lad:
       print(f"| {r['sweeps']} | {r['burn_in']} | {r['frames_per_s']:,.0f} | "
             f"{ds_fps / r['frames_per_s']:,.0f}x | {r['compile_s']:.2f} | "
             f"{r['corr_frame_bins']:.3f} | {r['corr_40ms']:.3f} +- {r['corr_40ms_se']:.3f} | "
             f"{r['minus_network_corr_40ms']:+.3f} +- {r['minus_network_corr_40ms_se']:.3f} |")
-    if matching:
-      print(f"cheapest MCMC budget reaching the network's 40 ms correlation: "
-            f"{matching['sweeps']} sweeps ({matching['corr_40ms']:.3f} vs {net['corr_40ms']:.3f}); "
-            f"network {summary['network_vs_mcmc_matching_speed']:,.0f}x faster than it, "
-            f"{summary['network_vs_mcmc_speed']:,.0f}x than {ladder[-1]['sweeps']} sweeps")
+    if match:
+      print(f"cheapest budget reaching the network's 40 ms correlation: {match['sweeps']} sweeps "
+            f"({match['corr_40ms']:.3f} vs {net['corr_40ms']:.3f}); network "
+            f"{ds_fps / match['frames_per_s']:,.0f}x faster than it, "
+            f"{ds_fps / lad[-1]['frames_per_s']:,.0f}x than {lad[-1]['sweeps']} sweeps")
     else:
-      print(f"no MCMC budget up to {ladder[-1]['sweeps']} sweeps reaches the network's 40 ms "
+      print(f"no budget up to {lad[-1]['sweeps']} sweeps reaches the network's 40 ms "
             f"correlation on these traces")
-    if within:
+    if within_row:
       print(f"cheapest budget within 2 standard errors of the network (40 ms, paired): "
-            f"{within['sweeps']} sweeps ({within['minus_network_corr_40ms']:+.3f} +- "
-            f"{within['minus_network_corr_40ms_se']:.3f}); network "
-            f"{summary['network_vs_mcmc_within_2se_speed']:,.0f}x faster than it")
+            f"{within_row['sweeps']} sweeps ({within_row['minus_network_corr_40ms']:+.3f} +- "
+            f"{within_row['minus_network_corr_40ms_se']:.3f}); network "
+            f"{ds_fps / within_row['frames_per_s']:,.0f}x faster than it")
   out = pathlib.Path(args.out)
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(json.dumps(summary, indent=2))

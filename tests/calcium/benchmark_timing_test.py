@@ -80,6 +80,34 @@ def test_mcmc_ladder_matches_direct_sampler_calls():
     calcium_vs_oasis.mcmc_ladder(model, raws, traces, spikes, net_pred, (5, 5), key)
 
 
+def test_mcmc_ladder_from_initial_spikes():
+  model, raws, spikes, traces = calcium_vs_oasis.simulate(3, 300, seed=5)
+  net_pred = np.clip(traces / 10.0, 0.0, 1.0)
+  key = jax.random.key(7)
+  init = np.roll(spikes, 2, axis=1).astype(np.float32)  # Spikes two frames late.
+  ladder, _ = calcium_vs_oasis.mcmc_ladder(model, raws, traces, spikes, net_pred, (2,), key,
+                                           init_spikes=init, init_seconds=0.25)
+  r = ladder[0]
+  assert r["init_seconds"] == 0.25 and r["seconds"] == r["sampler_seconds"] + 0.25
+  np.testing.assert_allclose(r["frames_per_s"], 3 * 300 / r["seconds"])
+  direct = jax.vmap(lambda raw, f, k, s: mcmc.scf_gibbs_marginals(
+      model, raw, f, k, 2, 0, calcium_vs_oasis.MCMC_WINDOW, s))(
+          raws, traces[:, :, None], jax.random.split(key, 3), init)
+  _, bn = calcium_vs_oasis.per_trace_scores(np.asarray(direct), spikes)
+  np.testing.assert_allclose(r["corr_40ms"], bn.mean(), atol=1e-5)
+  cold, _ = calcium_vs_oasis.mcmc_ladder(model, raws, traces, spikes, net_pred, (2,), key)
+  assert cold[0]["corr_40ms"] != r["corr_40ms"]  # The start matters after 2 sweeps.
+
+
+def test_oasis_init_spikes_thresholds_at_half_the_spike_size(monkeypatch):
+  monkeypatch.setattr(oasis_baseline, "oasis_deconvolve",
+                      lambda f, order: np.asarray(f, float) * (order == 1))
+  traces = np.array([[0.0, 1.4, 1.5, 3.0], [0.0, 0.9, 1.1, 0.2]])
+  init, seconds = calcium_vs_oasis.oasis_init_spikes(traces, [3.0, 2.0])
+  np.testing.assert_array_equal(init, [[0, 0, 1, 1], [0, 0, 1, 0]])
+  assert init.dtype == np.float32 and seconds >= 0
+
+
 def test_quick_run_ladder_fields_consistent(tmp_path):
   out = tmp_path / "bench.json"
   assert calcium_vs_oasis.main(["--quick", "--out", str(out)]) == 0
@@ -110,6 +138,22 @@ def test_quick_run_ladder_fields_consistent(tmp_path):
     assert ladder[i]["minus_network_corr_40ms"] >= -2 * ladder[i]["minus_network_corr_40ms_se"]
     if matching is not None:
       assert within <= matching  # Reaching the network's mean is within noise of it.
+  init_ladder = s["mcmc_oasis_init_ladder"]
+  assert [r["sweeps"] for r in init_ladder] == list(calcium_vs_oasis.QUICK_OASIS_INIT_SWEEPS)
+  init_s = init_ladder[0]["init_seconds"]
+  assert init_s > 0 and all(r["init_seconds"] == init_s for r in init_ladder)
+  for r in init_ladder:
+    np.testing.assert_allclose(r["seconds"], r["sampler_seconds"] + init_s)
+    np.testing.assert_allclose(r["minus_network_corr_40ms"], r["corr_40ms"] - net_corr, atol=1e-9)
+  init_match = s["mcmc_oasis_init_matching_sweeps"]
+  if init_match is None:
+    assert all(r["corr_40ms"] < net_corr for r in init_ladder)
+  else:
+    i = [r["sweeps"] for r in init_ladder].index(init_match)
+    assert init_ladder[i]["corr_40ms"] >= net_corr
+    assert all(r["corr_40ms"] < net_corr for r in init_ladder[:i])
+    np.testing.assert_allclose(s["network_vs_mcmc_oasis_init_matching_speed"],
+                               net_fps / init_ladder[i]["frames_per_s"])
   full = s["rows"]["gibbs_mcmc_true_params"]
   assert full["sweeps"] == sweeps[-1] and full["corr_40ms"] == ladder[-1]["corr_40ms"]
   np.testing.assert_allclose(s["network_vs_mcmc_speed"], net_fps / ladder[-1]["frames_per_s"])

@@ -21,6 +21,32 @@ def test_gibbs_marginals_match_enumeration(x64):
   # Rao-Blackwellised over 2900 correlated sweeps: Monte Carlo error well below 0.02.
   np.testing.assert_allclose(est, exact, atol=0.02)
   assert np.ptp(exact) > 0.3  # The data are informative, so the check is not trivial.
+  # Started from the true spikes instead of none: the same posterior.
+  est_init = jax.jit(mcmc.scf_gibbs_marginals, static_argnums=(0, 4, 5, 6))(
+      model, raw, f, jax.random.key(1), 3000, 100, t, s_true[:, 0])
+  np.testing.assert_allclose(est_init, exact, atol=0.02)
+
+
+def test_init_spikes_residual_is_consistent():
+  # A chain started from no spikes explicitly is the default chain, draw for draw; a chain started
+  # at a spike train with its calcium removed from the residual must see the same conditionals at
+  # the first site as the default chain sees on the trace minus that calcium.
+  model = models.make_model("scf", frame_rate=30.0)
+  raw = model.init(tau=0.5, alpha=2.0, beta=0.1, sigma=0.4, rate=1.0)
+  s_true, f = model.simulate(raw, jax.random.key(2), 60)
+  run = jax.jit(mcmc.scf_gibbs_marginals, static_argnums=(0, 4, 5, 6))
+  default = run(model, raw, f, jax.random.key(0), 4, 1, 40)
+  zeros = run(model, raw, f, jax.random.key(0), 4, 1, 40, jnp.zeros(60))
+  np.testing.assert_array_equal(default, zeros)
+  s0 = np.zeros(60)
+  s0[[10, 30]] = 1.0
+  p = model.constrain(raw)
+  kernel = p["alpha"] * np.exp(-model.frame_dt / p["tau"]) ** np.arange(40)
+  calcium = np.convolve(s0, kernel)[:60]
+  # One sweep, site 0: its conditional depends on the residual only (no earlier sites).
+  a = run(model, raw, f, jax.random.key(0), 1, 0, 40, jnp.asarray(s0))
+  b = run(model, raw, f - calcium[:, None], jax.random.key(0), 1, 0, 40)
+  np.testing.assert_allclose(a[0], b[0], rtol=1e-5)
 
 
 def test_bad_input():
@@ -31,3 +57,6 @@ def test_bad_input():
     mcmc.scf_gibbs_marginals(m, m.init(), jnp.zeros((5, 1)), jax.random.key(0), 10, 10)
   with pytest.raises(ValueError, match=r"shape \(T, 1\)"):
     mcmc.scf_gibbs_marginals(m, m.init(), jnp.zeros((5,)), jax.random.key(0))
+  with pytest.raises(ValueError, match=r"init_spikes must have shape \(5,\)"):
+    mcmc.scf_gibbs_marginals(m, m.init(), jnp.zeros((5, 1)), jax.random.key(0),
+                             init_spikes=jnp.zeros(4))
