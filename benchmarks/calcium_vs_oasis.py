@@ -13,11 +13,13 @@ on the same test batch, in this one process:
     apart, then timed) from the same key, so a smaller budget's chain is the start of a larger
     one's. Its accuracy-vs-cost curve is set against the network on the same traces: the
     cheapest budget whose mean 40 ms correlation reaches the network's, and the network's speed
-    ratio against that budget and against the largest.
-Times are medians of `--repeats` runs after a warm-up (MCMC: one run per budget, the median of
-`--repeats` where one run takes under a second). Accuracy: Pearson correlation with the true
-spikes per 60 Hz frame and in 40 ms bins, mean over traces; MCMC-minus-network differences are
-paired per trace, with standard errors over traces.
+    ratio against that budget and against the largest. A second ladder (`--oasis_init_sweeps`)
+    starts the chains from OASIS AR1's spikes (thresholded at half the true spike size), the
+    OASIS pass added to its times.
+Times are medians of `--repeats` runs after a warm-up (MCMC: after compiling, one run per budget,
+the median of `--repeats` where one run takes under a second). Accuracy: Pearson correlation with
+the true spikes per 60 Hz frame and in 40 ms bins, mean over traces; MCMC-minus-network
+differences are paired per trace, with standard errors over traces.
 Writes results/bench/calcium_vs_oasis.json.
 """
 from __future__ import annotations
