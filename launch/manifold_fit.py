@@ -17,4 +17,4 @@ def fit_options(config: ml_collections.ConfigDict) -> dict:
   """Keyword arguments of `manifold.fit` from the config."""
   return dict(max_iters=config.max_iters, tol=config.tol, init=config.init,
               gamma=config.gamma_init, alpha=config.alpha_init, learn_alpha=config.learn_alpha,
-              init_scale=config.init_scale)
+              init_scale=config.init_scale, accelerate=config.accelerate)

@@ -17,4 +17,6 @@ def add_fit_fields(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                             # the swiss roll, see manifold/README.md).
   c.alpha_init = 1e-3       # Initial prior precision alpha of x (fixed unless learn_alpha).
   c.learn_alpha = False     # M-step for alpha (the reference code keeps alpha = 1e-3).
+  c.accelerate = False      # SQUAREM-accelerated EM (manifold.run_squarem): fewer iterations to
+                            # the same fixed point; max_iters then counts EM map evaluations.
   return c

@@ -296,3 +296,57 @@ def test_update_gauge_maximises_bound_over_linear_maps(setup):
   assert gauged > float(before["bound"]) + 1.0
   np.testing.assert_allclose(gauged, -res.fun, rtol=1e-9)
   assert gauged >= -res.fun - 1e-9 * abs(res.fun)
+
+
+def test_squarem_extrapolation_of_a_linear_map_is_its_fixed_point(x64):
+  # For F(t) = c + a (t - c): r = (a - 1)(t0 - c), v = (a - 1)^2 (t0 - c), so |r| / |v| =
+  # 1 / (1 - a) and t0 + 2 s r + s^2 v = c (hand-worked); a step capped at 1 gives F(F(t0)).
+  rng = np.random.default_rng(3)
+  c = (jnp.asarray(rng.normal(size=(4, 3))), jnp.asarray(rng.normal(size=5)))
+  t0 = (jnp.asarray(rng.normal(size=(4, 3))), jnp.asarray(rng.normal(size=5)))
+  f = lambda t: jax.tree.map(lambda ti, ci: ci + 0.8 * (ti - ci), t, c)
+  t1 = f(t0)
+  t2 = f(t1)
+  point, step = em.squarem_extrapolate(t0, t1, t2, 100.0)
+  np.testing.assert_allclose(step, 5.0, rtol=1e-12)
+  for p, ci in zip(point, c):
+    np.testing.assert_allclose(p, ci, atol=1e-12)
+  point, step = em.squarem_extrapolate(t0, t1, t2, 1.0)
+  assert float(step) == 1.0
+  for p, ti in zip(point, t2):
+    np.testing.assert_allclose(p, ti, atol=1e-12)
+
+
+def test_squarem_cycle_with_unit_steps_is_three_em_iterations(x64):
+  y, g = _problem_data()
+  problem = em.make_problem(y, g, epsilon=EPS)
+  state = em.init_state(problem, g, 2, jax.random.PRNGKey(1), init="spectral")
+  plain, plain_bounds = em.run_em(problem, state, jnp.zeros(3))
+  # step_factor 1 keeps the step cap at 1, so the extrapolated point is the second EM iterate.
+  carry, bounds = em.run_squarem(problem, em.init_squarem(problem, state), jnp.zeros(1),
+                                 step_factor=1.0)
+  np.testing.assert_allclose(bounds[0], plain_bounds, rtol=1e-10)
+  np.testing.assert_allclose(carry.state.mu_x, plain.mu_x, rtol=1e-8, atol=1e-10)
+  np.testing.assert_allclose(carry.state.cov_c, plain.cov_c, rtol=1e-8, atol=1e-10)
+  assert float(carry.step_max) == 1.0
+
+
+def test_squarem_fit_reaches_the_em_fixed_point_in_fewer_iterations(x64):
+  rng = np.random.default_rng(0)
+  t = rng.uniform(1.5 * np.pi, 4.0 * np.pi, 60)
+  y = np.stack([t * np.cos(t), 4.0 * rng.uniform(size=60), t * np.sin(t)], 1)
+  y = y + 0.05 * rng.normal(size=y.shape)
+  y = (y - y.mean(0)) / y.std()
+  g = graph_lib.knn_graph(y, 6, connect=True)
+  kw = dict(init="spectral", gamma=100.0, tol=0.0)
+  plain = em.fit(y, g, 2, max_iters=2000, chunk=250, **kw).bounds
+  fast = em.fit(y, g, 2, max_iters=2000, chunk=30, accelerate=True,
+                **{**kw, "tol": 1e-12}).bounds
+  target = plain[-1]
+  assert abs(plain[-1] - plain[-2]) < 1e-9 * abs(target)  # plain EM has converged.
+  # Accepted bounds never decrease, and SQUAREM reaches the same fixed point (bound to 1e-8).
+  assert np.all(np.diff(fast) >= -1e-10 * abs(target))
+  np.testing.assert_allclose(fast[-1], target, rtol=1e-8)
+  # Iterations (EM map evaluations) to come within 1e-6 of the limit: SQUAREM needs < half.
+  close = lambda b: int(np.argmax(b >= target - 1e-6 * abs(target))) + 1
+  assert close(fast) < 0.5 * close(plain), (close(fast), close(plain))
