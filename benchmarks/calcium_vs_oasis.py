@@ -147,12 +147,9 @@ def mcmc_ladder(model, raws, traces, spikes, net_pred, sweeps, key, repeats: int
   rows = []
   for n in sweeps:
     burn_in = n // 5
-    if init_spikes is None:  # The sampler's own default start (no spikes).
-      gibbs = jax.jit(jax.vmap(lambda r, f, k, s, n=n, b=burn_in: mcmc.scf_gibbs_marginals(
-          model, r, f, k, n, b, MCMC_WINDOW)))
-    else:
-      gibbs = jax.jit(jax.vmap(lambda r, f, k, s, n=n, b=burn_in: mcmc.scf_gibbs_marginals(
-          model, r, f, k, n, b, MCMC_WINDOW, s)))
+    # Without init_spikes the sampler keeps its own default start (no spikes).
+    gibbs = jax.jit(jax.vmap(lambda r, f, k, s, n=n, b=burn_in: mcmc.scf_gibbs_marginals(
+        model, r, f, k, n, b, MCMC_WINDOW, None if init_spikes is None else s)))
     t0 = time.perf_counter()
     compiled = gibbs.lower(raws, fluo, keys, init).compile()
     compile_s = time.perf_counter() - t0

@@ -526,10 +526,9 @@ def run_em(problem: Problem, state: EMState, num_iters_array: jax.Array,
 
 
 class SquaremCarry(NamedTuple):
-  """Loop state of `run_squarem`: the accepted q, Phi_x of its q(C), its bound, the step cap."""
+  """Loop state of `run_squarem`: the accepted q, Phi_x of its q(C), and the step cap."""
   state: EMState
   phi_x: jax.Array
-  bound: jax.Array
   step_max: jax.Array
 
 
@@ -559,7 +558,7 @@ def _squarem_cycle(problem, carry, learn_alpha, gauge, step_factor):
 
   Returns the new carry and the bounds (after EM step 1, after EM step 2, accepted).
   """
-  s0, phi0, _, step_max = carry
+  s0, phi0, step_max = carry
   s1, phi1, b1 = _em_body(problem, s0, phi0, learn_alpha, gauge)
   s2, phi2, b2 = _em_body(problem, s1, phi1, learn_alpha, gauge)
   # q(C) (mean and column covariance) and log gamma are extrapolated; Phi_x, which the q(x)
@@ -579,7 +578,7 @@ def _squarem_cycle(problem, carry, learn_alpha, gauge, step_factor):
   step_max = jnp.where(accept & at_cap, jnp.minimum(step_max * step_factor, SQUAREM_MAX_STEP),
                        jnp.where(~accept & at_cap, jnp.maximum(1.0, step_max / step_factor),
                                  step_max))
-  return SquaremCarry(state, phi_x, bound, step_max), jnp.stack([b1, b2, bound])
+  return SquaremCarry(state, phi_x, step_max), jnp.stack([b1, b2, bound])
 
 
 @functools.partial(jax.jit, static_argnames=("learn_alpha", "gauge"))
@@ -604,9 +603,7 @@ def run_squarem(problem: Problem, carry: SquaremCarry, num_cycles_array: jax.Arr
 def init_squarem(problem: Problem, state: EMState) -> SquaremCarry:
   """The `run_squarem` carry for a state (Phi_x of its q(C), step cap 1)."""
   with jax.enable_x64(True):
-    phi_x = jax.jit(phi_x_of)(problem, state)
-    bound = lower_bound_terms(problem, state, phi_x)["bound"]
-    return SquaremCarry(state, phi_x, bound, jnp.asarray(1.0, jnp.float64))
+    return SquaremCarry(state, jax.jit(phi_x_of)(problem, state), jnp.asarray(1.0, jnp.float64))
 
 
 class FitResult(NamedTuple):
@@ -658,25 +655,22 @@ def fit(y, graph: Graph, dx: int, *, key: jax.Array | None = None, max_iters: in
     problem = make_problem(y, graph, epsilon=epsilon)
     state = init_state(problem, graph, dx, key, init=init, alpha=alpha, gamma=gamma,
                        scale=init_scale, x_init=x_init)
+    flags = (bool(learn_alpha), bool(gauge))
+    carry = init_squarem(problem, state) if accelerate else state
     bounds = []
-    if accelerate:
-      carry = init_squarem(problem, state)
-      while len(bounds) < max_iters:
-        cycles = max(1, min(chunk, max_iters - len(bounds)) // 3)
-        carry, b = run_squarem(problem, carry, jnp.zeros(cycles), bool(learn_alpha), bool(gauge))
-        b = np.asarray(b)
-        bounds.extend(b.reshape(-1).tolist())
-        if not np.all(np.isfinite(b)):
-          raise FloatingPointError(f"LL-LVM bound became non-finite at iteration {len(bounds)}.")
-        if abs(b[-1, 1] - b[-1, 0]) <= tol * abs(b[-1, 1]):
-          break
-      return FitResult(carry.state, np.asarray(bounds), problem)
     while len(bounds) < max_iters:
-      steps = min(chunk, max_iters - len(bounds))
-      state, b = run_em(problem, state, jnp.zeros(steps), bool(learn_alpha), bool(gauge))
-      bounds.extend(np.asarray(b).tolist())
+      budget = min(chunk, max_iters - len(bounds))
+      if accelerate:
+        carry, b = run_squarem(problem, carry, jnp.zeros(max(1, budget // 3)), *flags)
+        b = np.asarray(b)
+        last_step = b[-1, :2]  # The cycle's two plain EM steps.
+      else:
+        carry, b = run_em(problem, carry, jnp.zeros(budget), *flags)
+        b = np.asarray(b)
+        last_step = np.concatenate([bounds[-1:], b])[-2:]
+      bounds.extend(b.reshape(-1).tolist())
       if not np.all(np.isfinite(b)):
         raise FloatingPointError(f"LL-LVM bound became non-finite at iteration {len(bounds)}.")
-      if len(bounds) >= 2 and abs(bounds[-1] - bounds[-2]) <= tol * abs(bounds[-1]):
+      if len(last_step) == 2 and abs(last_step[1] - last_step[0]) <= tol * abs(last_step[1]):
         break
-    return FitResult(state, np.asarray(bounds), problem)
+    return FitResult(carry.state if accelerate else carry, np.asarray(bounds), problem)
