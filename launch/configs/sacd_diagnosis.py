@@ -55,6 +55,12 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.buffer_size = 1_000_000
     c.hidden_sizes = (256, 256)
     c.log_every = 1_001
+  elif preset == "restore":      # CPU budget at which the fixed agent can learn the task
+    c.num_envs = 4               # (agents/README.md, "Design diagnosis"): 4 envs per update,
+                                 # 4 x 200,200 = 800,800 transitions and 195,200 updates a run.
+    c.env_steps = 200_200        # Batched env steps per run (20 chunks).
+    c.steps_per_chunk = 10_010   # Fewer restarts: 4 abandoned episodes per 40,040 transitions.
+    c.buffer_size = 1_000_000    # Holds the whole run (800,800 transitions).
   elif preset != "default":
-    raise ValueError(f"unknown preset {preset!r}; expected smoke, default or full.")
+    raise ValueError(f"unknown preset {preset!r}; expected smoke, default, restore or full.")
   return c

@@ -31,3 +31,14 @@ def test_smoke(tmp_path):
     assert summary[f"episodes/{variant}"] >= 1
     assert -1000 < summary[f"task_return/{variant}"] < 300
   assert (tmp_path / "figures" / "diagnosis.png").exists()
+
+
+def test_restore_preset_is_whole_chunks_and_buffer_holds_the_run():
+  for preset in ("default", "restore", "full"):
+    config = config_module.get_config(preset)
+    assert sacd_host_runs.num_chunks(config) * config.steps_per_chunk == config.env_steps
+    assert config.buffer_size >= config.env_steps * config.num_envs, preset
+  restore = config_module.get_config("restore")
+  assert restore.num_seeds >= 2 and restore.num_envs == 4 and restore.env_steps == 200_200
+  with pytest.raises(ValueError, match="restore"):
+    config_module.get_config("nope")
