@@ -52,6 +52,8 @@ def experiment(config, run: app.Run) -> dict:
       tcfg.supervised_weight = 0.0 if variant == "unsupervised" else 1.0
       if variant == "supervised":  # The simulated warm start serves the bound only.
         tcfg.pretrain_steps = 0
+      if variant == "combined":  # Its own weights, warm start and generative fit (config.combined).
+        tcfg.update(config.combined.to_dict())
       trainer = train.make_trainer(tcfg, train_ds)
       state = run.train_loop(lambda: trainer.init(jax.random.key(config.seed + fi)),
                              trainer.chunk, config.num_chunks, name=f"{variant}_fold{fi}")

@@ -207,3 +207,80 @@ def test_pretraining_on_simulated_traces_then_vimco(simulated_rise):
   assert int(post.step) == 80
   assert any(float(jnp.max(jnp.abs(post.generative_params[k] - pre.generative_params[k]))) > 0
              for k in pre.generative_params)
+
+
+def _hand_snippet():
+  # One 12-frame window (2 buffer frames each side, one NaN frame masked), spikes at 3 bins.
+  f = np.linspace(-1.0, 2.0, 12).astype(np.float32)[:, None]
+  mask = np.zeros(12, bool)
+  mask[2:10] = True
+  mask[5] = False  # F = 7 frames in the likelihood, W = 12 frames in the window.
+  s = np.zeros((12, 1), np.float32)
+  s[[3, 6, 7], 0] = 1.0
+  return {"fluorescence": jnp.asarray(f), "mask": jnp.asarray(mask), "spikes": jnp.asarray(s),
+          "offset": 0, "cell": 0}
+
+
+def test_combined_loss_is_the_documented_per_frame_sum():
+  # loss = wu * (-bound) / F + ws * (-log q(s|f)) / W [- log p(f, s) / F with generative_fit
+  # "labels"], F = 7 likelihood frames, W = 12 window frames; recomputed here from the parts.
+  m = models.make_model("scf", frame_rate=60.0)
+  c = _config(features=(4,), kernel_size=(3,), num_samples=8, unsupervised_weight=0.7,
+              supervised_weight=2.5)
+  rec = train.build_recognition(c, m)
+  snip = _hand_snippet()
+  rparams = rec.init(jax.random.key(0), snip["fluorescence"])
+  gparams = m.init(tau=0.5, alpha=2.0, beta=0.1, sigma=1.3, rate=2.0)
+  key = jax.random.key(5)
+  _, samples, log_q = rec.sample(rparams, snip["fluorescence"], key, 8)
+  log_p = jax.vmap(lambda s: m.log_joint(gparams, s, snip["fluorescence"], snip["mask"]))(samples)
+  bound = float(jax.nn.logsumexp(log_p - log_q) - np.log(8))
+  log_q_true = float(rec.log_prob(rparams, snip["fluorescence"], snip["spikes"]))
+  joint = float(m.log_joint(gparams, snip["spikes"], snip["fluorescence"], snip["mask"]))
+  expected = 0.7 * -bound / 7 + 2.5 * -log_q_true / 12
+  loss, metrics = train.make_losses(m, rec, c)(rparams, gparams, snip, key)
+  np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+  np.testing.assert_allclose(float(metrics["bound_per_frame"]), bound / 7, rtol=1e-5)
+  np.testing.assert_allclose(float(metrics["cross_entropy_per_frame"]), -log_q_true / 12,
+                             rtol=1e-5)
+  c.generative_fit = "labels"
+  loss_fn = train.make_losses(m, rec, c)
+  loss, metrics = loss_fn(rparams, gparams, snip, key)
+  np.testing.assert_allclose(float(loss), expected - joint / 7, rtol=1e-5)
+  np.testing.assert_allclose(float(metrics["labelled_log_joint_per_frame"]), joint / 7, rtol=1e-5)
+  # With "labels" the generative gradient is that of -log p(f, s_true) / F alone: the bound's
+  # does not reach the model (it does under the default "bound").
+  g = jax.grad(lambda gp: loss_fn(rparams, gp, snip, key)[0])(gparams)
+  g_ref = jax.grad(lambda gp: -m.log_joint(gp, snip["spikes"], snip["fluorescence"],
+                                           snip["mask"]) / 7)(gparams)
+  for k in g_ref:
+    np.testing.assert_allclose(g[k], g_ref[k], rtol=1e-5, atol=1e-7)
+  c.generative_fit = "bound"
+  g_bound = jax.grad(lambda gp: train.make_losses(m, rec, c)(rparams, gp, snip, key)[0])(gparams)
+  assert float(jnp.abs(g_bound["tau"] - g_ref["tau"])) > 1e-4
+  c.generative_fit = "labelled"
+  with pytest.raises(ValueError, match="config.generative_fit must be 'bound' or 'labels'"):
+    train.make_losses(m, rec, c)
+
+
+def test_labels_warm_start_fits_both_parts_to_the_spikes(simulated):
+  # pretrain_source "labels": the first steps use the labels (cross-entropy for the network, the
+  # labelled log-joint for the model), with no bound; then the bound joins.
+  c = _config(supervised_weight=1.0, generative_fit="labels", pretrain_source="labels",
+              pretrain_steps=10, batch_size=2, num_samples=4, features=(8,), kernel_size=(9,))
+  trainer = train.make_trainer(c, simulated)
+  state0 = trainer.init(jax.random.key(0))
+  chunk = jax.jit(trainer.chunk)
+  pre, m1 = chunk(state0)
+  assert np.all(np.isnan(np.asarray(m1["bound_per_frame"])))
+  assert np.all(np.isfinite(np.asarray(m1["cross_entropy_per_frame"])))
+  assert np.all(np.isfinite(np.asarray(m1["labelled_log_joint_per_frame"])))
+  assert "simulated_cross_entropy_per_frame" not in m1
+  assert any(float(jnp.max(jnp.abs(pre.generative_params[k] - state0.generative_params[k]))) > 0
+             for k in pre.generative_params)
+  _, m2 = chunk(pre)
+  assert np.all(np.isfinite(np.asarray(m2["bound_per_frame"])))
+  with pytest.raises(ValueError, match="config.pretrain_source must be"):
+    train.make_trainer(_config(pretrain_source="data"), simulated)
+  with pytest.raises(ValueError, match="need dataset.spikes"):
+    train.make_trainer(_config(generative_fit="labels"), simulated._replace(spikes=None))
