@@ -46,14 +46,16 @@ from manifold.graph import (
 from manifold.out_of_sample import Extension, extend, local_energy
 from manifold.preprocessing import Normalised, normalise
 from manifold.selection import add_edges, bound_for_graphs, bound_vs_dx, bound_vs_k, select_model
+from manifold.toy_data import curved_sheet, helix
 
 __all__ = [
-    "DEFAULT_ALPHA", "DEFAULT_EPSILON", "EMState", "Extension", "FitResult", "Graph", "Normalised",
-    "Problem", "SquaremCarry", "add_edges", "bound_for_graphs", "bound_vs_dx", "bound_vs_k",
-    "check_observations", "chol_inverse", "connect_components", "em_step", "extend", "fit",
-    "init_squarem", "init_state", "isomap", "knn_adjacency", "knn_graph", "laplacian",
-    "local_energy", "local_linear_mean", "lower_bound", "lower_bound_terms", "make_graph",
-    "make_problem", "normalise", "one_nn_error", "phi_c", "phi_x", "run_em", "run_squarem",
-    "select_model", "spearman_to_truth", "squarem_extrapolate", "transform_latents",
-    "trustworthiness", "update_alpha", "update_gamma", "update_gauge", "update_q_c", "update_q_x",
+    "DEFAULT_ALPHA", "DEFAULT_EPSILON", "EMState", "Extension", "FitResult", "Graph",
+    "Normalised", "Problem", "SquaremCarry", "add_edges", "bound_for_graphs", "bound_vs_dx",
+    "bound_vs_k", "check_observations", "chol_inverse", "connect_components", "curved_sheet",
+    "em_step", "extend", "fit", "helix", "init_squarem", "init_state", "isomap",
+    "knn_adjacency", "knn_graph", "laplacian", "local_energy", "local_linear_mean",
+    "lower_bound", "lower_bound_terms", "make_graph", "make_problem", "normalise",
+    "one_nn_error", "phi_c", "phi_x", "run_em", "run_squarem", "select_model",
+    "spearman_to_truth", "squarem_extrapolate", "transform_latents", "trustworthiness",
+    "update_alpha", "update_gamma", "update_gauge", "update_q_c", "update_q_x",
 ]

@@ -5,7 +5,8 @@ import ml_collections
 from launch.configs.manifold_fit import add_fit_fields
 
 REPORT = {"title": "LL-LVM: bound vs k, vs latent dimension, and a short-circuit edge",
-          "headline": ("best_k", "best_dx", "bound_drop_short_circuit")}
+          "headline": ("best_k", "best_dx", "bound_drop_short_circuit", "sheet_picks_dx2",
+                       "helix_picks_dx1")}
 
 
 def get_config(preset: str = "default") -> ml_collections.ConfigDict:
@@ -18,9 +19,15 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.k_for_dx = 9                  # k used for the latent-dimension and short-circuit comparisons.
   c.max_iters = 30                # EM iteration cap per fit.
   c.tol = 1e-7                    # Relative bound change that stops EM.
+  c.toy_n = 100                   # Points of each known-dimension check (curved sheet, helix).
+  c.toy_k = 8                     # Neighbours of their k-NN graphs.
+  c.toy_seeds = (0, 1, 2)         # One sheet and one helix per seed.
+  c.toy_max_iters = 600           # EM map evaluations per check fit (SQUAREM, to convergence).
+  c.toy_tol = 1e-6                # Relative bound change that stops the check fits.
   add_fit_fields(c)               # Preprocessing and EM start (launch/configs/manifold_fit.py).
   if preset == "smoke":
     c.n, c.ks, c.max_iters, c.k_for_dx = 60, (6, 8), 10, 6
+    c.toy_n, c.toy_seeds, c.toy_max_iters = 40, (0,), 30
   elif preset == "full":
     c.ks = tuple(range(8, 21))
     c.max_iters = 200

@@ -17,4 +17,7 @@ def test_smoke(tmp_path):
   assert np.isfinite(summary["bound_drop_short_circuit"])
   i, j = summary["short_circuit_edge"]
   assert i != j and 0 <= i < config.n and 0 <= j < config.n
+  assert np.shape(summary["sheet_bounds_dx1_dx2"]) == (1, 2)
+  assert np.all(np.isfinite(summary["helix_bounds_dx1_dx2"]))
+  assert summary["sheet_picks_dx2"] in (0, 1) and summary["helix_picks_dx1"] in (0, 1)
   assert (tmp_path / "figures" / "selection.png").exists()
