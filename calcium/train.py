@@ -14,7 +14,9 @@
 Minibatches are snippets of `snippet_frames` frames cut from random cells at random offsets, with
 `buffer_frames` extra frames on each side: the network sees the whole window and the spikes of the
 buffers feed the calcium of the centre, but only central, non-NaN frames enter the likelihood.
-Losses are per frame. Gradients are clipped by global norm; the optimiser is Adam.
+Losses are per frame. Gradients are clipped by global norm; the optimiser is Adam, optionally with
+a linear warm-up of both learning rates over the first `bound_ramp_steps` steps after the warm start
+(`bound_ramp_schedule`), and with `fixed_generative` parameters kept at their initial values.
 """
 from __future__ import annotations
 
@@ -145,6 +147,17 @@ def default_config() -> ml_collections.ConfigDict:
   # or "labels" (the labelled log-joint log p(f, s_true) per frame; the bound then trains the
   # network only). "labels" needs dataset.spikes.
   c.generative_fit = "bound"
+  # Steps after the warm start over which both learning rates rise linearly from lr / ramp to lr
+  # (`bound_ramp_schedule`); 0 = none. At the switch the bound's gradient norm is 1e3-1e5 x the
+  # warm start's and Adam's moments still hold the warm start's scale, so full steps there can move
+  # the network and the per-cell models into a few-spikes, large-noise optimum. On Chen 2013 a
+  # 200-step ramp stopped that collapse for two fold-1 seeds but not the bound's later loss of
+  # correlation (calcium/README.md, "unsupervised variant, robustness").
+  c.bound_ramp_steps = 0
+  c.bound_ramp_generative = True  # Ramp the generative learning rate too (False: network only).
+  # Generative parameters kept at their initial per-cell values (e.g. ("sigma",): the noise std
+  # from frame differences, `initial_generative_params`); the others are learned.
+  c.fixed_generative = ()
   c.num_steps = 1000  # Steps of make_train's train(key) (pretraining included).
   c.steps_per_chunk = 100  # Steps per chunk of the launcher's train loop.
   c.init_from_data = True  # Initial tau, alpha, rate, beta per cell from the trace's moments.
@@ -265,6 +278,22 @@ def initial_generative_params(model: models_lib.GenerativeModel, dataset: Datase
       overrides = {k: np.reshape(v, ()) if np.size(v) == 1 else v for k, v in overrides.items()}
     raws.append(model.init(**overrides))
   return jax.tree.map(lambda *xs: jnp.stack(xs), *raws)
+
+
+def bound_ramp_schedule(learning_rate: float, start: int, ramp_steps: int) -> Callable:
+  """optax schedule `count -> learning rate`: `learning_rate` before step `start` (the warm start),
+  then a linear warm-up (Goyal et al. 2017; Adam: Liu et al. 2020, RAdam, Sec. 3) from
+  `learning_rate / ramp_steps` at step `start` to `learning_rate` at step `start + ramp_steps - 1`
+  and after. Adam's count equals the trainer's step, so `count` is the step being taken (0-based).
+  """
+  if ramp_steps <= 0:
+    return lambda count: jnp.asarray(learning_rate, jnp.float32)
+
+  def schedule(count):
+    frac = jnp.clip((count - start + 1) / ramp_steps, 0.0, 1.0)
+    return jnp.where(count < start, 1.0, frac).astype(jnp.float32) * learning_rate
+
+  return schedule
 
 
 def make_losses(model, recognition, config):
@@ -388,12 +417,19 @@ def make_trainer(config, dataset: Dataset, generative_params=None) -> Trainer:
     pre_config.unsupervised_weight = 0.0
     pre_config.supervised_weight = config.supervised_weight or 1.0
     pre_loss_fn = make_losses(model, recognition, pre_config)
-  generative_update = (optax.adam(config.generative_learning_rate) if config.train_generative
-                       else optax.set_to_zero())
+  ramp = int(config.get("bound_ramp_steps", 0))
+  if ramp < 0:
+    raise ValueError(f"config.bound_ramp_steps must be >= 0; got {ramp}.")
+  pre = int(config.pretrain_steps)
+  generative_update = (
+      optax.adam(bound_ramp_schedule(config.generative_learning_rate, pre,
+                                     ramp if config.get("bound_ramp_generative", True) else 0))
+      if config.train_generative else optax.set_to_zero())
   # One clip over both parts, then each its own Adam (the per-cell parameters move faster).
   optimiser = optax.chain(
       optax.clip_by_global_norm(config.clip_norm),
-      optax.multi_transform({"recognition": optax.adam(config.learning_rate),
+      optax.multi_transform({"recognition": optax.adam(
+                                 bound_ramp_schedule(config.learning_rate, pre, ramp)),
                              "generative": generative_update},
                             lambda params: ("recognition", "generative")))
   central = (jnp.arange(window) >= config.buffer_frames) & (
@@ -413,8 +449,14 @@ def make_trainer(config, dataset: Dataset, generative_params=None) -> Trainer:
     return TrainState(rparams, gparams0, optimiser.init((rparams, gparams0)), k_state,
                       jnp.zeros((), jnp.int32))
 
+  fixed = tuple(config.get("fixed_generative", ()))
+  if set(fixed) - set(gparams0):
+    raise ValueError(f"config.fixed_generative must name parameters of {model.name} "
+                     f"({sorted(gparams0)}); got {fixed!r}.")
+
   def batch_loss(params, key, loss_fn=loss_fn):
     rparams, gparams = params
+    gparams = {k: jax.lax.stop_gradient(v) if k in fixed else v for k, v in gparams.items()}
     k_cell, k_start, k_loss = jax.random.split(key, 3)
     cells = jax.random.randint(k_cell, (config.batch_size,), 0, fluo.shape[0])
     starts = jax.random.randint(k_start, (config.batch_size,), 0, lengths[cells] - window + 1)

@@ -54,6 +54,10 @@ def experiment(config, run: app.Run) -> dict:
         tcfg.pretrain_steps = 0
       if variant == "combined":  # Its own weights, warm start and generative fit (config.combined).
         tcfg.update(config.combined.to_dict())
+      if variant == "unsupervised":  # Its own settings (config.unsupervised: the bound's ramp).
+        tcfg.update(config.unsupervised.to_dict())
+        if tcfg.pretrain_steps < 0:  # -1: every step of the run on simulated traces.
+          tcfg.pretrain_steps = config.num_chunks * tcfg.steps_per_chunk
       trainer = train.make_trainer(tcfg, train_ds)
       state = run.train_loop(lambda: trainer.init(jax.random.key(config.seed + fi)),
                              trainer.chunk, config.num_chunks, name=f"{variant}_fold{fi}")

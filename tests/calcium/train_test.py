@@ -284,3 +284,59 @@ def test_labels_warm_start_fits_both_parts_to_the_spikes(simulated):
     train.make_trainer(_config(pretrain_source="data"), simulated)
   with pytest.raises(ValueError, match="need dataset.spikes"):
     train.make_trainer(_config(generative_fit="labels"), simulated._replace(spikes=None))
+
+
+def test_bound_ramp_schedule_values():
+  # Learning rate 1e-2, warm start of 200 steps, ramp of 100: full before step 200, then
+  # 1e-2 * (count - 199) / 100 until step 299, full after.
+  sched = train.bound_ramp_schedule(1e-2, 200, 100)
+  for count, lr in ((0, 1e-2), (199, 1e-2), (200, 1e-4), (249, 5e-3), (298, 9.9e-3),
+                    (299, 1e-2), (5000, 1e-2)):
+    np.testing.assert_allclose(float(sched(jnp.asarray(count))), lr, rtol=1e-6, err_msg=str(count))
+  np.testing.assert_allclose(float(train.bound_ramp_schedule(3e-3, 0, 0)(7)), 3e-3, rtol=1e-7)
+  with pytest.raises(ValueError, match="config.bound_ramp_steps must be >= 0"):
+    train.make_trainer(_config(bound_ramp_steps=-1), _small_dataset())
+
+
+def _small_dataset():
+  m = models.make_model("scf_rise", frame_rate=60.0)
+  raw = m.init(tau=1.0, tau_rise=0.1, alpha=4.0, beta=0.0, sigma=1.0, rate=1.0)
+  s, f = jax.vmap(lambda k: m.simulate(raw, k, 400))(jax.random.split(jax.random.key(5), 1))
+  return train.Dataset(np.asarray(f), np.ones(f.shape[:2], bool), np.full(1, 400), np.asarray(s))
+
+
+def test_bound_ramp_scales_the_first_bound_step():
+  # Warm start of 3 steps on simulated traces (the generative model gets zero gradients), then the
+  # bound with a ramp of 10 steps: at step 3 the generative learning rate is 1e-2 / 10. Adam's
+  # first non-zero update of a parameter with gradient g at count 4 is lr * m_hat / sqrt(v_hat) =
+  # lr * (0.1 / (1 - 0.9^4)) / sqrt(0.001 / (1 - 0.999^4)) = lr * 0.58113 in magnitude, whatever g
+  # (and the clip) is: 5.8113e-4 for every raw generative parameter of the one cell, 5.8113e-3
+  # without the ramp.
+  ds = _small_dataset()
+  expected = 0.1 / (1 - 0.9 ** 4) / np.sqrt(0.001 / (1 - 0.999 ** 4))
+  for ramp, lr in ((10, 1e-3), (0, 1e-2)):
+    c = _config(model="scf_rise", pretrain_steps=3, bound_ramp_steps=ramp, features=(8, 8),
+                snippet_frames=80, buffer_frames=10, num_samples=4, generative_learning_rate=1e-2)
+    trainer = train.make_trainer(c, ds)
+    step = jax.jit(trainer.step)
+    state = trainer.init(jax.random.key(0))
+    for _ in range(3):
+      state, _ = step(state)
+    new, _ = step(state)
+    for k in state.generative_params:
+      delta = np.abs(np.asarray(new.generative_params[k] - state.generative_params[k]))
+      np.testing.assert_allclose(delta, lr * expected, rtol=2e-3, err_msg=f"{k}, ramp {ramp}")
+
+
+def test_fixed_generative_parameters_stay_at_their_initial_values():
+  ds = _small_dataset()
+  c = _config(model="scf_rise", fixed_generative=("sigma",), features=(8, 8), snippet_frames=80,
+              buffer_frames=10, num_samples=4, steps_per_chunk=3)
+  trainer = train.make_trainer(c, ds)
+  state = trainer.init(jax.random.key(0))
+  new, _ = jax.jit(trainer.chunk)(state)
+  np.testing.assert_array_equal(new.generative_params["sigma"], state.generative_params["sigma"])
+  assert all(float(jnp.max(jnp.abs(new.generative_params[k] - state.generative_params[k]))) > 0
+             for k in state.generative_params if k != "sigma")
+  with pytest.raises(ValueError, match="config.fixed_generative must name parameters of scf_rise"):
+    train.make_trainer(_config(model="scf_rise", fixed_generative=("noise",)), ds)
