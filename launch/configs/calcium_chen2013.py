@@ -55,7 +55,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   # bound. In 10 of 12 bound runs on folds 1-2 (ramped, sigma fixed, or a 400-step warm start)
   # held-out correlation fell after the switch (e.g. 0.60 -> 0.12, 0.64 -> 0.39), and without a
   # ramp the seeds split (fold 1: 0.095, 0.488, 0.057, 0.435); simulated traces alone give
-  # 0.53-0.65 per fold over two seeds. A value >= 0 keeps the bound after that many steps;
+  # 0.52-0.65 per fold over 3 seeds. A value >= 0 keeps the bound after that many steps;
   # bound_ramp_steps then ramps both learning rates over the first bound steps
   # (calcium.train.bound_ramp_schedule) and fixed_generative keeps named per-cell parameters at
   # their initial values (e.g. ("sigma",)). Measured: calcium/README.md, "Chen 2013: the
