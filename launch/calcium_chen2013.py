@@ -25,6 +25,13 @@ def _dataset(recs, max_frames, upsample):
   return train.make_dataset(traces, spikes, valid)
 
 
+# Training variants: "unsupervised" (VIMCO bound after a warm start on simulated traces),
+# "simulated" (no labels, no bound: the network learns only from traces simulated from each
+# training cell's moment-initialised model), "supervised" (cross-entropy on the labels) and
+# "combined" (both losses, config.combined).
+VARIANTS = ("unsupervised", "simulated", "supervised", "combined")
+
+
 def experiment(config, run: app.Run) -> dict:
   recs = data.load_chen2013(config.data_dir or None)
   recs = [data.match_frame_rate(r, config.train.frame_rate) for r in recs]
@@ -48,16 +55,20 @@ def experiment(config, run: app.Run) -> dict:
     for variant in config.variants:
       tcfg = train.default_config()
       tcfg.update(config.train.to_dict())
+      if variant not in VARIANTS:
+        raise ValueError(f"config.variants: unknown variant {variant!r}; expected one of "
+                         f"{VARIANTS}.")
+      labelled = variant in ("supervised", "combined")
       tcfg.unsupervised_weight = 0.0 if variant == "supervised" else 1.0
-      tcfg.supervised_weight = 0.0 if variant == "unsupervised" else 1.0
+      tcfg.supervised_weight = 1.0 if labelled else 0.0
       if variant == "supervised":  # The simulated warm start serves the bound only.
         tcfg.pretrain_steps = 0
       if variant == "combined":  # Its own weights, warm start and generative fit (config.combined).
         tcfg.update(config.combined.to_dict())
-      if variant == "unsupervised":  # Its own settings (config.unsupervised: the bound's ramp).
+      if variant == "unsupervised":  # VIMCO after the warm start (config.unsupervised: its ramp).
         tcfg.update(config.unsupervised.to_dict())
-        if tcfg.pretrain_steps < 0:  # -1: every step of the run on simulated traces.
-          tcfg.pretrain_steps = config.num_chunks * tcfg.steps_per_chunk
+      if variant == "simulated":  # No labels and no bound: every step on simulated traces.
+        tcfg.pretrain_steps = config.num_chunks * tcfg.steps_per_chunk
       trainer = train.make_trainer(tcfg, train_ds)
       state = run.train_loop(lambda: trainer.init(jax.random.key(config.seed + fi)),
                              trainer.chunk, config.num_chunks, name=f"{variant}_fold{fi}")

@@ -17,9 +17,16 @@ from launch.configs import calcium_chen2013 as config_module  # noqa: E402
 def test_smoke(tmp_path):
   summary = app.execute(calcium_chen2013.experiment, config_module.get_config("smoke"), tmp_path,
                         progress=False)
-  for k in ("combined_corr", "oasis_ar1_corr", "oasis_ar2_corr"):
+  for k in ("combined_corr", "simulated_corr", "oasis_ar1_corr", "oasis_ar2_corr"):
     assert math.isfinite(summary[k]) and -1 <= summary[k] <= 1
   assert summary["oasis_ar2_corr"] > 0.1  # OASIS finds real spikes on 2000 frames.
   assert summary["combined_count_ratio"] > 0
   assert summary["test_recordings"] == 2
   assert (tmp_path / "figures" / "chen2013_example.png").exists()
+
+
+def test_unknown_variant_is_refused_by_name(tmp_path):
+  config = config_module.get_config("smoke")
+  config.variants = ("semi",)
+  with pytest.raises(ValueError, match="unknown variant 'semi'"):
+    app.execute(calcium_chen2013.experiment, config, tmp_path, progress=False)
