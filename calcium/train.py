@@ -321,7 +321,7 @@ def make_losses(model, recognition, config):
   "combined").
   """
   k_samples = int(config.num_samples)
-  fit = config.get("generative_fit", "bound")
+  fit = config.generative_fit
   if fit not in ("bound", "labels"):
     raise ValueError(f"config.generative_fit must be 'bound' or 'labels'; got {fit!r}.")
 
@@ -405,11 +405,11 @@ def make_trainer(config, dataset: Dataset, generative_params=None) -> Trainer:
     if bad:
       raise ValueError(f"generative_params {bad} need a leading axis of {fluo.shape[0]} cells.")
   loss_fn = make_losses(model, recognition, config)
-  if config.get("pretrain_source", "simulated") not in ("simulated", "labels"):
+  if config.pretrain_source not in ("simulated", "labels"):
     raise ValueError(f"config.pretrain_source must be 'simulated' or 'labels'; got "
                      f"{config.pretrain_source!r}.")
-  labels_warm_start = config.get("pretrain_source", "simulated") == "labels"
-  if (labels_warm_start or config.get("generative_fit", "bound") == "labels") and spikes is None:
+  labels_warm_start = config.pretrain_source == "labels"
+  if (labels_warm_start or config.generative_fit == "labels") and spikes is None:
     raise ValueError("config.pretrain_source = 'labels' and config.generative_fit = 'labels' need "
                      "dataset.spikes.")
   if labels_warm_start:  # The warm start: the same losses without the bound.
@@ -417,13 +417,13 @@ def make_trainer(config, dataset: Dataset, generative_params=None) -> Trainer:
     pre_config.unsupervised_weight = 0.0
     pre_config.supervised_weight = config.supervised_weight or 1.0
     pre_loss_fn = make_losses(model, recognition, pre_config)
-  ramp = int(config.get("bound_ramp_steps", 0))
+  ramp = int(config.bound_ramp_steps)
   if ramp < 0:
     raise ValueError(f"config.bound_ramp_steps must be >= 0; got {ramp}.")
   pre = int(config.pretrain_steps)
   generative_update = (
       optax.adam(bound_ramp_schedule(config.generative_learning_rate, pre,
-                                     ramp if config.get("bound_ramp_generative", True) else 0))
+                                     ramp if config.bound_ramp_generative else 0))
       if config.train_generative else optax.set_to_zero())
   # One clip over both parts, then each its own Adam (the per-cell parameters move faster).
   optimiser = optax.chain(
@@ -449,7 +449,7 @@ def make_trainer(config, dataset: Dataset, generative_params=None) -> Trainer:
     return TrainState(rparams, gparams0, optimiser.init((rparams, gparams0)), k_state,
                       jnp.zeros((), jnp.int32))
 
-  fixed = tuple(config.get("fixed_generative", ()))
+  fixed = tuple(config.fixed_generative)
   if set(fixed) - set(gparams0):
     raise ValueError(f"config.fixed_generative must name parameters of {model.name} "
                      f"({sorted(gparams0)}); got {fixed!r}.")

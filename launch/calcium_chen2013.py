@@ -33,6 +33,10 @@ VARIANTS = ("unsupervised", "simulated", "supervised", "combined")
 
 
 def experiment(config, run: app.Run) -> dict:
+  unknown = [v for v in config.variants if v not in VARIANTS]
+  if unknown:  # Before any data is loaded or trained.
+    raise ValueError(f"config.variants: unknown variant {unknown[0]!r}; expected one of "
+                     f"{VARIANTS}.")
   recs = data.load_chen2013(config.data_dir or None)
   recs = [data.match_frame_rate(r, config.train.frame_rate) for r in recs]
   rng = np.random.default_rng(config.seed)
@@ -55,12 +59,8 @@ def experiment(config, run: app.Run) -> dict:
     for variant in config.variants:
       tcfg = train.default_config()
       tcfg.update(config.train.to_dict())
-      if variant not in VARIANTS:
-        raise ValueError(f"config.variants: unknown variant {variant!r}; expected one of "
-                         f"{VARIANTS}.")
-      labelled = variant in ("supervised", "combined")
       tcfg.unsupervised_weight = 0.0 if variant == "supervised" else 1.0
-      tcfg.supervised_weight = 1.0 if labelled else 0.0
+      tcfg.supervised_weight = 1.0 if variant in ("supervised", "combined") else 0.0
       if variant == "supervised":  # The simulated warm start serves the bound only.
         tcfg.pretrain_steps = 0
       if variant == "combined":  # Its own weights, warm start and generative fit (config.combined).

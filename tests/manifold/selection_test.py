@@ -26,6 +26,20 @@ def test_short_circuit_edge_lowers_bound(x64):
   assert bad < good - 1.0, (good, bad)
 
 
+def test_toy_manifolds_lie_on_their_surfaces_and_repeat_by_seed():
+  sheet = manifold.curved_sheet(500, 3, bend=0.5, noise=0.0)
+  np.testing.assert_allclose(sheet[:, 2], 0.5 * sheet[:, 0] ** 2, atol=1e-12)
+  assert np.all(np.abs(sheet[:, :2]) <= 1.0)
+  arc = manifold.helix(500, 3, turns=0.5, noise=0.0)
+  np.testing.assert_allclose(np.hypot(arc[:, 0], arc[:, 1]), 1.0, atol=1e-12)
+  np.testing.assert_allclose(np.arctan2(arc[:, 1], arc[:, 0]), 2.0 * arc[:, 2], atol=1e-12)
+  noisy = manifold.curved_sheet(2000, 3, noise=0.01)
+  resid = noisy[:, 2] - 0.5 * noisy[:, 0] ** 2  # Noise on x enters through the square, slightly.
+  assert 0.009 < np.std(resid) < 0.012
+  np.testing.assert_array_equal(manifold.helix(50, 7), manifold.helix(50, 7))
+  assert not np.allclose(manifold.helix(50, 7), manifold.helix(50, 8))
+
+
 def test_bound_picks_the_dimension_of_a_sheet_and_of_a_curve(x64):
   # Converged fits (SQUAREM, relative change 1e-6) from the spectral start, n = 100, k = 8.
   # Measured margins (session 6): sheet dx = 2 ahead by 17-24 nats over seeds 0-3; helix dx = 1
