@@ -1,8 +1,8 @@
 """SAC / SAC-D runs on envpool environments, shared by the sacd_* launchers; resumable.
 
 The host loop (`agents.host_train`) steps envpool in Python, so it cannot go through
-`run.train_loop` (which jits a whole chunk). It reuses that loop's pieces instead: each
-(environment, agent, seed) run is cut into chunks of `config.steps_per_chunk` batched env steps,
+`launch.train_loop` (which jits a whole chunk); it uses that module's public checkpoint helpers
+(`to_savable`, `restore_checkpoint`, `quiet_absl`) instead. Each (environment, agent, seed) run is cut into chunks of `config.steps_per_chunk` batched env steps,
 and after every chunk the whole device state (`HostTrainState`: agent parameters, optimiser
 states, target critics, temperature, the replay ring buffer, the random key and the env-step
 counter) is saved as an orbax checkpoint in `checkpoints/<tag>/seed<s>/` of the workdir, beside
@@ -114,14 +114,6 @@ def chunk_seed(seed: int, chunk: int) -> int:
   return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0] >> 1)
 
 
-def _restore(manager: ocp.CheckpointManager, step: int, like: Any) -> Any:
-  target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
-                        train_loop_lib._to_savable(like))
-  with train_loop_lib._quiet_absl():
-    restored = manager.restore(step, args=ocp.args.StandardRestore(target))
-  return train_loop_lib._from_savable(restored, like)
-
-
 def train_resumable(run: Any, trainer: host_train.HostTrainer,
                     make_chunk_env: Callable[[int], Any], num_chunks: int, steps_per_chunk: int,
                     key: jax.Array, *, name: str, metrics_every: int,
@@ -149,14 +141,14 @@ def train_resumable(run: Any, trainer: host_train.HostTrainer,
   wd = run.workdir_obj
   hist = train_loop_lib.history_dir(wd, name)
   state = trainer.init(key)
-  with train_loop_lib._quiet_absl():
+  with train_loop_lib.quiet_absl():
     manager = ocp.CheckpointManager(
         wd.checkpoint_dir(name),
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
                                              enable_async_checkpointing=False, create=True))
     start = manager.latest_step() or 0
   if start:
-    state = _restore(manager, start, state)
+    state = train_loop_lib.restore_checkpoint(manager, start, state)
     wd.drop_metrics_after_chunk(name, start)
     logging.info("%s: resumed after chunk %d of %d (env step %d)", name, start, num_chunks,
                  int(state.env_steps))
@@ -184,15 +176,15 @@ def train_resumable(run: Any, trainer: host_train.HostTrainer,
     if wd.is_writer:
       np.savez(hist / f"chunk_{chunk + 1:06d}.npz", **history)
     wd.log_metrics(int(state.env_steps) * env.num_envs, summary, stream=name)
-    with train_loop_lib._quiet_absl():
-      manager.save(chunk + 1, args=ocp.args.StandardSave(train_loop_lib._to_savable(state)))
+    with train_loop_lib.quiet_absl():
+      manager.save(chunk + 1, args=ocp.args.StandardSave(train_loop_lib.to_savable(state)))
     done = chunk + 1 - start
     eta = (time.perf_counter() - t_start) / done * (num_chunks - chunk - 1)
     logging.info("%s: chunk %d/%d, %.0f env steps/s, ETA %s, %d episodes, mean return %.4g",
                  name, chunk + 1, num_chunks, summary["env_steps_per_s"],
-                 train_loop_lib._format_seconds(eta), summary["episodes"],
+                 train_loop_lib.format_seconds(eta), summary["episodes"],
                  summary["mean_episode_return"])
-  with train_loop_lib._quiet_absl():
+  with train_loop_lib.quiet_absl():
     manager.wait_until_finished()
     manager.close()
   return state, train_loop_lib.load_history(wd, name)

@@ -40,19 +40,20 @@ def _is_key(x) -> bool:
   return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
-def _to_savable(state):
-  """Typed PRNG keys are stored as their raw uint32 data."""
+def to_savable(state):
+  """The state as orbax saves it: typed PRNG keys become their raw uint32 data."""
   return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, state)
 
 
-def _from_savable(saved, like):
+def from_savable(saved, like):
+  """Inverse of `to_savable`: raw key data back to typed keys where `like` holds keys."""
   return jax.tree.map(
       lambda s, l: jax.random.wrap_key_data(s, impl=jax.random.key_impl(l)) if _is_key(l) else s,
       saved, like)
 
 
 @contextlib.contextmanager
-def _quiet_absl():
+def quiet_absl():
   """orbax logs every save at INFO through absl; keep the run's own log readable."""
   level = logging.get_verbosity()
   logging.set_verbosity(min(level, logging.WARNING))  # absl: larger verbosity = more output.
@@ -62,7 +63,16 @@ def _quiet_absl():
     logging.set_verbosity(level)
 
 
-def _format_seconds(seconds: float) -> str:
+def restore_checkpoint(manager: ocp.CheckpointManager, step: int, like: Any) -> Any:
+  """The state saved at `step`, with the shapes, dtypes, shardings and key types of `like`."""
+  target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+                        to_savable(like))
+  with quiet_absl():
+    restored = manager.restore(step, args=ocp.args.StandardRestore(target))
+  return from_savable(restored, like)
+
+
+def format_seconds(seconds: float) -> str:
   seconds = int(round(seconds))
   h, rem = divmod(seconds, 3600)
   m, s = divmod(rem, 60)
@@ -150,24 +160,19 @@ def train_loop(workdir: Workdir, mesh: Mesh, init_fn: Callable[..., Any],
                  out_shardings=(state_shardings, parallel.replicated(mesh)))
 
   stats = LoopStats()
-  with _quiet_absl():
+  with quiet_absl():
     manager = ocp.CheckpointManager(
         workdir.checkpoint_dir(name),
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
                                              enable_async_checkpointing=False, create=True))
     start = manager.latest_step() or 0
   if start:
-    like = state
-    target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
-                          _to_savable(state))
-    with _quiet_absl():
-      restored = manager.restore(start, args=ocp.args.StandardRestore(target))
-    state = _from_savable(restored, like)
+    state = restore_checkpoint(manager, start, like=state)
     workdir.drop_metrics_after_chunk(name, start)
     stats.resumed_from_chunk = int(start)
     logging.info("%s: resumed from checkpoint after chunk %d of %d", name, start, num_chunks)
   if start >= num_chunks:
-    with _quiet_absl():
+    with quiet_absl():
       manager.close()
     return state, stats
 
@@ -195,19 +200,19 @@ def train_loop(workdir: Workdir, mesh: Mesh, init_fn: Callable[..., Any],
                **metrics)
     means = _chunk_means(metrics, seeds=seed_keys is not None)
     workdir.log_metrics(step_count, {"chunk": chunk + 1, **means}, stream=name)
-    with _quiet_absl():
-      manager.save(chunk + 1, args=ocp.args.StandardSave(_to_savable(state)))
+    with quiet_absl():
+      manager.save(chunk + 1, args=ocp.args.StandardSave(to_savable(state)))
     stats.chunks_run += 1
     elapsed = time.perf_counter() - t_start
     rate = stats.chunks_run / elapsed
     eta = (num_chunks - chunk - 1) / rate
     shown = ", ".join(f"{k}={v:.4g}" for k, v in means.items() if isinstance(v, float))
     logging.info("%s: chunk %d/%d (step %d), %.2f s/chunk, ETA %s: %s", name, chunk + 1,
-                 num_chunks, step_count, 1 / rate, _format_seconds(eta), shown)
+                 num_chunks, step_count, 1 / rate, format_seconds(eta), shown)
     bar.set_postfix_str(shown[:80], refresh=False)
     bar.update(1)
   bar.close()
-  with _quiet_absl():
+  with quiet_absl():
     manager.wait_until_finished()
     manager.close()
   stats.run_s = time.perf_counter() - t_start
