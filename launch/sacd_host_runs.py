@@ -2,13 +2,13 @@
 
 The host loop (`agents.host_train`) steps envpool in Python, so it cannot go through
 `launch.train_loop` (which jits a whole chunk); it uses that module's public checkpoint helpers
-(`to_savable`, `restore_checkpoint`, `quiet_absl`) instead. Each (environment, agent, seed) run is cut into chunks of `config.steps_per_chunk` batched env steps,
-and after every chunk the whole device state (`HostTrainState`: agent parameters, optimiser
-states, target critics, temperature, the replay ring buffer, the random key and the env-step
-counter) is saved as an orbax checkpoint in `checkpoints/<tag>/seed<s>/` of the workdir, beside
-the chunk's history (finished episodes and update metrics) under `history/`, with the same
-helpers as `launch.train_loop`. A restarted launcher restores the last checkpoint and runs only
-the chunks after it; finished runs are only restored.
+(`to_savable`, `restore_checkpoint`, `quiet_absl`) instead. Each (environment, agent, seed) run is
+cut into chunks of `config.steps_per_chunk` batched env steps, and after every chunk the whole
+device state (`HostTrainState`: agent parameters, optimiser states, target critics, temperature, the
+replay ring buffer, the random key and the env-step counter) is saved as an orbax checkpoint in
+`checkpoints/<tag>/seed<s>/` of the workdir, beside the chunk's history (finished episodes and
+update metrics) under `history/`, with the same helpers as `launch.train_loop`. A restarted launcher
+restores the last checkpoint and runs only the chunks after it; finished runs are only restored.
 
 The environments' own state (the simulators) cannot be checkpointed. Every chunk therefore
 starts from freshly made and reset environments, seeded by `(seed, chunk)`: an episode still
