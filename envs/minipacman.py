@@ -1,8 +1,13 @@
 """MiniPacman (I2A, Weber et al. 2017, App. C): Pacman in a 15x19 maze with food, power pills
 and ghosts, with five tasks that differ only in how events are rewarded.
 
-Each step produces an event vector `(step, food, pill, eat_ghost, eaten)` (counts); the reward
-is `task_weights @ events` with I2A's Table (App. C):
+Every rule is here, with its source: [R] the released `PillEater` code of the I2A authors (as
+copied by gym-minipacman and higgsfield's I2A), [A] the paper's appendix C, [O] ours.
+
+- Map [R]: the released standard map (`MAZE`), 15 x 19, 138 free cells.
+- Actions [R]: 0 no-op, 1 right, 2 up, 3 left, 4 down (the released order). A wall stops Pacman.
+- Rewards and level changes [R] = [A] (Table, App. C); events `(step, food, pill, eat_ghost,
+  eaten)` (counts), reward `task_weights @ events`:
 
     task     step   food   pill  ghost  eaten   new level when
     regular   0      1      2      5      0     all food eaten
@@ -11,25 +16,39 @@ is `task_weights @ events` with I2A's Table (App. C):
     ambush    0     -0.1    0     10    -20     all ghosts eaten
     rush      0     -0.1   10      0      0     all power pills eaten
 
-`info["events"]` carries the vector, since I2A's environment model predicts it.
+  `info["events"]` carries the vector, since I2A's environment model predicts it.
+- Levels [R]: each level re-draws Pacman's cell (uniform over free cells), puts food on every free
+  cell (Pacman eats the food of the cell he ends a step on, a no-op included), 2 power pills on
+  uniform free cells, and `1 + (level - 1) // 2` ghosts, each on a uniform free cell outside the
+  square of half-width 5 (Chebyshev distance > 5) around Pacman, with a uniform direction. The
+  released code excludes the half-open slice `[p - 5, p + 5)`; we make the square symmetric [O].
+- Ghost speed [R]: a ghost moves on a step with probability `0.5 + 0.1 (level - 1)` (at least 1
+  means always), halved while Pacman is powered.
+- Ghost policy [R] = [A] (App. C pseudo-code): at a dead end a ghost turns back; in a corridor or
+  bend (two open directions) it keeps going, or takes the open direction that is not backwards;
+  at an intersection (three or more) it never turns back and takes the open direction with the
+  largest dot product with the unit vector towards Pacman (smallest while Pacman is powered; first
+  in action order on ties; unchanged when it sits on Pacman). Ghost randomness [R]: a constant
+  0.05 chance, only at intersections and only while Pacman is unpowered, of a uniform pick among
+  the non-reversing open directions.
+- Power [R] = [A]: a pill powers Pacman for 20 steps (the counter falls by one at the start of each
+  step, then a pill eaten sets it to 20).
+- Meetings [R]: ghosts are taken in index order; a ghost meets Pacman if it is on his new cell
+  before it moves (covers swapping cells) or after. Unpowered, Pacman is eaten (the episode
+  terminates); powered, he eats the first ghost he meets and the ghosts after it do not move on
+  that step: at most one ghost is eaten per step.
+- Level change [O]: checked at the end of the step and not on the step Pacman dies (the released
+  code starts the new level inside the step, before the remaining ghosts move).
+- Episode length [O]: truncated after `params.max_steps` (1000; gym-minipacman's cap is 3000).
+- Observations: `"symbolic"` `(15, 19, 6)` float32 planes (wall, food, pill, Pacman, ghost, edible
+  ghost) [O], or `"rgb"` `(15, 19, 3)` float32 in [0, 1], one pixel per cell [R]: wall (1, 1, 1),
+  food (0, 0, 1), pill (0, 1, 1), Pacman (0, 1, 0), ghost (1, e, 0) with
+  `e = power / pill_duration` (so (1, 0, 0) unpowered, (1, 1, 0) just after a pill); Pacman is
+  drawn over ghosts over pills over food.
 
-A level starts with food on every free cell but Pacman's, 2 power pills, and
-`1 + (level - 1) // 2` ghosts at least 5 cells (Euclidean) from Pacman. A ghost moves on a step
-with probability `0.5 + 0.1 (level - 1)` (capped at 1, halved while Pacman is powered), as in
-the original environment. Ghost randomness, the chance of a uniformly random turn, grows with the
-level as `min(r0 + dr (level - 1), r_max)` (0, 0.05, 0.5 by default; this schedule is ours).
-A power pill lasts 20 steps. Pacman dies when he meets a ghost while unpowered (the episode
-terminates), and eats it when powered; they meet when they end on one cell or swap cells.
-Episodes are truncated after `params.max_steps` (1000). The maze layout is ours (15 x 19,
-connected, symmetric); the paper's exact map is not published in the text.
-
-Ghost movement (I2A App. C pseudo-code): in a corridor or bend a ghost keeps going; at an
-intersection it never turns back and picks the allowed direction with the largest dot product with
-the unit vector towards Pacman (smallest while Pacman is powered).
-
-Actions: 0 no-op, 1 up, 2 down, 3 left, 4 right. Observations: `"symbolic"` `(15, 19, 6)` float32
-planes (wall, food, pill, Pacman, ghost, edible ghost) or `"rgb"` `(15, 19, 3)` uint8 (one pixel
-per cell, I2A's input).
+The released code and appendix C agree on every rule checked here (rewards, level changes, pill
+duration, ghost policy); the appendix gives no map, speed schedule, randomness or spawn rule, so
+those come from the released code.
 """
 from __future__ import annotations
 
@@ -40,21 +59,21 @@ import numpy as np
 
 from envs import environment, spaces
 
-MAZE = (
+MAZE = (  # the released PillEater standard map (DeepMind's I2A code; gym-minipacman copies it)
     "###################",
-    "#........#........#",
-    "#.##.###.#.###.##.#",
+    "#...#.........#...#",
+    "#.#.#.#######.#.#.#",
     "#.................#",
-    "#.##.#.#####.#.##.#",
-    "#....#...#...#....#",
-    "####.###.#.###.####",
+    "#.#.#.#######.#.#.#",
+    "#.#.............#.#",
+    "#.####.#####.####.#",
+    "#......#####......#",
+    "#.####.#####.####.#",
+    "#.#.............#.#",
+    "#.#.#.#######.#.#.#",
     "#.................#",
-    "####.#.#####.#.####",
-    "#....#...#...#....#",
-    "#.##.###.#.###.##.#",
-    "#..#...........#..#",
-    "##.#.#.#####.#.#.##",
-    "#....#...#...#....#",
+    "#.#.#.#######.#.#.#",
+    "#...#.........#...#",
     "###################",
 )
 WALLS = np.array([[c == "#" for c in row] for row in MAZE])
@@ -78,21 +97,21 @@ LEVEL_RULES = {
     "rush": (False, False, True, -1),
 }
 
-# no-op, up, down, left, right
-ACTION_MOVES = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]], np.int32)
+# no-op, right, up, left, down (the released order)
+ACTION_MOVES = np.array([[0, 0], [0, 1], [-1, 0], [0, -1], [1, 0]], np.int32)
 GHOST_MOVES = ACTION_MOVES[1:]
-REVERSE = np.array([1, 0, 3, 2], np.int32)  # index into GHOST_MOVES
+REVERSE = np.array([2, 3, 0, 1], np.int32)  # index into GHOST_MOVES
 
 NUM_PLANES = 6
-_COLORS = np.array([
-    [0, 0, 0],        # floor
-    [40, 40, 220],    # wall
-    [230, 230, 230],  # food
-    [0, 230, 230],    # pill
-    [240, 220, 0],    # Pacman
-    [230, 30, 30],    # ghost
-    [160, 160, 255],  # edible ghost
-], np.uint8)
+_COLORS = np.array([  # float RGB in [0, 1] (released)
+    [0, 0, 0],  # floor
+    [1, 1, 1],  # wall
+    [0, 0, 1],  # food
+    [0, 1, 1],  # pill
+    [0, 1, 0],  # Pacman
+    [1, 0, 0],  # ghost
+    [1, 1, 0],  # edible ghost at full power; graded (1, e, 0) in observations
+], np.float32)
 
 
 @flax.struct.dataclass
@@ -118,18 +137,14 @@ class MiniPacmanParams:
   pill_duration: int = 20
   ghost_speed_init: float = 0.5
   ghost_speed_increase: float = 0.1
-  ghost_randomness_init: float = 0.0
-  ghost_randomness_increase: float = 0.05
-  ghost_randomness_max: float = 0.5
+  ghost_randomness: float = 0.05
 
 
 def level_settings(level, params: MiniPacmanParams, max_ghosts: int):
   """`(num_ghosts, move_probability, randomness)` of a level (from 1)."""
   num = jnp.minimum(1 + (level - 1) // 2, max_ghosts)
   speed = jnp.clip(params.ghost_speed_init + params.ghost_speed_increase * (level - 1), 0.0, 1.0)
-  randomness = jnp.minimum(params.ghost_randomness_init
-                           + params.ghost_randomness_increase * (level - 1),
-                           params.ghost_randomness_max)
+  randomness = jnp.asarray(params.ghost_randomness, jnp.float32)
   return num, speed, randomness
 
 
@@ -154,14 +169,14 @@ class MiniPacman(environment.Environment):
     task: one of TASKS; sets the default reward weights and the level-change rule.
     observation: "symbolic" or "rgb".
     max_ghosts: size of the ghost arrays (the level's count is capped at this).
-    safe_distance: ghosts appear at least this far (Euclidean, in cells) from Pacman.
+    safe_distance: ghosts appear outside the square of this half-width around Pacman.
     num_pills: power pills per level (2 in I2A).
   """
 
   num_actions = 5
 
   def __init__(self, task: str = "regular", observation: str = "symbolic", max_ghosts: int = 8,
-               safe_distance: float = 5.0, num_pills: int = 2):
+               safe_distance: int = 5, num_pills: int = 2):
     if task not in TASKS:
       raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     if observation not in ("symbolic", "rgb"):
@@ -176,12 +191,12 @@ class MiniPacman(environment.Environment):
     self.walls = jnp.asarray(WALLS)
     self.height, self.width = WALLS.shape
     # Tables for drawing cells: free cells, each cell's index among them, and for each free cell
-    # the free cells at Euclidean distance >= safe_distance (where ghosts may appear).
+    # the free cells at Chebyshev distance > safe_distance (where ghosts may appear).
     free = np.argwhere(~WALLS).astype(np.int32)
     index = np.full(WALLS.shape, 0, np.int32)
     index[free[:, 0], free[:, 1]] = np.arange(len(free))
-    d2 = ((free[:, None] - free[None]) ** 2).sum(-1)
-    far_mask = d2 >= safe_distance ** 2
+    cheb = np.abs(free[:, None] - free[None]).max(-1)
+    far_mask = cheb > safe_distance
     far = np.zeros((len(free), len(free)), np.int32)
     for i, row in enumerate(far_mask):
       if not row.any():
@@ -196,12 +211,12 @@ class MiniPacman(environment.Environment):
 
   def observation_space(self, params=None) -> spaces.Box:
     if self.observation == "rgb":
-      return spaces.Box(0, 255, (self.height, self.width, 3), jnp.uint8)
+      return spaces.Box(0.0, 1.0, (self.height, self.width, 3), jnp.float32)
     return spaces.Box(0.0, 1.0, (self.height, self.width, NUM_PLANES), jnp.float32)
 
   # ---------------------------------------------------------------- levels
   def new_level(self, key, state: MiniPacmanState, level, params) -> MiniPacmanState:
-    """Fresh food, pills and ghosts for `level`; Pacman stays where he is.
+    """Fresh Pacman cell, food, pills and ghosts for `level`.
 
     Cells are drawn from precomputed tables (free cells; free cells far from each free cell),
     one random integer per draw: resets run on every step under automatic reset, and per-cell
@@ -210,9 +225,12 @@ class MiniPacman(environment.Environment):
     # One draw of random bits for everything (each PRNG call costs compile time); the modulo
     # bias is below 1e-7 for these small ranges.
     g, p = self.max_ghosts, self.num_pills
-    bits = jax.random.bits(key, (p + 2 * g,))
+    bits = jax.random.bits(key, (p + 2 * g + 1,))
     shape = (self.height, self.width)
-    food = ~self.walls & ~_cell_mask(state.pacman, shape)
+    pacman = self._free[bits[-1] % self._free.shape[0]]
+    bits = bits[:-1]
+    state = state.replace(pacman=pacman)
+    food = ~self.walls
     pill_idx = bits[:p] % self._free.shape[0]
     pills = _cell_mask(self._free[pill_idx], shape)
     here = self._index[state.pacman[0], state.pacman[1]]
@@ -225,16 +243,16 @@ class MiniPacman(environment.Environment):
         power=jnp.int32(0), level=jnp.asarray(level, jnp.int32), level_time=jnp.int32(0))
 
   def reset_env(self, key, params):
-    k_pac, k_level = jax.random.split(key)
-    pacman = self._free[jax.random.bits(k_pac) % self._free.shape[0]]
+    k_level = key
     g = self.max_ghosts
     state = MiniPacmanState(
-        pacman=pacman, ghosts=jnp.zeros((g, 2), jnp.int32), ghost_dirs=jnp.zeros(g, jnp.int32),
+        pacman=jnp.zeros(2, jnp.int32), ghosts=jnp.zeros((g, 2), jnp.int32),
+        ghost_dirs=jnp.zeros(g, jnp.int32),
         ghost_alive=jnp.zeros(g, bool), food=jnp.zeros_like(self.walls),
         pills=jnp.zeros_like(self.walls), power=jnp.int32(0), level=jnp.int32(1),
         level_time=jnp.int32(0), time=jnp.int32(0))
     state = self.new_level(k_level, state, 1, params)
-    return self.get_obs(state), state
+    return self.get_obs(state, params), state
 
   # ---------------------------------------------------------------- dynamics
   def ghost_directions(self, key, state: MiniPacmanState, randomness) -> jax.Array:
@@ -246,15 +264,20 @@ class MiniPacman(environment.Environment):
     not_back = allowed & (jnp.arange(4)[None] != reverse[:, None])
     candidates = jnp.where(jnp.any(not_back, -1, keepdims=True), not_back, allowed)
     to_pac = (state.pacman[None] - state.ghosts).astype(jnp.float32)
-    to_pac = to_pac / jnp.maximum(jnp.linalg.norm(to_pac, axis=-1, keepdims=True), 1e-6)
+    norm = jnp.linalg.norm(to_pac, axis=-1, keepdims=True)
+    to_pac = to_pac / jnp.maximum(norm, 1e-6)
     dots = to_pac @ moves.T.astype(jnp.float32)                      # (G, 4)
-    dots = jnp.where(state.power > 0, -dots, dots)
-    greedy = jnp.argmax(jnp.where(candidates, dots, -jnp.inf), -1)
-    keep = (allowed.sum(-1) <= 2) & jnp.take_along_axis(
-        candidates, state.ghost_dirs[:, None], -1)[:, 0]
-    chosen = jnp.where(keep, state.ghost_dirs, greedy)
+    powered = state.power > 0
+    dots = jnp.where(powered, -dots, dots)
+    greedy = jnp.argmax(jnp.where(candidates, dots, -jnp.inf), -1)   # first on ties
+    greedy = jnp.where(norm[:, 0] > 0, greedy, state.ghost_dirs)
+    junction = allowed.sum(-1) >= 3
+    heading_open = jnp.take_along_axis(allowed, state.ghost_dirs[:, None], -1)[:, 0]
+    # Dead end or corridor: keep going if open, else the first open non-reversing direction.
+    along = jnp.where(heading_open, state.ghost_dirs, jnp.argmax(candidates, -1))
+    chosen = jnp.where(junction, greedy, along)
     u = jax.random.uniform(key, (self.max_ghosts, 5))
-    coin = u[:, 0] < randomness
+    coin = (u[:, 0] < randomness) & junction & ~powered
     random_dir = jnp.argmax(jnp.where(candidates, u[:, 1:], -1.0), -1)  # uniform candidate
     return jnp.where(coin, random_dir, chosen).astype(jnp.int32)
 
@@ -283,12 +306,17 @@ class MiniPacman(environment.Environment):
     ghosts = jnp.where(moving[:, None], ghosts_before + jnp.asarray(GHOST_MOVES)[dirs],
                        ghosts_before)
     ghost_dirs = jnp.where(moving, dirs, state.ghost_dirs)
-    # Meeting: same cell after the moves, or Pacman stepping onto a ghost's previous cell
-    # (covers swapping cells).
+    # Meeting: a ghost on Pacman's new cell before its move (covers swapping cells) or after.
     meet = state.ghost_alive & (jnp.all(ghosts == pacman, -1)
                                 | jnp.all(ghosts_before == pacman, -1))
     powered = power > 0
-    eaten_ghosts = meet & powered
+    # Powered: only the first ghost met is eaten, and the ghosts after it do not move.
+    first = jnp.argmax(meet)
+    idx = jnp.arange(self.max_ghosts)
+    eaten_ghosts = meet & powered & (idx == first)
+    frozen = powered & jnp.any(meet) & (idx > first)
+    ghosts = jnp.where(frozen[:, None], ghosts_before, ghosts)
+    ghost_dirs = jnp.where(frozen, state.ghost_dirs, ghost_dirs)
     eaten = jnp.any(meet) & ~powered
     ghost_alive = state.ghost_alive & ~eaten_ghosts
     state = state.replace(ghosts=ghosts, ghost_dirs=ghost_dirs, ghost_alive=ghost_alive,
@@ -314,7 +342,7 @@ class MiniPacman(environment.Environment):
     terminated = eaten
     truncated = ~eaten & (state.time >= params.max_steps)
     info = {"events": events, "level": state.level, "level_changed": change}
-    return self.get_obs(state), state, reward, terminated, truncated, info
+    return self.get_obs(state, params), state, reward, terminated, truncated, info
 
   # ---------------------------------------------------------------- observations
   def planes(self, state: MiniPacmanState) -> jax.Array:
@@ -327,22 +355,28 @@ class MiniPacman(environment.Environment):
     return jnp.stack([self.walls, state.food & ~state.pills, state.pills, pac,
                       ghost & ~powered, ghost & powered], -1).astype(jnp.float32)
 
-  def get_obs(self, state):
+  def get_obs(self, state, params=None):
     planes = self.planes(state)
     if self.observation == "rgb":
-      return self._rgb(planes)
+      return self._rgb(planes, state, params)
     return planes
 
-  def _rgb(self, planes):
-    # Later planes are drawn over earlier ones: ghosts over Pacman over pills over food.
+  def _rgb(self, planes, state, params):
+    params = self.default_params if params is None else params
+    # Later planes are drawn over earlier ones: Pacman over ghosts over pills over food.
+    order = (0, 1, 2, 4, 5, 3)  # wall, food, pill, ghost, edible ghost, Pacman
     code = jnp.zeros(planes.shape[:2], jnp.int32)
-    for i in range(NUM_PLANES):
+    for i in order:
       code = jnp.where(planes[..., i] > 0, i + 1, code)
-    return jnp.asarray(_COLORS)[code]
+    image = jnp.asarray(_COLORS)[code]
+    edibility = jnp.clip(state.power / params.pill_duration, 0.0, 1.0).astype(jnp.float32)
+    graded = jnp.stack([jnp.float32(1.0), edibility, jnp.float32(0.0)])
+    return jnp.where((code == 6)[..., None], graded, image)
 
   def render(self, state, params=None, scale: int = 8) -> jax.Array:
     """RGB frame `(15 scale, 19 scale, 3)` uint8."""
-    image = self._rgb(self.planes(state))
+    image = self._rgb(self.planes(state), state, params)
+    image = jnp.round(image * 255).astype(jnp.uint8)
     return jnp.repeat(jnp.repeat(image, scale, 0), scale, 1)
 
 
