@@ -241,16 +241,16 @@ def _rollout(env, params, key, n):
 def test_determinism_jit_vmap_and_no_retracing():
   env = mp.MiniPacman("regular")
   params = env.default_params
-  keys = jax.random.split(jax.random.PRNGKey(0), 1024)
+  keys = jax.random.split(jax.random.PRNGKey(0), 256)
   batched = jax.jit(jax.vmap(lambda k: _rollout(env, params, k, 20)))(keys)
 
-  # The loop reference is also the no-retracing check: one trace for 16 calls.
+  # The loop reference is also the no-retracing check: one trace for 8 calls.
   @jax.jit
   @chex.assert_max_traces(n=1)
   def single(k):
     return _rollout(env, params, k, 20)
 
-  for i in range(0, 1024, 64):
+  for i in range(0, 256, 32):
     jax.tree.map(lambda x, y: np.testing.assert_allclose(x[i], y, rtol=1e-6), batched,
                  single(keys[i]))
   chex.clear_trace_counter()
@@ -261,4 +261,4 @@ def test_determinism_jit_vmap_and_no_retracing():
   r, _, events, _ = batched
   np.testing.assert_allclose(r, np.asarray(events) @ mp.TASK_WEIGHTS[0], rtol=1e-6)
   # Random play eats food, so the rollouts are not stuck.
-  assert np.asarray(events)[..., 1].sum() > 1000
+  assert np.asarray(events)[..., 1].sum() > 250
