@@ -46,9 +46,9 @@ copied by gym-minipacman and higgsfield's I2A), [A] the paper's appendix C, [O] 
   `e = power / pill_duration` (so (1, 0, 0) unpowered, (1, 1, 0) just after a pill); Pacman is
   drawn over ghosts over pills over food.
 
-The released code and appendix C agree on every rule checked here (rewards, level changes, pill
-duration, ghost policy); the appendix gives no map, speed schedule, randomness or spawn rule, so
-those come from the released code.
+Where [R] and [A] are both named they agree (reward table, level changes, pill duration, ghost
+policy); no disagreement was found, so no rule needed the appendix to override the released code.
+The map, speed schedule, randomness and spawn rule come from the released code.
 """
 from __future__ import annotations
 
