@@ -42,6 +42,7 @@ from stochastic_graphs.nodes import (
     sample,
     scan,
 )
+from stochastic_graphs.regularizers import entropy_regularizer, regularizer
 from stochastic_graphs.relaxations import (
     DisARM,
     GumbelSoftmax,
@@ -66,10 +67,12 @@ __all__ = [
     "GumbelSoftmax", "MovingAverageState", "MultiSampleInfo", "Relaxation", "StraightThrough",
     "SurrogateInfo", "arm_surrogate",
     "baseline", "binary_concrete", "bootstrap", "cost", "critic", "discounted_costs_to_go",
-    "disarm_surrogate", "function_dependencies", "generalized_advantages", "gradient_statistics",
+    "disarm_surrogate", "entropy_regularizer", "function_dependencies", "generalized_advantages",
+    "gradient_statistics",
     "graph_structure", "gumbel_softmax", "is_reparameterizable", "lambda_costs_to_go",
     "leave_one_out_baseline", "loo_surrogate", "magic_box", "make_multi_sample_surrogate",
     "make_surrogate", "mc_value_loss", "moving_average_baseline", "n_step_costs_to_go",
-    "per_sample_gradients", "relax_surrogate", "sample", "scan", "straight_through",
+    "per_sample_gradients", "regularizer", "relax_surrogate", "sample", "scan",
+    "straight_through",
     "td_lambda_value_loss", "td_value_loss", "vimco_surrogate",
 ]

@@ -28,23 +28,29 @@ def discounted_costs_to_go(c_t: jax.Array, discount_t: jax.Array) -> jax.Array:
   return rlax.discounted_returns(c_t, discount_t, jnp.zeros_like(c_t))
 
 
-def n_step_costs_to_go(c_t: jax.Array, discount_t: jax.Array, v_t: jax.Array, n: int
-                       ) -> jax.Array:
+def n_step_costs_to_go(c_t: jax.Array, discount_t: jax.Array, v_t: jax.Array, n: int,
+                       lambda_t: float | jax.Array = 1.0) -> jax.Array:
   """G_t = c_t + g_t c_{t+1} + ... + (g_t...g_{t+n-1}) v_{t+n-1}: horizon n steps ahead.
 
-  Truncated at the end of the sequence, where the last value bootstraps.
+  Truncated at the end of the sequence, where the last value bootstraps. `lambda_t` (scalar or
+  (T,)) mixes in the value at each step as in rlax: `lambda_t[t] = 0` cuts the sum after step t
+  and bootstraps with `v_t[t]` there (a time-limit truncation inside the sequence).
   """
   if n < 1:
     raise ValueError(f"n must be >= 1; got {n}.")
   c_t, discount_t, v_t = jnp.asarray(c_t), jnp.asarray(discount_t), jnp.asarray(v_t)
   _check_time("discount_t", discount_t, c_t.shape[0])
   _check_time("v_t", v_t, c_t.shape[0])
-  return rlax.n_step_bootstrapped_returns(c_t, discount_t, v_t, n)
+  return rlax.n_step_bootstrapped_returns(c_t, discount_t, v_t, n, lambda_t)
 
 
 def lambda_costs_to_go(c_t: jax.Array, discount_t: jax.Array, v_t: jax.Array, lambda_: float
                        ) -> jax.Array:
-  """G_t = c_t + g_t [(1 - lambda) v_t + lambda G_{t+1}] (Sutton & Barto, Eq. (12.18))."""
+  """G_t = c_t + g_t [(1 - lambda) v_t + lambda G_{t+1}] (Sutton & Barto, Eq. (12.18)).
+
+  `lambda_` may be a (T,) array (rlax): a zero at step t bootstraps with `v_t[t]` and cuts the
+  recursion there.
+  """
   c_t, discount_t, v_t = jnp.asarray(c_t), jnp.asarray(discount_t), jnp.asarray(v_t)
   _check_time("discount_t", discount_t, c_t.shape[0])
   _check_time("v_t", v_t, c_t.shape[0])
