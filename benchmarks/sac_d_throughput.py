@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from agents import host_train, replay, sac, sac_d, train
-from agents.sac import Transition
+from agents import replay
+from agents.sac import Transition, host_train, sac, sac_d, train
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "results" / "bench" / "sac_d_throughput.json"
 

@@ -24,9 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from agents import replay
-from agents import reward_components as rc
-from agents.sac import Agent, AgentState, Transition
-from agents.train import (
+from agents.sac import reward_components as rc
+from agents.sac.sac import Agent, AgentState, Transition
+from agents.sac.train import (
   TrainConfig,
   build_agent,
   check_train_config,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from agents import tanh_gaussian
+from agents.sac import tanh_gaussian
 
 
 def test_log_prob_matches_numerical_change_of_variables(x64):

@@ -1,20 +1,16 @@
-"""SAC vs SAC-D (MacGlashan et al. 2022): returns over environment steps on envpool tasks."""
+"""The SAC / SAC-D settings shared by the sacd_* experiments; each config starts from these.
+
+`default_config()` is the CPU-sized run every sacd experiment uses unless it says otherwise;
+`smoke(c)` and `full(c)` change the shared fields for those presets (a config then changes its
+own fields). The agent settings map onto `agents.sac.TrainConfig` in
+`launch/agents/sacd_runs.train_config`.
+"""
 import ml_collections
 
-REPORT = {
-    "title": "SAC vs SAC-D: final returns (SAC-D should match SAC)",
-    "headline": ("final_return/LunarLanderContinuous-v2/sac",
-                 "final_return/LunarLanderContinuous-v2/sac_d",
-                 "difference_in_sac_se/LunarLanderContinuous-v2"),
-}
 
-
-def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+def default_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0                     # First seed; run s uses seed + s (env and agent).
-  c.envs = ("HalfCheetah-v4", "Hopper-v4", "LunarLanderContinuous-v2")  # envpool task ids.
-  c.agents = ("sac", "sac_d")    # Agents compared.
-  c.num_seeds = 3                # Independent runs per (env, agent).
   c.num_envs = 1                 # Parallel environments per run.
   c.env_steps = 30_030           # Batched env steps per run (x num_envs transitions);
                                  # CPU-sized, not the paper's budget (see full). HalfCheetah
@@ -36,31 +32,39 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.tau = 0.005                  # Polyak rate of the target critics.
   c.influence_states = 64        # Replay states on which influence is measured.
   c.log_every = 286              # Env steps between logged update metrics.
-  c.return_window = 2_002        # Transitions per point of the return curve.
-  if preset == "smoke":
-    c.steps_per_chunk = 200
-    c.envs = ("LunarLanderContinuous-v2",)
-    c.num_seeds = 1
-    c.num_envs = 2
-    c.env_steps = 200
-    c.learning_starts = 50
-    c.batch_size = 32
-    c.buffer_size = 2_000
-    c.hidden_sizes = (32, 32)
-    c.critic_learning_rate = 3e-4  # One rate, as tests/launch/sacd_host_runs_test: one trainer.
-    c.alpha_learning_rate = 3e-4
-    c.influence_states = 16
-    c.log_every = 25
-    c.discount = 0.9             # As the other sacd smoke presets: one compiled trainer for all.
-    c.return_window = 200
-  elif preset == "full":
-    c.num_seeds = 3
-    c.env_steps = 300_300
-    c.steps_per_chunk = 10_010
-    c.buffer_size = 1_000_000
-    c.hidden_sizes = (256, 256)
-    c.log_every = 1_001
-    c.return_window = 10_000
-  elif preset != "default":
-    raise ValueError(f"unknown preset {preset!r}; expected smoke, default or full.")
   return c
+
+
+def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Seconds-long runs for CI. Every sacd smoke preset shares one agent and loop, so the tests
+  compile one trainer (one learning rate, one discount)."""
+  c.num_envs = 2
+  c.steps_per_chunk = 200
+  c.env_steps = 200
+  c.learning_starts = 50
+  c.batch_size = 32
+  c.buffer_size = 2_000
+  c.hidden_sizes = (32, 32)
+  c.critic_learning_rate = 3e-4
+  c.alpha_learning_rate = 3e-4
+  c.influence_states = 16
+  c.log_every = 25
+  c.discount = 0.9
+  return c
+
+
+def full(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Ten times the default budget with the paper-sized networks (a GPU or a long CPU run)."""
+  c.num_seeds = 3
+  c.env_steps = 300_300
+  c.steps_per_chunk = 10_010
+  c.buffer_size = 1_000_000
+  c.hidden_sizes = (256, 256)
+  c.log_every = 1_001
+  return c
+
+
+def check_preset(preset: str, presets: tuple[str, ...] = ("smoke", "default", "full")) -> None:
+  if preset not in presets:
+    raise ValueError(f"unknown preset {preset!r}; expected {', '.join(presets[:-1])} or "
+                     f"{presets[-1]}.")

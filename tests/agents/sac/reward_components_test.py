@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from point_mass import PointMass
 
-from agents import reward_components as rc
-from agents import sac, train
+from agents.sac import reward_components as rc
+from agents.sac import sac, train
 
 
 def test_check_step_accepts_consistent_components():
@@ -40,19 +40,19 @@ CONFIG = train.TrainConfig(agent="sac_d", num_envs=2, buffer_size=64, batch_size
 def test_make_train_refuses_bad_environments():
   names = PointMass.component_names
   with pytest.raises(ValueError, match=r"'point_mass' provides no info\['reward_components'\]"):
-    train.make_train(CONFIG, PointMass(with_components=False), env_name="point_mass",
+    train.make_trainer(CONFIG, PointMass(with_components=False), env_name="point_mass",
                      component_names=names)
   with pytest.raises(ValueError, match=r"'point_mass'.*do not sum.*control="):
-    train.make_train(CONFIG, PointMass(component_bias=1.0), env_name="point_mass",
+    train.make_trainer(CONFIG, PointMass(component_bias=1.0), env_name="point_mass",
                      component_names=names)
   with pytest.raises(ValueError, match=r"'point_mass' returned a non-finite observation"):
-    train.make_train(CONFIG, PointMass(nan_obs=True), env_name="point_mass")
+    train.make_trainer(CONFIG, PointMass(nan_obs=True), env_name="point_mass")
   with pytest.raises(ValueError, match="config.agent must be one of"):
-    train.make_train(CONFIG._replace(agent="ppo"), PointMass())
+    train.make_trainer(CONFIG._replace(agent="ppo"), PointMass())
   with pytest.raises(ValueError, match="config.learning_starts"):
-    train.make_train(CONFIG._replace(learning_starts=0), PointMass())
+    train.make_trainer(CONFIG._replace(learning_starts=0), PointMass())
   # Plain SAC does not need a decomposition.
-  trainer = train.make_train(CONFIG._replace(agent="sac"), PointMass(with_components=False))
+  trainer = train.make_trainer(CONFIG._replace(agent="sac"), PointMass(with_components=False))
   assert trainer.num_components == 1
 
 
@@ -61,10 +61,10 @@ def test_check_finite_names_env_component_and_step():
   # Warm-up covers the whole chunk (no update), and without jit nothing is compiled: the
   # counting is the same code path, run op by op.
   config = CONFIG._replace(sac=SMALL_SAC, learning_starts=100)
-  trainer = train.make_train(config, PointMass(nan_control_from=3), env_name="point_mass",
+  trainer = train.make_trainer(config, PointMass(nan_control_from=3), env_name="point_mass",
                              component_names=PointMass.component_names)
   with jax.disable_jit():
-    _, metrics = trainer.run_chunk(trainer.init(jax.random.key(0)))
+    _, metrics = trainer.chunk(trainer.init(jax.random.key(0)))
   np.testing.assert_array_equal(metrics["nonfinite_components"][:, 1], [0, 0] + [2] * 6)
   # Episode steps count from 1: step 3 of every episode is the chunk's third step (index 2).
   with pytest.raises(ValueError, match=r"'point_mass' returned a non-finite reward at env step 2"):

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import optax
 import rlax
 
-from agents import networks, tanh_gaussian
+from agents.sac import networks, tanh_gaussian
 
 
 class SacConfig(NamedTuple):

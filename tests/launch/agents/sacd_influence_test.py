@@ -1,8 +1,9 @@
 """Smoke test of launch/sacd_influence on its tiny preset."""
 import numpy as np
 
-from launch import app, sacd_influence
-from launch.configs import sacd_influence as config_module
+from launch import app
+from launch.agents import sacd_influence
+from launch.agents.configs import sacd_influence as config_module
 
 
 def test_smoke(tmp_path):

@@ -5,7 +5,8 @@ Influence curves show which reward terms steer the policy as it learns; the valu
 checks that each head learned its own component's return (a head that disagrees with its
 observed returns is a learning problem, a head that dwarfs the others is a design problem).
 
-  python -m launch.sacd_influence --config=launch/configs/sacd_influence.py:smoke --workdir=/tmp/si
+  python -m launch.agents.sacd_influence \
+    --config=launch/agents/configs/sacd_influence.py:smoke --workdir=/tmp/si
 """
 import matplotlib
 
@@ -13,9 +14,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from agents import component_values  # noqa: E402
+from agents.sac import component_values  # noqa: E402
 from launch import app  # noqa: E402
-from launch import sacd_host_runs as runs  # noqa: E402
+from launch.agents import sacd_runs as runs  # noqa: E402
 
 
 def experiment(config, run: app.Run) -> dict:

@@ -2,13 +2,14 @@
 import numpy as np
 import pytest
 
-from launch import app, sacd_diagnosis, sacd_host_runs
-from launch.configs import sacd_diagnosis as config_module
+from launch import app
+from launch.agents import sacd_diagnosis, sacd_runs
+from launch.agents.configs import sacd_diagnosis as config_module
 
 
 def test_reweighted_env_scales_components_and_keeps_original_reward():
-  base = sacd_host_runs.make_env("LunarLanderContinuous-v2", 2, 0)
-  env = sacd_host_runs.make_env("LunarLanderContinuous-v2", 2, 0, {"main_engine": 10.0})
+  base = sacd_runs.make_env("LunarLanderContinuous-v2", 2, 0)
+  env = sacd_runs.make_env("LunarLanderContinuous-v2", 2, 0, {"main_engine": 10.0})
   base.reset()
   env.reset()
   action = np.array([[1.0, 0.0], [0.8, 0.9]], np.float32)
@@ -18,7 +19,7 @@ def test_reweighted_env_scales_components_and_keeps_original_reward():
   np.testing.assert_allclose(b.reward, b.reward_components.sum(-1), rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(b.info["original_reward"], a.reward)
   with pytest.raises(ValueError, match="fuel"):
-    sacd_host_runs.make_env("LunarLanderContinuous-v2", 1, 0, {"fuel": 2.0})
+    sacd_runs.make_env("LunarLanderContinuous-v2", 1, 0, {"fuel": 2.0})
 
 
 def test_smoke(tmp_path):
@@ -36,7 +37,7 @@ def test_smoke(tmp_path):
 def test_restore_preset_is_whole_chunks_and_buffer_holds_the_run():
   for preset in ("default", "restore", "full"):
     config = config_module.get_config(preset)
-    assert sacd_host_runs.num_chunks(config) * config.steps_per_chunk == config.env_steps
+    assert sacd_runs.num_chunks(config) * config.steps_per_chunk == config.env_steps
     assert config.buffer_size >= config.env_steps * config.num_envs, preset
   restore = config_module.get_config("restore")
   assert restore.num_seeds >= 2 and restore.num_envs == 4 and restore.env_steps == 200_200

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import influence
+from agents.sac import influence
 
 
 def test_linear_critic_influence_is_normalised_coefficient_norm():

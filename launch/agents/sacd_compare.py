@@ -4,7 +4,8 @@ MacGlashan et al. 2022 report that decomposing the critic does not change SAC's 
 this launcher trains both agents with the same hyperparameters and seeds and reports the final
 returns, their difference in standard errors over seeds, and the return curves.
 
-  python -m launch.sacd_compare --config=launch/configs/sacd_compare.py:smoke --workdir=/tmp/sc
+  python -m launch.agents.sacd_compare \
+    --config=launch/agents/configs/sacd_compare.py:smoke --workdir=/tmp/sc
 """
 import matplotlib
 
@@ -13,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from launch import app  # noqa: E402
-from launch import sacd_host_runs as runs  # noqa: E402
+from launch.agents import sacd_runs as runs  # noqa: E402
 
 
 def experiment(config, run: app.Run) -> dict:

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from agents import host_train, sac, train
+from agents.sac import host_train, sac, train
 
 
 class HostPointMass:
@@ -182,7 +182,7 @@ def test_host_loop_bad_input():
 
 
 def test_discounted_component_returns_hand_worked():
-  from agents import component_values
+  from agents.sac import component_values
   rewards = np.array([[[1.0, 0.0]], [[2.0, 1.0]], [[4.0, 0.0]]])     # [T=3, N=1, K=2]
   done = np.array([[False], [True], [False]])
   out = component_values.discounted_component_returns(rewards, done, 0.5)
@@ -191,7 +191,7 @@ def test_discounted_component_returns_hand_worked():
 
 
 def test_component_values_evaluation_runs_on_trained_state():
-  from agents import component_values
+  from agents.sac import component_values
   trainer = _trainer()
   env = HostPointMass(seed=1)
   state, _ = host_train.run_host_training(trainer, env, 100, jax.random.key(0))

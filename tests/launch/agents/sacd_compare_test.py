@@ -1,8 +1,9 @@
 """Smoke test of launch/sacd_compare on its tiny preset."""
 import numpy as np
 
-from launch import app, sacd_compare
-from launch.configs import sacd_compare as config_module
+from launch import app
+from launch.agents import sacd_compare
+from launch.agents.configs import sacd_compare as config_module
 
 
 def test_smoke(tmp_path):

@@ -1,4 +1,4 @@
-"""Resumption of the chunked, checkpointed envpool runs of launch/sacd_host_runs."""
+"""Resumption of the chunked, checkpointed envpool runs of launch/agents/sacd_runs."""
 import functools
 import json
 
@@ -7,9 +7,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from agents import host_train
+from agents.sac import host_train
 from launch import app
-from launch import sacd_host_runs as runs
+from launch.agents import sacd_runs as runs
 
 TASK = "LunarLanderContinuous-v2"
 MAKE_ENV = runs.make_env

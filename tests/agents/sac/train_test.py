@@ -3,7 +3,7 @@ import jax
 import numpy as np
 from point_mass import PointMass
 
-from agents import sac, train
+from agents.sac import sac, train
 
 STEPS_PER_CHUNK = 300
 
@@ -14,7 +14,7 @@ def test_sac_d_learns_point_mass_over_two_seeds():
                                        critic_learning_rate=1e-3, alpha_learning_rate=1e-3),
       num_envs=4, buffer_size=10_000, batch_size=64, learning_starts=50,
       steps_per_chunk=STEPS_PER_CHUNK, num_chunks=3, influence_states=16)
-  trainer = train.make_train(config, PointMass(), env_name="point_mass",
+  trainer = train.make_trainer(config, PointMass(), env_name="point_mass",
                              component_names=PointMass.component_names)
   assert trainer.component_names == ["distance", "control"]
   state, metrics = jax.jit(jax.vmap(trainer.train))(jax.random.split(jax.random.key(0), 2))

@@ -7,7 +7,8 @@ engines. Restoring the weights ("fixed") lowers the fuel influence and restores 
 the task's own reward, which is how both variants are scored (each episode's return re-weighted
 to the original weights).
 
-  python -m launch.sacd_diagnosis --config=launch/configs/sacd_diagnosis.py:smoke --workdir=/tmp/sd
+  python -m launch.agents.sacd_diagnosis \
+    --config=launch/agents/configs/sacd_diagnosis.py:smoke --workdir=/tmp/sd
 """
 import matplotlib
 
@@ -16,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from launch import app  # noqa: E402
-from launch import sacd_host_runs as runs  # noqa: E402
+from launch.agents import sacd_runs as runs  # noqa: E402
 
 
 def experiment(config, run: app.Run) -> dict:

@@ -1,21 +1,21 @@
 """SAC / SAC-D runs on envpool environments, shared by the sacd_* launchers; resumable.
 
-The host loop (`agents.host_train`) steps envpool in Python, so it cannot go through
-`launch.train_loop` (which jits a whole chunk); it uses that module's public checkpoint helpers
-(`to_savable`, `restore_checkpoint`, `quiet_absl`) instead. Each (environment, agent, seed) run is
-cut into chunks of `config.steps_per_chunk` batched env steps, and after every chunk the whole
-device state (`HostTrainState`: agent parameters, optimiser states, target critics, temperature, the
-replay ring buffer, the random key and the env-step counter) is saved as an orbax checkpoint in
-`checkpoints/<tag>/seed<s>/` of the workdir, beside the chunk's history (finished episodes and
-update metrics) under `history/`, with the same helpers as `launch.train_loop`. A restarted launcher
-restores the last checkpoint and runs only the chunks after it; finished runs are only restored.
+The device side (`agents.sac.host_train`) is driven by envpool stepping in Python, so the runs
+go through the framework's host loop, `launch.host_loop.host_loop`, not `launch.train_loop`.
+Each (environment, agent, seed) run is cut into chunks of `config.steps_per_chunk` batched env
+steps, and after every chunk the whole device state (`HostTrainState`: agent parameters,
+optimiser states, target critics, temperature, the replay ring buffer, the random key and the
+env-step counter) is saved as an orbax checkpoint in `checkpoints/<tag>/seed<s>/` of the
+workdir, beside the chunk's history (finished episodes and update metrics) under `history/`. A
+restarted launcher restores the last checkpoint and runs only the chunks after it; finished runs
+are only restored.
 
 The environments' own state (the simulators) cannot be checkpointed. Every chunk therefore
 starts from freshly made and reset environments, seeded by `(seed, chunk)`: an episode still
 running at a chunk boundary is abandoned (its transitions stay in the replay buffer, with the
 time-limit bootstrap of a truncation; it is not counted as a finished episode). Since this
 happens at every boundary whether or not the run was interrupted, a resumed run computes exactly
-what an uninterrupted one does (bit-equal on the same device; tests/launch/sacd_host_runs_test).
+what an uninterrupted one does (bit-equal on the same device; tests/launch/agents/sacd_runs_test).
 Choose `steps_per_chunk` well above the episode length (HalfCheetah: a multiple of 1001, the
 1000 steps of an episode plus envpool's reset step).
 
@@ -31,11 +31,9 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
-from absl import logging
 
-from agents import host_train, sac, train
-from launch import train_loop as train_loop_lib
+from agents.sac import host_train, sac, train
+from launch import host_loop
 
 
 def train_config(config: ml_collections.ConfigDict, agent: str) -> train.TrainConfig:
@@ -114,80 +112,40 @@ def chunk_seed(seed: int, chunk: int) -> int:
   return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0] >> 1)
 
 
-def train_resumable(run: Any, trainer: host_train.HostTrainer,
-                    make_chunk_env: Callable[[int], Any], num_chunks: int, steps_per_chunk: int,
-                    key: jax.Array, *, name: str, metrics_every: int,
-                    on_metrics: Callable[[int, int, dict], None] | None = None,
-                    max_to_keep: int = 2) -> tuple[host_train.HostTrainState, dict]:
-  """Host training in checkpointed chunks; resumes from the last checkpoint of `name`.
+def host_chunk_fn(trainer: host_train.HostTrainer, make_chunk_env: Callable[[int], Any],
+                  steps_per_chunk: int, key: jax.Array, *, metrics_every: int,
+                  on_metrics: Callable[[int, int, dict], None] | None = None) -> Callable:
+  """The `chunk_fn(state, chunk)` of `launch.host_loop.host_loop` for SAC / SAC-D on envpool.
 
   Args:
-    run: the experiment's `app.Run` (its workdir holds the checkpoints and history).
-    trainer: from `agents.host_train.make_host_train`.
+    trainer: from `agents.sac.host_train.make_host_train`.
     make_chunk_env: `make_chunk_env(chunk) -> env`, a fresh environment for chunk `chunk`
       (0-based); it must depend on `chunk` only (deterministic resumption). Closed after the
       chunk if it has `close`.
-    num_chunks, steps_per_chunk: the run is `num_chunks * steps_per_chunk` batched env steps.
-    key: the run's key (initial state).
-    name: checkpoint name (`checkpoints/<name>/`) and metrics stream.
+    steps_per_chunk: batched env steps per chunk.
+    key: the run's key.
     metrics_every: keep the update metrics of every `metrics_every`-th env step.
     on_metrics: optional `on_metrics(chunk, step, metrics)` (chunk 1-based), for logging.
-    max_to_keep: checkpoints kept on disk.
-
-  Returns:
-    The final state and the run's history (`agents.host_train.run_host_training`'s arrays,
-    concatenated over all chunks, including those run before a restart).
   """
-  wd = run.workdir_obj
-  hist = train_loop_lib.history_dir(wd, name)
-  state = trainer.init(key)
-  with train_loop_lib.quiet_absl():
-    manager = ocp.CheckpointManager(
-        wd.checkpoint_dir(name),
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
-                                             enable_async_checkpointing=False, create=True))
-    start = manager.latest_step() or 0
-  if start:
-    state = train_loop_lib.restore_checkpoint(manager, start, state)
-    wd.drop_metrics_after_chunk(name, start)
-    logging.info("%s: resumed after chunk %d of %d (env step %d)", name, start, num_chunks,
-                 int(state.env_steps))
-  if wd.is_writer:
-    hist.mkdir(parents=True, exist_ok=True)
-    for f in hist.glob("chunk_*.npz"):  # Written by a killed run after its last checkpoint.
-      if int(f.stem.split("_")[1]) > start:
-        f.unlink()
-  t_start = time.perf_counter()
-  for chunk in range(start, num_chunks):
+
+  def chunk_fn(state, chunk):
     env = make_chunk_env(chunk)
     t0 = time.perf_counter()
     state, history = host_train.run_host_training(
         trainer, env, steps_per_chunk, key, state=state, metrics_every=metrics_every,
         on_metrics=None if on_metrics is None else (
-            lambda step, m, chunk=chunk: on_metrics(chunk + 1, step, m)))
+            lambda step, m: on_metrics(chunk + 1, step, m)))
     jax.block_until_ready(state)
     seconds = time.perf_counter() - t0
     if hasattr(env, "close"):
       env.close()
     returns = history["episode_return"]
-    summary = {"chunk": chunk + 1, "episodes": len(returns),
+    summary = {"episodes": len(returns),
                "mean_episode_return": float(np.mean(returns)) if len(returns) else float("nan"),
                "env_steps_per_s": steps_per_chunk * env.num_envs / seconds}
-    if wd.is_writer:
-      np.savez(hist / f"chunk_{chunk + 1:06d}.npz", **history)
-    wd.log_metrics(int(state.env_steps) * env.num_envs, summary, stream=name)
-    with train_loop_lib.quiet_absl():
-      manager.save(chunk + 1, args=ocp.args.StandardSave(train_loop_lib.to_savable(state)))
-    done = chunk + 1 - start
-    eta = (time.perf_counter() - t_start) / done * (num_chunks - chunk - 1)
-    logging.info("%s: chunk %d/%d, %.0f env steps/s, ETA %s, %d episodes, mean return %.4g",
-                 name, chunk + 1, num_chunks, summary["env_steps_per_s"],
-                 train_loop_lib.format_seconds(eta), summary["episodes"],
-                 summary["mean_episode_return"])
-  with train_loop_lib.quiet_absl():
-    manager.wait_until_finished()
-    manager.close()
-  return state, train_loop_lib.load_history(wd, name)
+    return state, history, summary
+
+  return chunk_fn
 
 
 def run_seeds(config: ml_collections.ConfigDict, run: Any, task_id: str, agent: str, tag: str,
@@ -195,7 +153,7 @@ def run_seeds(config: ml_collections.ConfigDict, run: Any, task_id: str, agent: 
               ) -> tuple[Any, list, list]:
   """Trains `agent` on `task_id` for `config.num_seeds` seeds (one compiled trainer for all).
 
-  Each seed is a resumable chunked run (`train_resumable`) named `<tag>/seed<s>`.
+  Each seed is a resumable chunked run (`launch.host_loop.host_loop`) named `<tag>/seed<s>`.
 
   Args:
     trainer: a `HostTrainer` built earlier for the same task and agent, whose compiled
@@ -225,12 +183,15 @@ def run_seeds(config: ml_collections.ConfigDict, run: Any, task_id: str, agent: 
             np.shape(metrics["q_heads"])[0] > i) else float("nan")
       run.log_metrics(step * config.num_envs, scalars, stream=name)
 
-    state, history = train_resumable(
-        run, trainer,
+    key = jax.random.key(seed)
+    chunk_fn = host_chunk_fn(
+        trainer,
         lambda chunk, seed=seed: make_env(task_id, config.num_envs, chunk_seed(seed, chunk),
                                           weights),
-        chunks, config.steps_per_chunk, jax.random.key(seed), name=name,
-        metrics_every=config.log_every, on_metrics=log)
+        config.steps_per_chunk, key, metrics_every=config.log_every, on_metrics=log)
+    state, history = host_loop.host_loop(
+        run.workdir_obj, lambda key=key: trainer.init(key), chunk_fn, chunks, name=name,
+        step_of=lambda s: int(s.env_steps) * config.num_envs)
     states.append(state)
     histories.append(history)
   return trainer, states, histories

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import rlax
 
-from agents.host_train import HostTrainer, HostTrainState, to_env_action
+from agents.sac.host_train import HostTrainer, HostTrainState, to_env_action
 
 
 def discounted_component_returns(rewards: jax.Array, done: jax.Array,

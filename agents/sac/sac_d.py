@@ -24,7 +24,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from agents.sac import Agent, SacConfig, Transition, make_soft_actor_critic
+from agents.sac.sac import Agent, SacConfig, Transition, make_soft_actor_critic
 
 
 def num_value_heads(num_components: int, entropy_component: bool) -> int:

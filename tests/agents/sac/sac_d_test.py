@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import sac as sac_lib
-from agents import sac_d as sac_d_lib
+from agents.sac import sac as sac_lib
+from agents.sac import sac_d as sac_d_lib
 
 OBS_DIM, ACTION_DIM, BATCH = 3, 2, 8
 SMALL = sac_lib.SacConfig(hidden_sizes=(16, 16), init_alpha=0.5)

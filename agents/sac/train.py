@@ -3,10 +3,13 @@
 Everything, the environment steps, replay writes, gradient updates and metrics, runs under one
 `jit` as a `lax.scan` over environment steps, and `jax.vmap(train)(keys)` runs several seeds:
 
-    trainer = make_train(TrainConfig(...), env, env_params, env_name="point_mass")
+    trainer = make_trainer(TrainConfig(...), env, env_params, env_name="point_mass")
     state = trainer.init(key)
-    state, metrics = trainer.run_chunk(state)     # `steps_per_chunk` env steps
-    final_state, metrics = trainer.train(key)     # init + `num_chunks` chunks
+    state, metrics = trainer.chunk(state)        # `steps_per_chunk` env steps
+    final_state, metrics = trainer.train(key)    # init + `num_chunks` chunks
+
+`Trainer(init, chunk)` is the agents' trainer contract: `launch.train_loop.train_loop` runs
+`trainer.init` and `trainer.chunk` directly (checkpoints, resumption, vmapped seeds).
 
 The environment must emit `info["reward_components"]` (`[K]`, summing to the reward) for SAC-D;
 SAC uses the scalar reward. Before anything is compiled, one probe transition is taken on the
@@ -23,11 +26,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from agents import influence as influence_lib
 from agents import replay
-from agents import reward_components as rc
-from agents.sac import Agent, AgentState, SacConfig, Transition, make_sac
-from agents.sac_d import make_sac_d
+from agents.sac import influence as influence_lib
+from agents.sac import reward_components as rc
+from agents.sac.sac import Agent, AgentState, SacConfig, Transition, make_sac
+from agents.sac.sac_d import make_sac_d
 
 AGENTS = ("sac", "sac_d")
 
@@ -60,8 +63,9 @@ class TrainState(NamedTuple):
 
 
 class Trainer(NamedTuple):
+  """`init(key) -> state`, `chunk(state) -> (state, metrics)` (the agents' trainer contract)."""
   init: Callable[[jax.Array], TrainState]
-  run_chunk: Callable[[TrainState], tuple[TrainState, dict]]
+  chunk: Callable[[TrainState], tuple[TrainState, dict]]
   train: Callable[[jax.Array], tuple[TrainState, dict]]
   agent: Agent
   num_components: int
@@ -170,7 +174,7 @@ def _probe(env, env_params, env_name, component_names, agent_name):
   return int(np.shape(obs)[0]), int(space.shape[0]), int(comps.shape[0]), low, high, names
 
 
-def make_train(config: TrainConfig, env, env_params=None, *, env_name: str = "env",
+def make_trainer(config: TrainConfig, env, env_params=None, *, env_name: str = "env",
                component_names: Sequence[str] | None = None) -> Trainer:
   """Builds the jittable SAC / SAC-D training functions for a gymnax-signature environment.
 
@@ -183,7 +187,7 @@ def make_train(config: TrainConfig, env, env_params=None, *, env_name: str = "en
     component_names: names of the reward components (for messages and logs).
 
   Returns:
-    A `Trainer`; `run_chunk` metrics have a leading `[steps_per_chunk]` axis.
+    A `Trainer`; `chunk` metrics have a leading `[steps_per_chunk]` axis.
   """
   check_train_config(config)
   build_agent(config, 1, 1, 1)  # Validates config.agent before touching the environment.
@@ -252,28 +256,28 @@ def make_train(config: TrainConfig, env, env_params=None, *, env_name: str = "en
                      ts.env_steps + 1, key)
     return new, metrics
 
-  def run_chunk(ts: TrainState) -> tuple[TrainState, dict]:
+  def chunk(ts: TrainState) -> tuple[TrainState, dict]:
     return jax.lax.scan(step, ts, None, length=config.steps_per_chunk)
 
   def train(key: jax.Array) -> tuple[TrainState, dict]:
     ts = init(key)
-    ts, metrics = jax.lax.scan(lambda s, _: run_chunk(s), ts, None, length=config.num_chunks)
+    ts, metrics = jax.lax.scan(lambda s, _: chunk(s), ts, None, length=config.num_chunks)
     return ts, jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), metrics)
 
-  return Trainer(init, run_chunk, train, agent, num_components, names)
+  return Trainer(init, chunk, train, agent, num_components, names)
 
 
 def check_finite(env_name: str, component_names: Sequence[str], metrics: dict) -> None:
-  """Raises if the environment produced a non-finite value during `run_chunk` / `train`.
+  """Raises if the environment produced a non-finite value during `chunk` / `train`.
 
-  The probe in `make_train` checks one step before compiling; later steps run under `jit`,
+  The probe in `make_trainer` checks one step before compiling; later steps run under `jit`,
   which counts non-finite observations, rewards and components per step instead of raising.
   Call this on the metrics of each chunk.
 
   Args:
     env_name: used in the message.
     component_names: the trainer's `component_names`.
-    metrics: metrics of `run_chunk` or `train`, `[steps]` leading axis (optionally seeds first).
+    metrics: metrics of `chunk` or `train`, `[steps]` leading axis (optionally seeds first).
 
   Raises:
     ValueError: naming the environment, the component (or observation / reward) and the first
@@ -305,7 +309,7 @@ def episode_returns(metrics: dict, window: int) -> np.ndarray:
   """Mean return of the episodes finished in each window of `window` env steps.
 
   Args:
-    metrics: `run_chunk`/`train` metrics with a leading steps axis (optionally seeds first).
+    metrics: `chunk`/`train` metrics with a leading steps axis (optionally seeds first).
     window: env steps per window.
 
   Returns:

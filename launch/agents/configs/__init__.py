@@ -1,0 +1,1 @@
+"""Configs of the agent experiments (`--config=launch/agents/configs/<experiment>.py:<preset>`)."""
