@@ -1,4 +1,4 @@
-"""Smoke test of launch/sacd_influence on its tiny preset."""
+"""Smoke test of launch/agents/sacd_influence on its tiny preset."""
 import numpy as np
 
 from launch import app
