@@ -106,6 +106,7 @@ class NodeRecord:
   critic_kind: str | None = None
   critic_value: Any = None   # Q used as (part of) the learning signal, or None.
   critic_term: Any = None    # Forward-zero surrogate term carrying the critic's pathwise gradient.
+  critic_fit: Any = None     # q at the sample, unstopped: what the critic's fitting loss moves.
   horizon: Any = None        # (V(H), names of the horizon nodes H) from `bootstrap`.
   partner: Any = None        # Second sample of an `Antithetic` node.
 
@@ -269,8 +270,8 @@ class Handler:
       if rec.estimator != PATHWISE:
         raise ValueError(f"critic kind 'pathwise' for node {node!r} needs estimator "
                          f"'pathwise'; the node uses {rec.estimator!r}.")
-      qv = _scalar_q(q(rec.raw), node)
-      rec.critic_term = qv - jax.lax.stop_gradient(qv)
+      qv, rec.critic_term = _through_value(q, rec.raw, node)
+      rec.critic_fit = qv
       return
     if rec.estimator != SCORE:
       raise ValueError(f"critic kind {kind!r} for node {node!r} is a control variate for the "
@@ -280,9 +281,9 @@ class Handler:
       if not is_reparameterizable(rec.dist):
         raise ValueError(f"critic kind 'reparam' for node {node!r} needs a reparameterisable "
                          f"distribution; {type(rec.dist).__name__} is not (use 'taylor').")
-      qv = _scalar_q(q(rec.raw), node)
+      qv, rec.critic_term = _through_value(q, rec.raw, node)
       rec.critic_value = jax.lax.stop_gradient(qv)
-      rec.critic_term = qv - jax.lax.stop_gradient(qv)
+      rec.critic_fit = qv
     elif kind == "taylor":
       # MuProp / Q-Prop: first-order expansion of q at the mean; its expectation is analytic.
       mean = rec.dist.mean()
@@ -292,6 +293,7 @@ class Handler:
       x = jax.lax.stop_gradient(rec.hard).astype(mbar.dtype)
       rec.critic_value = jax.lax.stop_gradient(q0 + jnp.sum(g * (x - mbar)))
       rec.critic_term = jnp.sum(g * (mean - mbar))
+      rec.critic_fit = _scalar_q(q(x), node)
 
   def bootstrap(self, node: str, value: Any, beyond: tuple) -> None:
     rec = self._node(node, "bootstrap")
@@ -344,7 +346,8 @@ class Handler:
       self.nodes[name] = NodeRecord(name, estimator, n["value"], n["hard"], n["log_prob"], sid,
                                     baseline=n.get("baseline"), critic_kind=critic_kind,
                                     critic_value=n.get("critic_value"),
-                                    critic_term=n.get("critic_term"))
+                                    critic_term=n.get("critic_term"),
+                                    critic_fit=n.get("critic_fit"))
     for name, c in rec["costs"].items():
       self._check_new_name(name)
       self.costs[name] = CostRecord(name, c, sid)
@@ -409,6 +412,21 @@ def _scalar_q(q: Any, node: str) -> jax.Array:
   return q
 
 
+def _through_value(q: Callable, raw: jax.Array, node: str) -> tuple[jax.Array, jax.Array]:
+  """`(q(x), term)`: `term` is zero forward and its gradient is grad_x q(x) . dx/dtheta only.
+
+  The pathwise correction of a control variate (LAX, Grathwohl et al. 2018 Eq. (6); Weber et al.
+  2019 Sec. 5) and the SVG(0) gradient (Sec. 4.2) differentiate q through the sample x(theta,
+  eps) alone. Differentiating `q(raw)` itself would also pass gradient through whatever else q
+  reads (the parameters, other nodes' values, the critic's own weights): those direct paths are
+  already in the costs' gradient, so they would be counted twice, and the critic's weights would
+  receive a surrogate gradient. Only first-order derivatives of `term` are the estimator.
+  """
+  x = jax.lax.stop_gradient(raw)
+  qv, g = jax.value_and_grad(lambda v: _scalar_q(q(v), node))(x)
+  return qv, jnp.sum(jax.lax.stop_gradient(g) * (raw - x))
+
+
 def _export(h: Handler) -> dict:
   """Array-only summary of a scan body's record (distributions cannot leave the body)."""
   nodes = {}
@@ -420,6 +438,8 @@ def _export(h: Handler) -> dict:
       d["critic_value"] = n.critic_value
     if n.critic_term is not None:
       d["critic_term"] = n.critic_term
+    if n.critic_fit is not None:
+      d["critic_fit"] = n.critic_fit
     nodes[name] = d
   return {"nodes": nodes, "costs": {n: c.value for n, c in h.costs.items()}}
 
@@ -471,6 +491,11 @@ def critic(node: str, q: Any) -> None:
   Eq. (8)); "pathwise" (`q(x)` differentiated through the reparameterised sample, SVG(0)/DDPG);
   "reparam" and "taylor" (`q(x)` as a control variate with its pathwise or first-order analytic
   correction: LAX/Q-Prop/MuProp).
+
+  `q(x)` may read anything besides `x` (the parameters, non-descendant nodes, its own weights):
+  the surrogate differentiates it through `x` only, so the estimator stays unbiased and the
+  critic's weights get no surrogate gradient; they are fitted by `SurrogateInfo.critic_loss`,
+  the Monte Carlo regression of q(x) on the node's sampled downstream cost.
   """
   h = current_handler()
   if h is not None:

@@ -45,7 +45,10 @@ class SurrogateInfo(NamedTuple):
       non-score nodes.
     baseline_loss: sum over nodes of mean (R_v - b_v)^2: the Monte Carlo fitting loss of
       learned baselines (gradient only into the baselines).
-    critic_loss: sum over "replace" critics of mean (R_v - Q_v)^2 (Monte Carlo target).
+    critic_loss: Monte Carlo fitting loss of the critics, sum over nodes of mean (R_v - Q_v)^2
+      ("replace": the scalar Q; "pathwise", "reparam", "taylor": q(x) at the sampled x), plus
+      mean (R_beyond - V(H))^2 for each `bootstrap`. Its gradient reaches only what the critics
+      read (their parameters); R_v is stopped.
   """
   cost: jax.Array
   costs: dict
@@ -100,6 +103,9 @@ def _struct(x):
   return jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x))
 
 
+_CRITIC_FIELDS = ("critic_value", "critic_term", "critic_fit")
+
+
 def analyse(model: Callable, *args, estimators=None, critics=None, **kwargs) -> tuple:
   """Traces `model(*args, **kwargs)` abstractly and derives its graph structure.
 
@@ -128,7 +134,8 @@ def analyse(model: Callable, *args, estimators=None, critics=None, **kwargs) -> 
     out = {"log_prob": {n: r.log_prob for n, r in h.nodes.items()},
            "cost": {n: r.value for n, r in h.costs.items()},
            "baseline": {n: r.baseline for n, r in h.nodes.items() if r.baseline is not None},
-           "critic": {n: [v for v in (r.critic_value, r.critic_term) if v is not None]
+           "critic": {n: [v for v in (r.critic_value, r.critic_term, r.critic_fit)
+                          if v is not None]
                       for n, r in h.nodes.items() if r.critic_kind is not None}}
     return out
 
@@ -146,10 +153,9 @@ def analyse(model: Callable, *args, estimators=None, critics=None, **kwargs) -> 
         "cost": {n: conv(v) for n, v in sdeps["costs"].items()},
         "baseline": {n: conv(v["baseline"]) for n, v in sdeps["nodes"].items()
                      if "baseline" in v},
-        "critic": {n: conv(frozenset().union(*[v[k] for k in ("critic_value", "critic_term")
-                                               if k in v]))
+        "critic": {n: conv(frozenset().union(*[v[k] for k in _CRITIC_FIELDS if k in v]))
                    for n, v in sdeps["nodes"].items()
-                   if "critic_value" in v or "critic_term" in v}}
+                   if any(k in v for k in _CRITIC_FIELDS)}}
 
   node_names, cost_names = shapes["nodes"], shapes["costs"]
 
@@ -366,6 +372,8 @@ def make_surrogate(model: Callable, *, estimators: Mapping[str, Any] | None = No
         baseline_loss = baseline_loss + jnp.mean((r - b) ** 2)
       if n.critic_term is not None:
         critic_terms = critic_terms + jnp.sum(n.critic_term)
+      if n.critic_fit is not None:  # q(x) of a "pathwise"/"reparam"/"taylor" critic vs R_v.
+        critic_loss = critic_loss + jnp.mean((r - n.critic_fit) ** 2)
       if n.estimator != nodes_lib.SCORE:
         signals[name] = jnp.zeros(shape)
         continue
