@@ -1,7 +1,8 @@
-"""Runs one experiment: `python -m launch.<experiment> --config=... --workdir=... [--config.x=v]`.
+"""Runs one experiment: `python -m launch.<package>.<experiment> --config=... --workdir=...`.
 
-An experiment is a function `experiment(config, run) -> summary` in `launch/<experiment>.py`,
-with its config in `launch/configs/<experiment>.py` (`get_config(preset)`), and a one-line main:
+An experiment is a function `experiment(config, run) -> summary` in
+`launch/<package>/<experiment>.py`, with its config in `launch/<package>/configs/<experiment>.py`
+(`get_config(preset)`), and a one-line main:
 
     if __name__ == "__main__":
       app.run(experiment)
@@ -9,7 +10,8 @@ with its config in `launch/configs/<experiment>.py` (`get_config(preset)`), and 
 `execute` is the same thing without absl flags, for tests, notebooks and `launch.reproduce`.
 
 Flags:
-  --config         launch/configs/<experiment>.py[:preset]; presets are smoke, default, full.
+  --config         launch/<package>/configs/<experiment>.py[:preset]; presets are smoke,
+                   default, full (default: the launcher's own config module).
   --config.F=V     override field F (unknown fields and wrong types are refused by name).
   --workdir        output directory; an existing one with the same config is resumed.
   --distributed    join a multi-host job (jax.distributed); --coordinator_address,
@@ -113,7 +115,9 @@ def _default_config_path() -> str | None:
   spec = getattr(main, "__spec__", None)
   if spec is None or not spec.name.startswith("launch."):
     return None
-  candidate = pathlib.Path(__file__).parent / "configs" / (spec.name.split(".")[-1] + ".py")
+  # launch.<package>.<experiment> -> launch/<package>/configs/<experiment>.py.
+  *package, experiment = spec.name.split(".")[1:]
+  candidate = pathlib.Path(__file__).parent.joinpath(*package, "configs", experiment + ".py")
   return str(candidate) if candidate.exists() else None
 
 
@@ -141,7 +145,8 @@ def run(experiment: Experiment, *, default_config: str | None = None) -> None:
       parallel.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes,
                                       FLAGS.process_id)
     if FLAGS.config is None:
-      raise absl_app.UsageError("--config is required: launch/configs/<experiment>.py[:preset].")
+      raise absl_app.UsageError(
+          "--config is required: launch/<package>/configs/<experiment>.py[:preset].")
     logging.set_verbosity(logging.INFO)
     try:
       execute(experiment, FLAGS.config, FLAGS.workdir, progress=FLAGS.progress)

@@ -1,20 +1,25 @@
 """Runs every registered experiment at one preset and writes results/REPORT.md.
 
-    python -m launch.reproduce --preset=smoke --out=results [--only=sg_bernoulli,ld_lds_vs_kalman]
+    python -m launch.reproduce --preset=smoke --out=results \
+        [--only=stochastic_graphs.bernoulli,latent_dynamics.lds_vs_kalman]
 
-An experiment is registered when its config module `launch/configs/<name>.py` defines `REPORT`
-(a title and the summary keys to show). Each runs in `OUT/runs/PRESET/<name>/`, so a second call
-resumes finished and half-finished runs instead of recomputing them. A failing experiment is
-reported (with its error) and the others still run; the exit status is non-zero if any failed.
+Experiments are found by walking the subpackages of `launch`: an experiment `<package>.<name>`
+(e.g. `calcium.chen2013`) is registered when its config module
+`launch/<package>/configs/<name>.py` defines `REPORT` (a title and the summary keys to show);
+its launcher `launch/<package>/<name>.py` defines `experiment(config, run)`. Config modules
+without REPORT (shared fields, e.g. `launch/manifold/configs/fit.py`) are skipped. Each runs in
+`OUT/runs/PRESET/<package>/<name>/`, so a second call resumes finished and half-finished runs
+instead of recomputing them. A failing experiment is reported (with its error) and the others
+still run; the exit status is non-zero if any failed.
 """
 from __future__ import annotations
 
 import importlib
 import pathlib
-import pkgutil
 import time
 import traceback
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 from absl import app as absl_app
@@ -26,15 +31,31 @@ PRESETS = ("smoke", "default", "full")
 
 
 def registered_experiments() -> list[str]:
-  """Names of the experiments whose config module defines REPORT, sorted."""
-  import launch.configs
+  """Names `<package>.<experiment>` of the experiments whose config module defines REPORT, sorted.
 
+  Walks the files `launch/*/configs/*.py` (so a subpackage needs no entry anywhere else; its
+  `__init__.py` files are optional) and imports each config module to look for REPORT.
+  """
+  root = pathlib.Path(__file__).parent
   names = []
-  for info in pkgutil.iter_modules(launch.configs.__path__):
-    module = importlib.import_module(f"launch.configs.{info.name}")
-    if hasattr(module, "REPORT"):
-      names.append(info.name)
+  for path in sorted(root.glob("*/configs/*.py")):
+    if path.name.startswith("_"):
+      continue
+    name = f"{path.parent.parent.name}.{path.stem}"
+    if hasattr(config_module(name), "REPORT"):
+      names.append(name)
   return sorted(names)
+
+
+def config_module(name: str) -> ModuleType:
+  """The config module `launch.<package>.configs.<experiment>` of experiment `<package>.<exp>`."""
+  package, _, experiment = name.rpartition(".")
+  return importlib.import_module(f"launch.{package}.configs.{experiment}")
+
+
+def experiment_fn(name: str) -> app.Experiment:
+  """The `experiment(config, run)` function of `launch.<package>.<experiment>`."""
+  return importlib.import_module(f"launch.{name}").experiment
 
 
 def reproduce(preset: str, out: str | pathlib.Path, only: Sequence[str] | None = None,
@@ -51,15 +72,14 @@ def reproduce(preset: str, out: str | pathlib.Path, only: Sequence[str] | None =
     names = [n for n in names if n in only]
   entries = []
   for i, name in enumerate(names):
-    config_module = importlib.import_module(f"launch.configs.{name}")
-    entry = {"name": name, "title": config_module.REPORT.get("title", name),
-             "headline": list(config_module.REPORT.get("headline", ())),
-             "workdir": out / "runs" / preset / name}
+    module = config_module(name)
+    entry = {"name": name, "title": module.REPORT.get("title", name),
+             "headline": list(module.REPORT.get("headline", ())),
+             "workdir": out / "runs" / preset / pathlib.Path(*name.split("."))}
     logging.info("[%d/%d] %s (%s preset)", i + 1, len(names), name, preset)
     t0 = time.perf_counter()
     try:
-      experiment = importlib.import_module(f"launch.{name}").experiment
-      entry["summary"] = app.execute(experiment, config_module.get_config(preset),
+      entry["summary"] = app.execute(experiment_fn(name), module.get_config(preset),
                                      entry["workdir"], progress=progress)
       entry["status"] = "ok"
     except Exception:  # One broken experiment must not hide the others' results.
@@ -82,13 +102,14 @@ def main(argv):
   if failed:
     raise SystemExit(f"failed: {', '.join(failed)}")
   if not entries:
-    raise SystemExit("no experiment is registered (no launch/configs/*.py defines REPORT).")
+    raise SystemExit("no experiment is registered (no launch/*/configs/*.py defines REPORT).")
 
 
 if __name__ == "__main__":
   flags.DEFINE_enum("preset", "smoke", PRESETS, "Config preset for every experiment.")
   flags.DEFINE_string("out", "results", "Output folder: runs/ and REPORT.md go here.")
-  flags.DEFINE_list("only", None, "Run only these experiments (comma-separated names).")
+  flags.DEFINE_list("only", None, "Run only these experiments (comma-separated "
+                    "<package>.<experiment> names).")
   flags.DEFINE_bool("progress", True, "Show progress bars.")
   FLAGS = flags.FLAGS
   absl_app.run(main)

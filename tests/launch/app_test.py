@@ -249,11 +249,28 @@ def test_reproduce_refuses_unknown_experiment(tmp_path):
 
 
 def test_every_registered_config_has_presets_and_seed():
-  import importlib
-
-  for name in reproduce.registered_experiments():
-    module = importlib.import_module(f"launch.configs.{name}")
+  names = reproduce.registered_experiments()
+  # The walk over launch/*/configs/ finds the experiments of every package (spot-check a few)
+  # and skips config modules without REPORT (the fields that the manifold configs share).
+  assert {"stochastic_graphs.bernoulli", "latent_dynamics.plds", "manifold.swiss_roll",
+          "calcium.chen2013"} <= set(names)
+  assert "manifold.fit" not in names
+  for name in names:
+    module = reproduce.config_module(name)
     for preset in reproduce.PRESETS:
       config = module.get_config(preset)
       assert "seed" in config, (name, preset)
-    assert importlib.import_module(f"launch.{name}").experiment
+    assert callable(reproduce.experiment_fn(name)), name
+
+
+def test_launcher_finds_its_own_config(monkeypatch):
+  # `python -m launch.calcium.simulated` without --config uses launch/calcium/configs/simulated.py.
+  import types
+
+  main = types.ModuleType("__main__")
+  main.__spec__ = types.SimpleNamespace(name="launch.calcium.simulated")
+  monkeypatch.setitem(sys.modules, "__main__", main)
+  assert app._default_config_path() == str(ROOT / "launch" / "calcium" / "configs" /
+                                            "simulated.py")
+  main.__spec__ = types.SimpleNamespace(name="launch.calcium.no_such_experiment")
+  assert app._default_config_path() is None

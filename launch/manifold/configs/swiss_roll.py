@@ -1,7 +1,7 @@
 """LL-LVM on the swiss roll (Fig. 2 of Park et al. 2015): embedding, tangent planes, bound."""
 import ml_collections
 
-from launch.configs.manifold_fit import add_fit_fields
+from launch.manifold.configs.fit import add_fit_fields
 
 REPORT = {"title": "LL-LVM: swiss roll embedding (Park et al. 2015, Fig. 2)",
           "headline": ("spearman", "trustworthiness", "final_bound", "iterations",
@@ -18,7 +18,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.max_iters = 50          # EM iterations (50, as in the reference swiss-roll demo).
   c.tol = 1e-9              # Relative bound change that stops EM.
   add_fit_fields(c)         # normalise, data_scale, init, init_scale, gamma_init, alpha_init,
-                            # learn_alpha (see launch/configs/manifold_fit.py).
+                            # learn_alpha (see launch/manifold/configs/fit.py).
   if preset == "smoke":
     c.n, c.max_iters = 80, 10
   elif preset == "full":

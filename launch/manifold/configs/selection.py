@@ -2,7 +2,7 @@
 short-circuit edge, on the swiss roll."""
 import ml_collections
 
-from launch.configs.manifold_fit import add_fit_fields
+from launch.manifold.configs.fit import add_fit_fields
 
 REPORT = {"title": "LL-LVM: bound vs k, vs latent dimension, and a short-circuit edge",
           "headline": ("best_k", "best_dx", "bound_drop_short_circuit", "sheet_picks_dx2",
@@ -24,7 +24,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.toy_seeds = (0, 1, 2)         # One sheet and one helix per seed.
   c.toy_max_iters = 600           # EM map evaluations per check fit (SQUAREM, to convergence).
   c.toy_tol = 1e-6                # Relative bound change that stops the check fits.
-  add_fit_fields(c)               # Preprocessing and EM start (launch/configs/manifold_fit.py).
+  add_fit_fields(c)               # Preprocessing and EM start (launch/manifold/configs/fit.py).
   if preset == "smoke":
     c.n, c.ks, c.max_iters, c.k_for_dx = 60, (6, 8), 10, 6
     c.toy_n, c.toy_seeds, c.toy_max_iters = 40, (0,), 30

@@ -14,7 +14,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.seed = 0                    # PRNG seed of training and of the variance measurement.
   c.targets = (0.45, 0.499)     # Values of t; the optimum is p = 0 since t < 0.5.
   c.estimators = ("reinforce", "reinforce_ma", "loo", "gumbel_st", "rebar", "relax", "arm",
-                  "disarm")     # Estimators compared (see launch/sg_bernoulli.py).
+                  "disarm")     # Estimators compared (see launch/stochastic_graphs/bernoulli.py).
   c.learning_rate = 0.01        # Adam step size on theta.
   c.control_learning_rate = 0.01  # Adam step size on REBAR's (eta, temperature) and RELAX's
   #                               (temperature, r_rho): the estimator-variance objective.

@@ -1,4 +1,4 @@
-"""Config of ld_plds: Poisson LDS latent recovery, mean-field vs structured posteriors."""
+"""Config of launch.latent_dynamics.plds: Poisson LDS latents, mean-field vs structured."""
 import ml_collections
 
 from latent_dynamics import train

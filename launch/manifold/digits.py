@@ -1,7 +1,7 @@
 """2-D embeddings of digits 0-4 (sklearn's bundled 8x8 digits, offline): LL-LVM vs LLE, Isomap,
 t-SNE; 1-NN classification error over random 10%/90% labelled/unlabelled splits.
 
-    python -m launch.manifold_digits --config=launch/configs/manifold_digits.py:smoke \
+    python -m launch.manifold.digits --config=launch/manifold/configs/digits.py:smoke \
         --workdir=/tmp/manifold_digits
 """
 import jax
@@ -14,7 +14,8 @@ import sklearn.datasets  # noqa: E402
 import sklearn.manifold  # noqa: E402
 
 import manifold  # noqa: E402
-from launch import app, manifold_fit  # noqa: E402
+from launch import app  # noqa: E402
+from launch.manifold import fit as manifold_fit  # noqa: E402
 
 
 def digits_subset(per_class, seed):

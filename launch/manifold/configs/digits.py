@@ -2,7 +2,7 @@
 of the 2-D embedding vs LLE, Isomap and t-SNE, each at its best k (perplexity for t-SNE)."""
 import ml_collections
 
-from launch.configs.manifold_fit import add_fit_fields
+from launch.manifold.configs.fit import add_fit_fields
 
 REPORT = {"title": "LL-LVM: 1-NN error on a 2-D embedding of digits 0-4 vs LLE, Isomap, t-SNE",
           "headline": ("lllvm_error", "lle_error", "isomap_error", "tsne_error", "lllvm_k")}
@@ -18,7 +18,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.train_fraction = 0.1       # Fraction labelled in each split.
   c.max_iters = 50             # EM iteration cap per LL-LVM fit.
   c.tol = 1e-7                 # Relative bound change that stops EM.
-  add_fit_fields(c)            # Preprocessing and EM start (launch/configs/manifold_fit.py).
+  add_fit_fields(c)            # Preprocessing and EM start (launch/manifold/configs/fit.py).
   if preset == "smoke":
     c.per_class, c.ks, c.perplexities, c.max_iters = 16, (6, 9), (10.0,), 5
   elif preset == "full":

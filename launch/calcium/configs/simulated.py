@@ -1,4 +1,4 @@
-"""Config of calcium_simulated: unsupervised DeepSpike vs OASIS on simulated SCF/SCDF traces."""
+"""Config of launch.calcium.simulated: unsupervised DeepSpike vs OASIS on simulated SCF/SCDF."""
 import ml_collections
 
 from calcium import train

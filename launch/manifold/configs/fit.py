@@ -4,7 +4,7 @@ import ml_collections
 
 
 def add_fit_fields(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """Adds the preprocessing and EM-initialisation fields (read by `launch.manifold_fit`)."""
+  """Adds the preprocessing and EM-initialisation fields (read by `launch.manifold.fit`)."""
   c.normalise = True        # Centre y and divide by max |y| before fitting (the reference code's
                             # preprocessing; the model is not scale free).
   c.data_scale = 1.0        # Extra factor on y after normalisation.

@@ -1,6 +1,6 @@
 """Model selection with the LL-LVM bound: k, latent dimension, short-circuit edge.
 
-    python -m launch.manifold_selection --config=launch/configs/manifold_selection.py:smoke \
+    python -m launch.manifold.selection --config=launch/manifold/configs/selection.py:smoke \
         --workdir=/tmp/manifold_selection
 """
 import jax
@@ -12,7 +12,8 @@ import numpy as np  # noqa: E402
 import sklearn.datasets  # noqa: E402
 
 import manifold  # noqa: E402
-from launch import app, manifold_fit  # noqa: E402
+from launch import app  # noqa: E402
+from launch.manifold import fit as manifold_fit  # noqa: E402
 
 
 def _short_circuit_edge(y, t, graph):

@@ -1,4 +1,4 @@
-"""Config of ld_lds_vs_kalman: the structured posterior on a known LDS vs the Kalman smoother."""
+"""Config of launch.latent_dynamics.lds_vs_kalman: structured posterior vs Kalman smoother."""
 import ml_collections
 
 from latent_dynamics import train

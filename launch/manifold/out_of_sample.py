@@ -2,8 +2,8 @@
 compare with a refit on all points (aligned to the first fit by an affine map on the training
 points, since the embedding is defined only up to such a map).
 
-    python -m launch.manifold_out_of_sample \
-        --config=launch/configs/manifold_out_of_sample.py:smoke --workdir=/tmp/manifold_oos
+    python -m launch.manifold.out_of_sample \
+        --config=launch/manifold/configs/out_of_sample.py:smoke --workdir=/tmp/manifold_oos
 """
 import jax
 import matplotlib
@@ -14,7 +14,8 @@ import numpy as np  # noqa: E402
 import sklearn.datasets  # noqa: E402
 
 import manifold  # noqa: E402
-from launch import app, manifold_fit  # noqa: E402
+from launch import app  # noqa: E402
+from launch.manifold import fit as manifold_fit  # noqa: E402
 
 
 def _affine_align(source, target):

@@ -1,5 +1,5 @@
 """What the LL-LVM launchers share: preprocessing of y and the options of `manifold.fit`, both read
-from the fields that `launch.configs.manifold_fit.add_fit_fields` puts in every manifold config."""
+from the fields that `launch.manifold.configs.fit.add_fit_fields` puts in every manifold config."""
 import ml_collections
 import numpy as np
 

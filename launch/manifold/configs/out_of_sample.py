@@ -2,7 +2,7 @@
 refitting with them (Sec. 4 of Park et al. 2015)."""
 import ml_collections
 
-from launch.configs.manifold_fit import add_fit_fields
+from launch.manifold.configs.fit import add_fit_fields
 
 REPORT = {"title": "LL-LVM: out-of-sample extension vs refitting (swiss roll)",
           "headline": ("extension_rel_error", "neighbour_mean_rel_error", "spearman_heldout")}
@@ -17,7 +17,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.k = 9                   # Neighbours (graph and extension).
   c.max_iters = 50          # EM iterations per fit (as in the reference demo).
   c.tol = 1e-7              # Relative bound change that stops EM.
-  add_fit_fields(c)         # Preprocessing and EM start (launch/configs/manifold_fit.py).
+  add_fit_fields(c)         # Preprocessing and EM start (launch/manifold/configs/fit.py).
   if preset == "smoke":
     c.n, c.num_heldout, c.max_iters = 80, 8, 10
   elif preset == "full":

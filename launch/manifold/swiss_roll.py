@@ -1,6 +1,6 @@
 """LL-LVM on the swiss roll: embedding coloured by the true coordinate, tangent planes, bound.
 
-    python -m launch.manifold_swiss_roll --config=launch/configs/manifold_swiss_roll.py:smoke \
+    python -m launch.manifold.swiss_roll --config=launch/manifold/configs/swiss_roll.py:smoke \
         --workdir=/tmp/manifold_swiss_roll
 """
 import jax
@@ -13,7 +13,8 @@ import sklearn.datasets  # noqa: E402
 import sklearn.manifold  # noqa: E402
 
 import manifold  # noqa: E402
-from launch import app, manifold_fit  # noqa: E402
+from launch import app  # noqa: E402
+from launch.manifold import fit as manifold_fit  # noqa: E402
 
 
 def swiss_roll(config):

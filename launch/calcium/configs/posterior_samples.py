@@ -1,4 +1,4 @@
-"""Config of calcium_posterior_samples: a figure of posterior spike samples on a simulated trace."""
+"""Config of launch.calcium.posterior_samples: posterior spike samples on a simulated trace."""
 import ml_collections
 
 from calcium import train

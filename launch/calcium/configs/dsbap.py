@@ -1,4 +1,4 @@
-"""Config of calcium_dsbap: DS-BAP separation of bAPs and spine events on simulated traces."""
+"""Config of launch.calcium.dsbap: DS-BAP separation of bAPs and spine events, simulated."""
 import ml_collections
 
 from calcium import train

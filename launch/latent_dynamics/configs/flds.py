@@ -1,4 +1,4 @@
-"""Config of ld_flds: fLDS vs PLDS predictive performance against latent dimension."""
+"""Config of launch.latent_dynamics.flds: fLDS vs PLDS prediction against latent dimension."""
 import ml_collections
 
 from latent_dynamics import train

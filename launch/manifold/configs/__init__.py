@@ -1,0 +1,3 @@
+"""ml_collections configs of the `launch.manifold` experiments: `get_config(preset)` and,
+for experiments registered in `launch.reproduce`, `REPORT = {"title": ..., "headline": ...}`.
+"""
