@@ -87,6 +87,15 @@ def factor_to_dense(chol: BlockCholesky) -> jax.Array:
   return m.reshape(t * n, t * n)
 
 
+def symmetrize(diag: jax.Array) -> jax.Array:
+  """(d + d^T) / 2 of each diagonal block: J is symmetric, so only this part defines it.
+
+  Every factorisation path (sequential, parallel on CPU or accelerators) applies it first, so a
+  non-symmetric input gives one answer, and its gradient is symmetric, on all of them.
+  """
+  return 0.5 * (diag + jnp.swapaxes(diag, -1, -2))
+
+
 def cholesky(diag: jax.Array, lower: jax.Array) -> BlockCholesky:
   """Block Cholesky factorisation J = L L^T of a block-tridiagonal SPD matrix.
 
@@ -95,13 +104,15 @@ def cholesky(diag: jax.Array, lower: jax.Array) -> BlockCholesky:
   t+1 blocks (the information-form filter precision).
 
   Args:
-    diag: (T, n, n) diagonal blocks of J.
+    diag: (T, n, n) diagonal blocks of J; only their symmetric part (d + d^T) / 2 is used
+      (`symmetrize`), the same on every path of both modules.
     lower: (T-1, n, n) sub-diagonal blocks J[t+1, t].
 
   Returns:
     The factor. Where J is not positive definite the blocks contain NaNs.
   """
   check_blocks(diag, lower)
+  diag = symmetrize(diag)
 
   def step(l_prev, xs):
     d, b = xs

@@ -33,6 +33,7 @@ from latent_dynamics.block_tridiag import (
   _check_rhs,
   check_blocks,
   logdet,  # Embarrassingly parallel already.
+  symmetrize,
 )
 
 __all__ = ["cholesky", "solve_lower", "solve_upper", "solve", "logdet", "sample",
@@ -46,9 +47,14 @@ def _use_vendor_linalg() -> bool:
 
 
 def _chol(a):
-  """Batched lower Cholesky factor of a (..., n, n), column by column (outer-product form)."""
+  """Batched lower Cholesky factor of a (..., n, n), column by column (outer-product form).
+
+  Both branches factor the symmetric part of `a`, as `jnp.linalg.cholesky` does by default
+  (the column recursion alone would read only the lower triangle).
+  """
   if _use_vendor_linalg():
     return jnp.linalg.cholesky(a)
+  a = symmetrize(a)
   n = a.shape[-1]
   rows = jnp.arange(n)
 
@@ -95,8 +101,13 @@ def _eliminate(a, b):
 
 
 def cholesky(diag: jax.Array, lower: jax.Array) -> BlockCholesky:
-  """Block Cholesky J = L L^T (see `block_tridiag.cholesky`), O(log T) depth."""
+  """Block Cholesky J = L L^T (see `block_tridiag.cholesky`), O(log T) depth.
+
+  The diagonal blocks are symmetrised first (`block_tridiag.symmetrize`), as in the sequential
+  version, so both agree (factor and gradient) on non-symmetric input.
+  """
   t, n = check_blocks(diag, lower)
+  diag = symmetrize(diag)
   zeros = jnp.zeros((t, n, n), diag.dtype)
   # Element t covers (x_{t-1}, x_t): its x_t block is J_tt and its coupling J[t, t-1]; element 0
   # has a dummy left state with no coupling.
