@@ -3,8 +3,8 @@
 Speiser, Yan, Archer, Buesing, Turaga, Macke 2017, *Fast amortized inference of neural activity
 from calcium imaging data with variational autoencoders* (NeurIPS). Generative models (SCF, SCDF,
 MLphys, DS-BAP), recognition networks (factorised CNN, autoregressive RNN), unsupervised VIMCO /
-supervised / combined training through `stochastic_graphs`, Chen 2013 data loading and the
-spikefinder evaluation. See README.md for the equation -> function table.
+supervised / combined training through `stochastic_graphs` and its variants, simulated cells, Chen
+2013 data loading and the spikefinder evaluation. See README.md for the equation -> function table.
 """
 from calcium.data import (
                           Recording,
@@ -51,7 +51,15 @@ from calcium.recognition import (
                           make_factorised,
                           receptive_field,
 )
+from calcium.simulation import (
+                          normalised_params,
+                          random_cells,
+                          random_spine_pairs,
+                          simulate,
+                          single_spike_peak,
+)
 from calcium.train import (
+                          VARIANTS,
                           Dataset,
                           Trainer,
                           TrainState,
@@ -61,18 +69,21 @@ from calcium.train import (
                           make_losses,
                           make_train,
                           make_trainer,
+                          variant_config,
 )
 
 __all__ = [
     "AutoregressiveRNN", "Dataset", "FactorisedCNN", "GenerativeModel", "Inference",
     "MODEL_NAMES", "Recognition", "Recording", "RiseDecayMoments", "SPIKEFINDER_BIN_S",
-    "ScfMoments", "TrainState", "Trainer", "alpha_at_rate", "autocovariance", "bin_sum",
+    "ScfMoments", "TrainState", "Trainer", "VARIANTS", "alpha_at_rate", "autocovariance", "bin_sum",
     "binned_spike_counts", "chen2013_files",
     "default_config", "default_data_dir", "drift_basis", "evaluate", "fill_nan", "infer",
     "infer_trace", "load_chen2013", "load_mat", "make_autoregressive", "make_dataset",
     "make_factorised", "make_losses", "make_model", "make_train", "make_trainer",
-    "match_frame_rate", "noise_level", "normalise", "oasis_deconvolve", "pearson",
-    "receptive_field", "resample", "resample_trace", "rise_decay_kernel", "rise_decay_moments",
-    "scf_gibbs_marginals", "scf_moments",
+    "match_frame_rate", "noise_level", "normalise", "normalised_params", "oasis_deconvolve",
+    "pearson", "random_cells", "random_spine_pairs", "receptive_field", "resample",
+    "resample_trace", "rise_decay_kernel", "rise_decay_moments", "scf_gibbs_marginals",
+    "scf_moments", "simulate", "single_spike_peak",
     "spike_count_ratio", "spike_counts", "spikefinder_correlation", "timing_error",
+    "variant_config",
 ]

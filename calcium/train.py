@@ -32,6 +32,7 @@ from absl import logging
 from calcium import models as models_lib
 from calcium import moments as moments_lib
 from calcium import recognition as recognition_lib
+from calcium import simulation as simulation_lib
 from stochastic_graphs import multi_sample
 
 
@@ -168,6 +169,43 @@ def default_config() -> ml_collections.ConfigDict:
   return c
 
 
+# Training variants of Speiser et al. 2017, Sec. 2.4 (and one without labels or bound); see
+# `variant_config`.
+VARIANTS = ("unsupervised", "simulated", "supervised", "combined")
+
+
+def variant_config(config, variant: str, *, total_steps: int | None = None,
+                   combined=None, unsupervised=None) -> ml_collections.ConfigDict:
+  """The training config of one variant: `default_config()` updated by `config`, then
+
+  * `unsupervised`: the VIMCO bound only (Speiser Eq. (8)), after `config.pretrain_steps` of warm
+    start on traces simulated from each cell's model; `unsupervised` (a mapping, e.g.
+    `bound_ramp_steps`, `fixed_generative`) is applied on top.
+  * `simulated`: no labels and no bound: all `total_steps` steps (default `config.num_steps`)
+    are the warm start, the network learning from traces simulated from each training cell's
+    moment-initialised model (which therefore stays as initialised).
+  * `supervised`: cross-entropy against the labels only, no warm start (it serves the bound).
+  * `combined`: bound plus cross-entropy (Sec. 2.4), both weights 1, then `combined` (a mapping:
+    its weights, warm start and generative fit) on top.
+  """
+  if variant not in VARIANTS:
+    raise ValueError(f"variant must be one of {VARIANTS}; got {variant!r}.")
+  as_dict = lambda m: m.to_dict() if hasattr(m, "to_dict") else dict(m)  # noqa: E731
+  c = default_config()
+  c.update(as_dict(config))
+  c.unsupervised_weight = 0.0 if variant == "supervised" else 1.0
+  c.supervised_weight = 1.0 if variant in ("supervised", "combined") else 0.0
+  if variant == "supervised":
+    c.pretrain_steps = 0
+  if variant == "combined" and combined is not None:
+    c.update(as_dict(combined))
+  if variant == "unsupervised" and unsupervised is not None:
+    c.update(as_dict(unsupervised))
+  if variant == "simulated":
+    c.pretrain_steps = c.num_steps if total_steps is None else int(total_steps)
+  return c
+
+
 def build_model(config) -> models_lib.GenerativeModel:
   return models_lib.make_model(config.model, frame_rate=config.frame_rate, upsample=config.upsample,
                                drift_terms=config.drift_terms)
@@ -237,15 +275,6 @@ def _rise_decay_init(trace, frame_rate, config):
   return out
 
 
-def _single_spike_peak(model: models_lib.GenerativeModel, tau) -> np.ndarray:
-  """Peak response (C,) to one spike with alpha = 1, beta = 0, decay `tau` and default binding."""
-  shape = (model.num_traces,) if model.num_traces > 1 else ()
-  unit = model.init(alpha=np.ones(shape), tau=np.asarray(tau, float).reshape(shape))
-  one = np.zeros((120 * model.upsample, model.num_spike_channels))
-  one[0, 0] = 1.0  # Channel 0: the spike (for DS-BAP the bAP, seen by both traces).
-  return np.max(np.asarray(model.mean_fluorescence(unit, one)), axis=0)
-
-
 def initial_generative_params(model: models_lib.GenerativeModel, dataset: Dataset, config):
   """Per-cell raw params from each trace's statistics (host side, before any jit).
 
@@ -266,7 +295,11 @@ def initial_generative_params(model: models_lib.GenerativeModel, dataset: Datase
     stat = {k: np.array([d[k] for d in per_trace]) for k in per_trace[0]}
     overrides = {}
     if model.name != "mlphys":
-      peak = 1.0 if model.name in ("scf", "scf_rise") else _single_spike_peak(model, stat["tau"])
+      peak = 1.0
+      if model.name not in ("scf", "scf_rise"):  # Binding or two traces: alpha is not the peak.
+        shape = (model.num_traces,) if model.num_traces > 1 else ()
+        unit = model.init(alpha=np.ones(shape), tau=np.asarray(stat["tau"], float).reshape(shape))
+        peak = np.reshape(simulation_lib.single_spike_peak(model, unit), shape or (1,))
       overrides.update(tau=stat["tau"], alpha=stat["alpha"] / peak, beta=stat["beta"])
     if model.name == "scf_rise":
       overrides["tau_rise"] = stat["tau_rise"]

@@ -2,9 +2,10 @@
 
 Recordings are split into folds; for each fold DeepSpike (factorised CNN, SCF generative model with
 a rise time, one parameter set per training cell, initialised from each trace's autocovariance) is
-trained on the other folds with the unsupervised VIMCO bound, supervised cross-entropy, or both,
-and tested on the held-out recordings next to OASIS AR1 / AR2 on the same traces. Scores:
-spikefinder correlation (40 ms bins, mean over test recordings), spike-count ratio (DeepSpike
+trained on the other folds in each training variant of `calcium.train.VARIANTS` (the VIMCO bound,
+traces simulated from the initial models, cross-entropy, or bound and cross-entropy), and tested
+on the held-out recordings next to OASIS AR1 / AR2 on the same traces. Scores: spikefinder
+correlation (40 ms bins, mean over test recordings), spike-count ratio (DeepSpike
 only: OASIS is in arbitrary units) and timing error.
 """
 import jax
@@ -25,18 +26,11 @@ def _dataset(recs, max_frames, upsample):
   return train.make_dataset(traces, spikes, valid)
 
 
-# Training variants: "unsupervised" (VIMCO bound after a warm start on simulated traces),
-# "simulated" (no labels, no bound: the network learns only from traces simulated from each
-# training cell's moment-initialised model), "supervised" (cross-entropy on the labels) and
-# "combined" (both losses, config.combined).
-VARIANTS = ("unsupervised", "simulated", "supervised", "combined")
-
-
 def experiment(config, run: app.Run) -> dict:
-  unknown = [v for v in config.variants if v not in VARIANTS]
+  unknown = [v for v in config.variants if v not in train.VARIANTS]
   if unknown:  # Before any data is loaded or trained.
     raise ValueError(f"config.variants: unknown variant {unknown[0]!r}; expected one of "
-                     f"{VARIANTS}.")
+                     f"{train.VARIANTS}.")
   recs = data.load_chen2013(config.data_dir or None)
   recs = [data.match_frame_rate(r, config.train.frame_rate) for r in recs]
   rng = np.random.default_rng(config.seed)
@@ -57,18 +51,11 @@ def experiment(config, run: app.Run) -> dict:
     times = [r.frame_times[:config.max_frames] for r in test_recs]
     spk = [r.spike_times[r.spike_times <= t[-1] + 0.02] for r, t in zip(test_recs, times)]
     for variant in config.variants:
-      tcfg = train.default_config()
-      tcfg.update(config.train.to_dict())
-      tcfg.unsupervised_weight = 0.0 if variant == "supervised" else 1.0
-      tcfg.supervised_weight = 1.0 if variant in ("supervised", "combined") else 0.0
-      if variant == "supervised":  # The simulated warm start serves the bound only.
-        tcfg.pretrain_steps = 0
-      if variant == "combined":  # Its own weights, warm start and generative fit (config.combined).
-        tcfg.update(config.combined.to_dict())
-      if variant == "unsupervised":  # VIMCO after the warm start (config.unsupervised: its ramp).
-        tcfg.update(config.unsupervised.to_dict())
-      if variant == "simulated":  # No labels and no bound: every step on simulated traces.
-        tcfg.pretrain_steps = config.num_chunks * tcfg.steps_per_chunk
+      # Speiser et al. 2017, Sec. 2.4 (calcium.train.variant_config); "simulated" pretrains for
+      # the whole loop of num_chunks chunks.
+      tcfg = train.variant_config(
+          config.train, variant, total_steps=config.num_chunks * config.train.steps_per_chunk,
+          combined=config.combined, unsupervised=config.unsupervised)
       trainer = train.make_trainer(tcfg, train_ds)
       state = run.train_loop(lambda: trainer.init(jax.random.key(config.seed + fi)),
                              trainer.chunk, config.num_chunks, name=f"{variant}_fold{fi}")

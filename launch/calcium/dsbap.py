@@ -18,42 +18,24 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from calcium import data, evaluation, models, oasis_baseline, train  # noqa: E402
+from calcium import evaluation, models, oasis_baseline, simulation, train  # noqa: E402
 from launch import app  # noqa: E402
 
 CHANNELS = ("bap", "event")
 
 
 def simulate_pairs(config, rng: np.random.Generator):
-  """Returns the model, stacked raw params, spikes (N, T, 2) and traces (N, T, 2)."""
+  """Per-pair DS-BAP parameters (`calcium.simulation.random_spine_pairs`); returns the model,
+  stacked raw params, spikes (N, T, 2) and traces (N, T, 2)."""
   model = models.make_model("ds_bap", frame_rate=config.frame_rate)
-  sim = jax.jit(model.simulate, static_argnums=2)
-  spikes, traces, raws = [], [], []
-  for i in range(config.num_cells):
-    tau = (rng.uniform(*config.spine_tau_range), rng.uniform(*config.dendrite_tau_range))
-    # One bAP peaks at spike_snr noise std in both traces; an event at event_amplitude times that.
-    raw = model.init(tau=tau, event_amplitude=rng.uniform(*config.event_amplitude_range),
-                     alpha=(config.spike_snr * config.noise_std,) * 2,
-                     beta=tuple(rng.normal(0, 0.5, 2)), sigma=(config.noise_std,) * 2,
-                     rate=(config.bap_rate, config.event_rate))
-    s, f = sim(raw, jax.random.key(config.seed * 1000 + i), config.num_frames)
-    spikes.append(np.asarray(s))
-    traces.append(np.asarray(f))
-    raws.append(raw)
-  return model, jax.tree.map(lambda *x: np.stack(x), *raws), np.stack(spikes), np.stack(traces)
-
-
-def normalised_params(model, raws, traces):
-  """True raw params in the units of `train.make_dataset`'s per-trace normalisation."""
-  out = []
-  for i, f in enumerate(traces):
-    phys = model.constrain(jax.tree.map(lambda x: x[i], raws))
-    centre = np.nanmedian(f, axis=0)
-    scale = np.array([data.noise_level(f[:, j]) for j in range(f.shape[1])])
-    phys = dict(phys, alpha=phys["alpha"] / scale, beta=(phys["beta"] - centre) / scale,
-                sigma=phys["sigma"] / scale)
-    out.append(model.unconstrain(phys))
-  return jax.tree.map(lambda *x: np.stack(x), *out)
+  raws = simulation.random_spine_pairs(
+      model, rng, config.num_cells, spine_tau_range=config.spine_tau_range,
+      dendrite_tau_range=config.dendrite_tau_range,
+      event_amplitude_range=config.event_amplitude_range, noise_std=config.noise_std,
+      spike_snr=config.spike_snr, bap_rate=config.bap_rate, event_rate=config.event_rate)
+  keys = jax.vmap(jax.random.key)(config.seed * 1000 + np.arange(config.num_cells))
+  spikes, traces = simulation.simulate(model, raws, keys, config.num_frames)
+  return model, raws, spikes, traces
 
 
 def scores(pred, spikes, prefix):
@@ -85,7 +67,7 @@ def experiment(config, run: app.Run) -> dict:
   tcfg.update(model="ds_bap", frame_rate=config.frame_rate)
   runs = {"": None}
   if config.true_model_run:
-    runs["true_model_"] = normalised_params(model, raws, traces)
+    runs["true_model_"] = simulation.normalised_params(model, raws, traces)
   summary, preds, curves = {}, {}, {}
   for prefix, gparams in runs.items():
     cfg = tcfg.copy_and_resolve_references()

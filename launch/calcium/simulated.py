@@ -22,49 +22,23 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from calcium import data, evaluation, mcmc, models, oasis_baseline, train  # noqa: E402
+from calcium import evaluation, mcmc, models, oasis_baseline, simulation, train  # noqa: E402
 from launch import app  # noqa: E402
 
 
-def single_spike_peak(model, raw) -> float:
-  """Peak of the noiseless response to one spike, above the baseline."""
-  one = np.zeros((240, 1))
-  one[0] = 1.0
-  return float(np.max(np.asarray(model.mean_fluorescence(raw, one))) - model.constrain(raw)["beta"])
-
-
 def simulate_cells(name: str, config, rng: np.random.Generator):
-  """Per-cell parameters around typical values; returns the model, raw params (stacked), spikes
-  (N, T, 1) and traces (N, T, 1)."""
+  """Per-cell parameters around typical values (`calcium.simulation.random_cells`); returns the
+  model, raw params (stacked), spikes (N, T, 1) and traces (N, T, 1)."""
   model = models.make_model(name, frame_rate=60.0)
-  sim = jax.jit(model.simulate, static_argnums=2)
-  spikes, traces, raws = [], [], []
-  for i in range(config.num_cells):
-    common = dict(tau=rng.uniform(*config.tau_range), sigma=config.noise_std,
-                  rate=config.firing_rate, beta=rng.normal(0, 0.5))
-    if name == "scdf":  # Hill-type binding with saturation (k_on c^n (1 - b) - k_off b).
-      common.update(k_on=config.scdf_k_on, k_off=config.scdf_k_off, hill=config.scdf_hill)
-    unit = model.init(alpha=1.0, **common)
-    # Scale so that one isolated spike peaks at spike_snr noise standard deviations.
-    raw = model.init(alpha=config.spike_snr * config.noise_std / single_spike_peak(model, unit),
-                     **common)
-    s, f = sim(raw, jax.random.key(config.seed * 1000 + i), config.num_frames)
-    spikes.append(np.asarray(s))
-    traces.append(np.asarray(f))
-    raws.append(raw)
-  return model, jax.tree.map(lambda *x: np.stack(x), *raws), np.stack(spikes), np.stack(traces)
-
-
-def normalised_params(model, raws, traces):
-  """The true raw params in the units of `train.make_dataset`'s normalised traces."""
-  out = []
-  for i, f in enumerate(traces[..., 0]):
-    phys = model.constrain(jax.tree.map(lambda x: x[i], raws))
-    centre, scale = np.nanmedian(f), data.noise_level(f)
-    phys = dict(phys, alpha=phys["alpha"] / scale, beta=(phys["beta"] - centre) / scale,
-                sigma=phys["sigma"] / scale)
-    out.append(model.unconstrain(phys))
-  return jax.tree.map(lambda *x: np.stack(x), *out)
+  # SCDF: Hill-type binding with saturation (k_on c^n (1 - b) - k_off b).
+  binding = (dict(k_on=config.scdf_k_on, k_off=config.scdf_k_off, hill=config.scdf_hill)
+             if name == "scdf" else {})
+  raws = simulation.random_cells(model, rng, config.num_cells, tau_range=config.tau_range,
+                                 noise_std=config.noise_std, firing_rate=config.firing_rate,
+                                 spike_snr=config.spike_snr, **binding)
+  keys = jax.vmap(jax.random.key)(config.seed * 1000 + np.arange(config.num_cells))
+  spikes, traces = simulation.simulate(model, raws, keys, config.num_frames)
+  return model, raws, spikes, traces
 
 
 def mean_corr(pred, spikes):
@@ -97,13 +71,14 @@ def experiment(config, run: app.Run) -> dict:
     summary[f"{name}_deepspike_corr"] = mean_corr(pred, true)
     summary[f"{name}_deepspike_count_ratio"] = float(np.sum(pred) / max(true.sum(), 1))
     # Learned vs true generative parameters (in normalised units), median over cells.
-    true_norm = normalised_params(model, raws, traces)
+    true_norm = simulation.normalised_params(model, raws, traces)
     learned = jax.vmap(model.constrain)(state.generative_params)
     target = jax.vmap(model.constrain)(jax.tree.map(np.asarray, true_norm))
     summary[f"{name}_tau_rel_error"] = float(np.median(
         np.abs(np.asarray(learned["tau"]) / np.asarray(target["tau"]) - 1)))
-    peaks = [(single_spike_peak(model, jax.tree.map(lambda x: x[i], state.generative_params)),
-              single_spike_peak(model, jax.tree.map(lambda x: x[i], true_norm)))
+    peak = lambda raw, i: float(simulation.single_spike_peak(  # noqa: E731
+        model, jax.tree.map(lambda x: x[i], raw)))
+    peaks = [(peak(state.generative_params, i), peak(true_norm, i))
              for i in range(min(config.num_cells, 10))]
     summary[f"{name}_spike_amplitude_rel_error"] = float(np.median(
         [abs(a / b - 1) for a, b in peaks]))

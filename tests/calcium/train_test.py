@@ -340,3 +340,38 @@ def test_fixed_generative_parameters_stay_at_their_initial_values():
              for k in state.generative_params if k != "sigma")
   with pytest.raises(ValueError, match="config.fixed_generative must name parameters of scf_rise"):
     train.make_trainer(_config(model="scf_rise", fixed_generative=("noise",)), ds)
+
+
+def test_variant_configs():
+  base = _config(pretrain_steps=20)
+  combined = {"unsupervised_weight": 1e-3, "generative_fit": "labels", "pretrain_source": "labels"}
+  unsupervised = {"bound_ramp_steps": 50, "fixed_generative": ("sigma",)}
+  got = {v: train.variant_config(base, v, total_steps=60, combined=combined,
+                                 unsupervised=unsupervised) for v in train.VARIANTS}
+  weights = {v: (c.unsupervised_weight, c.supervised_weight, c.pretrain_steps)
+             for v, c in got.items()}
+  assert weights == {"unsupervised": (1.0, 0.0, 20), "simulated": (1.0, 0.0, 60),
+                     "supervised": (0.0, 1.0, 0), "combined": (1e-3, 1.0, 20)}
+  assert got["combined"].generative_fit == "labels" and got["combined"].pretrain_source == "labels"
+  assert got["unsupervised"].bound_ramp_steps == 50
+  assert tuple(got["unsupervised"].fixed_generative) == ("sigma",)
+  # Overrides reach only their own variant; the base config is not modified.
+  assert got["supervised"].bound_ramp_steps == 0 and got["simulated"].generative_fit == "bound"
+  assert base.pretrain_steps == 20 and base.supervised_weight == 0.0
+  assert train.variant_config(base, "simulated").pretrain_steps == base.num_steps
+  with pytest.raises(ValueError, match="variant must be one of"):
+    train.variant_config(base, "semi")
+
+
+def test_simulated_variant_keeps_the_initial_models(simulated):
+  # Every step is the warm start on simulated traces: the network learns, the models stay.
+  c = train.variant_config(_config(steps_per_chunk=5), "simulated", total_steps=10)
+  trainer = train.make_trainer(c, simulated._replace(spikes=None))
+  state0 = trainer.init(jax.random.key(0))
+  state, _ = jax.jit(trainer.chunk)(state0)
+  for a, b in zip(jax.tree.leaves(state.generative_params),
+                  jax.tree.leaves(state0.generative_params)):
+    np.testing.assert_array_equal(a, b)
+  moved = [np.max(np.abs(a - b)) for a, b in zip(jax.tree.leaves(state.recognition_params),
+                                                 jax.tree.leaves(state0.recognition_params))]
+  assert max(moved) > 0

@@ -20,7 +20,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.max_recordings = 18  # Recordings used (the first ones after a seeded shuffle).
   c.max_frames = 14_400  # Frames kept per recording (from the start).
   c.variants = ("unsupervised", "simulated", "supervised", "combined")  # Training variants
-                               # compared (launch/calcium/chen2013.py, VARIANTS).
+                               # compared (calcium.train.VARIANTS, variant_config).
   c.num_chunks = 6  # Chunks of each training loop.
   c.train = train.default_config()  # DeepSpike training (see calcium.train.default_config).
   c.train.frame_rate = 60.06
@@ -56,7 +56,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   # fixed_generative holds named per-cell parameters at their initial values (e.g. ("sigma",)).
   # Off here: the ramp with sigma fixed gave 0.434 against 0.351 (3 folds), chosen with held-out
   # scores in view, so the default stays as measured. The "simulated" variant (no labels, no
-  # bound; see launch/calcium/chen2013.py) is the one that beats OASIS AR2 without labels.
+  # bound; see calcium.train.variant_config) is the one that beats OASIS AR2 without labels.
   # Measured: calcium/README.md, "Chen 2013: the unsupervised variant, robustness".
   c.unsupervised = ml_collections.ConfigDict(dict(bound_ramp_steps=0, fixed_generative=()))
   if preset == "smoke":
