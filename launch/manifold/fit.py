@@ -1,5 +1,6 @@
-"""What the LL-LVM launchers share: preprocessing of y and the options of `manifold.fit`, both read
-from the fields that `launch.manifold.configs.fit.add_fit_fields` puts in every manifold config."""
+"""What the LL-LVM launchers share: preprocessing of y and the options of `manifold.fit`, both
+read from the fields of `launch.manifold.configs.fit.default_config` (every manifold config's
+start)."""
 import ml_collections
 import numpy as np
 

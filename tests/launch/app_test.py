@@ -261,6 +261,8 @@ def test_every_registered_config_has_presets_and_seed():
       config = module.get_config(preset)
       assert "seed" in config, (name, preset)
     assert callable(reproduce.experiment_fn(name)), name
+    with pytest.raises(ValueError, match="'huge'"):  # An unknown preset is refused by name.
+      module.get_config("huge")
 
 
 def test_launcher_finds_its_own_config(monkeypatch):

@@ -1,10 +1,22 @@
-"""Config fields shared by the LL-LVM launchers (preprocessing and EM initialisation); no REPORT,
-so `launch.reproduce` does not treat this module as an experiment."""
+"""The default config every LL-LVM launcher starts from (seed, EM length, preprocessing and EM
+initialisation); no REPORT, so `launch.reproduce` does not treat this module as an experiment."""
 import ml_collections
 
+PRESETS = ("smoke", "default", "full")
 
-def add_fit_fields(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """Adds the preprocessing and EM-initialisation fields (read by `launch.manifold.fit`)."""
+
+def check_preset(preset: str) -> None:
+  if preset not in PRESETS:
+    raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}.")
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Fields of every manifold experiment; each config adds its own and its presets change them.
+  The preprocessing and EM-start fields are read by `launch.manifold.fit`."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0                # Seed of the data set and of the initialisation.
+  c.max_iters = 50          # EM iterations (cap) per fit.
+  c.tol = 1e-7              # Relative bound change that stops EM.
   c.normalise = True        # Centre y and divide by max |y| before fitting (the reference code's
                             # preprocessing; the model is not scale free).
   c.data_scale = 1.0        # Extra factor on y after normalisation.
