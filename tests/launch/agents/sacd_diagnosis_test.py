@@ -1,4 +1,4 @@
-"""Smoke test of launch/agents/sacd_diagnosis on its tiny preset, and of the re-weighting wrapper."""
+"""Smoke test of launch/agents/sacd_diagnosis (tiny preset) and of the re-weighting wrapper."""
 import numpy as np
 import pytest
 
