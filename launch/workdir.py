@@ -5,6 +5,9 @@ Layout of a workdir:
   metrics.jsonl      one JSON object per logged step: {"stream", "step", <metric>: value, ...}
   checkpoints/NAME/  orbax checkpoints of each training loop (see `launch.train_loop`)
   figures/*.png      figures
+  tensorboard/       TensorBoard event files: every scalar metric as `<stream>/<name>` at its
+                     step, every figure as an image (`tensorboard --logdir` on a workdir or on a
+                     sweep's parent folder); vector metrics stay in metrics.jsonl only
   summary.json       the experiment's headline numbers, wall and compile time
 """
 from __future__ import annotations
@@ -108,6 +111,7 @@ class Workdir:
             + "\n  ".join(diffs)
             + "\nUse a new --workdir, or the config stored in config.json.")
     self.resumed = config_file.exists()
+    self._tensorboard = None
     if is_writer:
       _atomic_write(config_file, json.dumps(resolved, indent=2, sort_keys=True) + "\n")
 
@@ -129,6 +133,19 @@ class Workdir:
     record = {"stream": stream, "step": int(step), **to_jsonable(dict(metrics))}
     with open(self.metrics_file, "a") as f:
       f.write(json.dumps(record) + "\n")
+    writer = self.tensorboard()
+    for name, value in record.items():
+      if name not in ("stream", "step") and _is_scalar(value):
+        writer.add_scalar(f"{stream}/{name}", float(value), int(step))
+    writer.flush()
+
+  def tensorboard(self):
+    """The run's tensorboardX `SummaryWriter` on tensorboard/ (opened on first use)."""
+    if self._tensorboard is None:
+      from tensorboardX import SummaryWriter  # noqa: PLC0415  (deferred: import cost)
+
+      self._tensorboard = SummaryWriter(str(self.path / "tensorboard"), flush_secs=30)
+    return self._tensorboard
 
   def read_metrics(self, stream: str | None = None) -> list[dict[str, Any]]:
     if not self.metrics_file.exists():
@@ -154,6 +171,10 @@ class Workdir:
     if self.is_writer:
       self.figures_dir.mkdir(exist_ok=True)
       fig.savefig(path, dpi=110, bbox_inches="tight")
+      image = plt.imread(path)  # the saved PNG, so TensorBoard shows exactly what is on disk
+      writer = self.tensorboard()
+      writer.add_image(f"figures/{name}", image[..., :3], 0, dataformats="HWC")
+      writer.flush()
     plt.close(fig)
     return path
 
@@ -161,6 +182,13 @@ class Workdir:
     if self.is_writer:
       _atomic_write(self.path / "summary.json",
                     json.dumps(to_jsonable(dict(summary)), indent=2, sort_keys=True) + "\n")
+      if self._tensorboard is not None:
+        self._tensorboard.close()
+        self._tensorboard = None
+
+
+def _is_scalar(value: Any) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _atomic_write(path: pathlib.Path, text: str) -> None:

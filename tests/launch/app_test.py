@@ -276,3 +276,27 @@ def test_launcher_finds_its_own_config(monkeypatch):
                                             "simulated.py")
   main.__spec__ = types.SimpleNamespace(name="launch.calcium.no_such_experiment")
   assert app._default_config_path() is None
+
+
+def test_tensorboard_events_hold_every_scalar_metric_and_the_figures(tmp_path):
+  import matplotlib
+  from tensorboard.backend.event_processing import event_accumulator
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  config = rx.get_config("smoke")
+  wd = workdir_lib.Workdir(tmp_path, config)
+  for step, loss in ((20, 0.5), (40, 0.25)):
+    wd.log_metrics(step, {"loss": loss, "w": [1.0, 2.0], "ok": True}, stream="train")
+  fig, ax = plt.subplots(figsize=(2, 1.5))
+  ax.plot([0, 1], [1, 0])
+  wd.save_figure("curve", fig)
+  wd.write_summary({"final_loss": 0.25})
+  acc = event_accumulator.EventAccumulator(str(tmp_path / "tensorboard"))
+  acc.Reload()
+  # Scalars only: the vector `w` and the flag `ok` stay in metrics.jsonl.
+  assert acc.Tags()["scalars"] == ["train/loss"]
+  assert [(e.step, e.value) for e in acc.Scalars("train/loss")] == [(20, 0.5), (40, 0.25)]
+  image = acc.Images("figures/curve")[0]
+  png = plt.imread(tmp_path / "figures" / "curve.png")
+  assert (image.height, image.width) == png.shape[:2]
