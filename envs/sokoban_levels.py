@@ -14,6 +14,7 @@ Text files use the Boxoban format: `#` wall, space floor, `.` target, `$` box, `
 from __future__ import annotations
 
 import functools
+import heapq
 import pathlib
 
 import flax.struct
@@ -344,3 +345,124 @@ def generate_bank(key: jax.Array, num_levels: int, height: int = 10, width: int 
 @functools.lru_cache(maxsize=None)
 def _batched_generator(height, width, num_boxes, kwargs):
   return jax.jit(jax.vmap(lambda k: generate_level(k, height, width, num_boxes, **dict(kwargs))))
+
+
+# ----------------------------------------------------------------------------- host solver
+def _dead_cells(walls: np.ndarray, targets: np.ndarray) -> np.ndarray:
+  """Cells from which a lone box can never reach a target (pulled back from the targets)."""
+  h, w = walls.shape
+  live = targets.copy()
+  stack = [tuple(c) for c in np.argwhere(targets)]
+  while stack:
+    r, c = stack.pop()
+    for dr, dc in MOVES:
+      # A box at (r, c) can come from (r - dr, c - dc), pushed by a player at (r - 2dr, c - 2dc).
+      b, p = (r - dr, c - dc), (r - 2 * dr, c - 2 * dc)
+      if (0 <= p[0] < h and 0 <= p[1] < w and not walls[b] and not walls[p] and not live[b]):
+        live[b] = True
+        stack.append(b)
+  return ~live
+
+
+def solve_level(level: Level, max_expansions: int = 200_000):
+  """A fewest-steps solution of one level (host side, A* over push states), or None.
+
+  Steps are the environment's actions (walking and pushing), so the length is what an agent
+  needs within the 120-step limit. A state is the box set and the player's cell just after a
+  push; an edge walks by a shortest path to a box's side and pushes it once, costing the walk
+  plus one step. Every solution is such a sequence, so Dijkstra on these edges is optimal in
+  steps; the heuristic (each box's Manhattan distance to its nearest target) never
+  overestimates the steps left. Pushes onto cells from which no target is reachable are pruned.
+
+  Args:
+    level: one `Level` (numpy or JAX arrays).
+    max_expansions: give up (return None) after expanding this many states.
+
+  Returns:
+    A list of actions (0 up, 1 down, 2 left, 3 right) solving the level, or None if none was
+    found within the budget. `[]` for a level that starts solved.
+  """
+  walls = np.asarray(level.walls, bool)
+  targets = np.asarray(level.targets, bool)
+  h, w = walls.shape
+  dead = _dead_cells(walls, targets).reshape(-1).tolist()
+  free = (~walls).reshape(-1).tolist()
+  steps = [int(dr) * w + int(dc) for dr, dc in MOVES]
+  # Cells are flat indices; the border is never free for a closed room, but check bounds anyway.
+  neighbours = [[] for _ in range(h * w)]
+  for r in range(h):
+    for c in range(w):
+      for a, (dr, dc) in enumerate(MOVES):
+        rr, cc = r + int(dr), c + int(dc)
+        if 0 <= rr < h and 0 <= cc < w and free[rr * w + cc]:
+          neighbours[r * w + c].append((rr * w + cc, a))
+  goal = frozenset(int(i) for i in np.flatnonzero(targets))
+  tr, tc = np.nonzero(targets)
+  rr, cc = np.divmod(np.arange(h * w), w)
+  nearest = np.min(np.abs(rr[:, None] - tr) + np.abs(cc[:, None] - tc), axis=1).tolist()
+  boxes0 = frozenset(int(i) for i in np.flatnonzero(np.asarray(level.boxes, bool)))
+  pr, pc = (int(v) for v in np.asarray(level.player))
+  player0 = pr * w + pc
+
+  def walk(boxes, start):
+    """Breadth-first walk from `start` around the boxes: {cell: (parent, action)}."""
+    parent = {start: None}
+    frontier = [start]
+    while frontier:
+      nxt = []
+      for cell in frontier:
+        for n, a in neighbours[cell]:
+          if n not in parent and n not in boxes:
+            parent[n] = (cell, a)
+            nxt.append(n)
+      frontier = nxt
+    return parent
+
+  def path_to(parent, cell):
+    actions = []
+    while parent[cell] is not None:
+      cell, a = parent[cell]
+      actions.append(a)
+    return actions[::-1]
+
+  if boxes0 <= goal:
+    return []
+  start = (boxes0, player0)
+  best_g, came = {start: 0}, {start: None}
+  # Ties in f go to the deeper state (larger g), which expands far fewer states.
+  heap = [(sum(nearest[b] for b in boxes0), 0, 0, start)]
+  counter, expansions = 1, 0
+  while heap:
+    _, neg_g, _, state = heapq.heappop(heap)
+    g = -neg_g
+    if g > best_g[state]:
+      continue
+    boxes, player = state
+    if boxes <= goal:
+      actions = []
+      while came[state] is not None:
+        state, segment = came[state]
+        actions = segment + actions
+      return actions
+    expansions += 1
+    if expansions > max_expansions:
+      return None
+    parent = walk(boxes, player)
+    dist = {}
+    for box in boxes:
+      for a, step in enumerate(steps):
+        side, dest = box - step, box + step
+        if side not in parent or not free[dest] or dest in boxes or dead[dest]:
+          continue
+        if side not in dist:
+          dist[side] = path_to(parent, side)
+        new_boxes = (boxes - {box}) | {dest}
+        new = (new_boxes, box)
+        ng = g + len(dist[side]) + 1
+        if ng < best_g.get(new, 1 << 30):
+          best_g[new] = ng
+          came[new] = (state, dist[side] + [a])
+          hn = sum(nearest[b] for b in new_boxes)
+          heapq.heappush(heap, (ng + hn, -ng, counter, new))
+          counter += 1
+  return None
