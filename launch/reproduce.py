@@ -5,7 +5,9 @@
 
 Experiments are found by walking the subpackages of `launch`: an experiment `<package>.<name>`
 (e.g. `calcium.chen2013`) is registered when its config module
-`launch/<package>/configs/<name>.py` defines `REPORT` (a title and the summary keys to show);
+`launch/<package>/configs/<name>.py` defines `REPORT` (a title, the summary keys to show, and
+optionally `claims`, a list of `launch.claims.Claim`, and `demo: True` for the one headline
+experiment per paper that `--preset=demo` runs, i.e. `make demo`);
 its launcher `launch/<package>/<name>.py` defines `experiment(config, run)`. Config modules
 without REPORT (shared fields, e.g. `launch/manifold/configs/fit.py`) are skipped. Each runs in
 `OUT/runs/PRESET/<package>/<name>/`, so a second call resumes finished and half-finished runs
@@ -25,9 +27,9 @@ from typing import Any
 from absl import app as absl_app
 from absl import flags, logging
 
-from launch import app, report
+from launch import app, claims, report
 
-PRESETS = ("smoke", "default", "full")
+PRESETS = ("smoke", "demo", "default", "full")
 
 
 def registered_experiments() -> list[str]:
@@ -65,6 +67,9 @@ def reproduce(preset: str, out: str | pathlib.Path, only: Sequence[str] | None =
     raise ValueError(f"--preset must be one of {PRESETS}; got {preset!r}.")
   out = pathlib.Path(out)
   names = registered_experiments()
+  if preset == "demo" and not only:
+    # One headline experiment per paper (REPORT["demo"]); the others stay in `make reproduce`.
+    names = [n for n in names if config_module(n).REPORT.get("demo", False)]
   if only:
     unknown = sorted(set(only) - set(names))
     if unknown:
@@ -75,6 +80,7 @@ def reproduce(preset: str, out: str | pathlib.Path, only: Sequence[str] | None =
     module = config_module(name)
     entry = {"name": name, "title": module.REPORT.get("title", name),
              "headline": list(module.REPORT.get("headline", ())),
+             "claims": [claims.check_claim(c) for c in module.REPORT.get("claims", ())],
              "workdir": out / "runs" / preset / pathlib.Path(*name.split("."))}
     logging.info("[%d/%d] %s (%s preset)", i + 1, len(names), name, preset)
     t0 = time.perf_counter()

@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from launch import app, report, reproduce
+from launch import app, claims, report, reproduce
 from launch import workdir as workdir_lib
 
 HERE = pathlib.Path(__file__).parent
@@ -241,6 +241,63 @@ def test_report_lists_headline_numbers_and_figures(tmp_path):
   assert "| Broken (`bad`) | failed | 0.1 | - |" in text and "ValueError: boom" in text
 
 
+def _claim_entry(name, summary, *claims, status="ok"):
+  return {"name": name, "title": name, "headline": [], "workdir": pathlib.Path("/nonexistent"),
+          "status": status, "seconds": 1.0, "summary": summary, "claims": list(claims)}
+
+
+def test_report_claims_table_verdicts_follow_the_numbers(tmp_path):
+  Claim = claims.Claim
+  entries = [
+      _claim_entry("calcium.chen2013", {"ours_corr": 0.70, "oasis_corr": 0.60},
+                   Claim("Speiser et al. 2017", "DeepSpike above OASIS AR2", "ours_corr",
+                         "oasis_corr", ">", anchor_name="OASIS AR2"),
+                   Claim("Speiser et al. 2017", "by more than 0.2", "ours_corr", "oasis_corr",
+                         ">", margin=0.2)),
+      _claim_entry("manifold.swiss_roll", {"err": 0.05},
+                   Claim("Park et al. 2015", "error below 0.1", "err", 0.1, "<"),
+                   Claim("Park et al. 2015", "error below 0.1 by 0.06", "err", 0.1, "<",
+                         margin=0.06)),
+      _claim_entry("agents.x", {"ret": float("nan")},
+                   Claim("Someone", "returns above random", "ret", "random_ret", ">")),
+      _claim_entry("agents.y", {}, Claim("Someone", "learns", "ret", 0.0, ">"),
+                   status="failed"),
+  ]
+  text = report.write_report(tmp_path, "demo", entries).read_text()
+  assert report.SMOKE_NOTE not in text
+  assert "2 of 6 claims hold at this preset." in text
+  rows = [line for line in text.splitlines() if line.startswith("| Speiser") or
+          line.startswith("| Park") or line.startswith("| Someone")]
+  # 0.70 > 0.60 holds; 0.70 > 0.60 + 0.2 does not; 0.05 < 0.1 holds; 0.05 < 0.1 - 0.06 does not;
+  # a NaN or absent number (a failed run) is not measured rather than a verdict.
+  assert [r.rsplit("|", 2)[-2].strip() for r in rows] == [
+      "holds", "does not hold", "holds", "does not hold", "not measured", "not measured"]
+  assert "| OASIS AR2: 0.6 | ours_corr: 0.7 |" in rows[0]
+  assert "| fixed 0.1 | err: 0.05 |" in rows[2]
+  smoke = report.write_report(tmp_path, "smoke", entries[:1]).read_text()
+  assert smoke.splitlines()[2] == report.SMOKE_NOTE
+
+
+def test_malformed_claims_are_refused_by_name():
+  with pytest.raises(ValueError, match="relation '=>'"):
+    claims.check_claim(claims.Claim("p", "c", "a", "b", "=>"))
+  with pytest.raises(ValueError, match="margin must be >= 0"):
+    claims.check_claim(claims.Claim("p", "c", "a", "b", ">", margin=-1.0))
+  with pytest.raises(ValueError, match="`anchor` must be"):
+    claims.check_claim(claims.Claim("p", "c", "a", None))
+
+
+def test_demo_runs_only_the_demo_experiments_and_each_has_claims():
+  names = reproduce.registered_experiments()
+  demos = [n for n in names if reproduce.config_module(n).REPORT.get("demo", False)]
+  assert demos, "no experiment is marked REPORT['demo']"
+  for name in demos:
+    report_spec = reproduce.config_module(name).REPORT
+    assert report_spec.get("claims"), f"{name} is in the demo but states no claim"
+    for c in report_spec["claims"]:
+      claims.check_claim(c)
+
+
 def test_reproduce_refuses_unknown_experiment(tmp_path):
   with pytest.raises(ValueError, match="--only names unregistered experiments"):
     reproduce.reproduce("smoke", tmp_path, only=["no_such_experiment"])
@@ -255,9 +312,12 @@ def test_every_registered_config_has_presets_and_seed():
   assert {"stochastic_graphs.bernoulli", "latent_dynamics.plds", "manifold.swiss_roll",
           "calcium.chen2013"} <= set(names)
   assert "manifold.fit" not in names
+  demos = [n for n in names if reproduce.config_module(n).REPORT.get("demo", False)]
   for name in names:
     module = reproduce.config_module(name)
     for preset in reproduce.PRESETS:
+      if preset == "demo" and name not in demos:
+        continue  # only the demo experiments need a demo preset
       config = module.get_config(preset)
       assert "seed" in config, (name, preset)
     assert callable(reproduce.experiment_fn(name)), name
