@@ -16,11 +16,14 @@ baseline term of Mao et al. 2019, so derivatives of every order are unbiased.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.experimental import checkify
 
 from stochastic_graphs import dependencies
 from stochastic_graphs import dice as dice_lib
@@ -241,28 +244,68 @@ def _union_leaves(tree) -> frozenset:
   return frozenset().union(*leaves) if leaves else frozenset()
 
 
-def _is_concrete(x) -> bool:
-  return not isinstance(x, jax.core.Tracer)
+CHECK_FINITE_MODES = (True, False, "always", "checkify")
 
 
-def _check_finite(h, structure) -> None:
+def _host_value(x):
+  """The numbers behind `x` when they exist while the surrogate runs, else None.
+
+  Concrete arrays, and the tracers of `grad`/`vjp`/`jvp`/`vmap` applied without `jit` (their
+  primal or batched value is a concrete array), have numbers; inside `jit`, `lax.scan`
+  bodies and other staged code there are none yet.
+  """
+  while isinstance(x, jax.core.Tracer):
+    x = getattr(x, "primal", None) if hasattr(x, "primal") else getattr(x, "val", None)
+  if isinstance(x, (jax.Array, np.ndarray, np.generic, float, int, bool)):
+    return x
+  return None
+
+
+def _cost_message(name: str, up: list) -> str:
+  if up:
+    where = (f"it is downstream of nodes {up}. Check the model at those nodes and the "
+             "computation from their values to the cost.")
+  else:
+    where = ("it depends on no stochastic node, so the deterministic part of the model (its "
+             "inputs or parameters, or the computation of the cost from them) produced it.")
+  return f"cost {name!r} is not finite (NaN or inf); {where}"
+
+
+def _log_prob_message(name: str) -> str:
+  return (f"node {name!r}: the log-probability of its sample is not finite (NaN or -inf); the "
+          "sample is outside the distribution's support or its parameters are NaN.")
+
+
+def _raise_if_not_finite(x, message: str) -> None:
+  if not np.all(np.isfinite(np.asarray(x))):
+    raise ValueError(message)
+
+
+def _check_one(x, message: str, mode) -> None:
+  """One value: on the host where its numbers exist, else as `mode` says (see make_surrogate)."""
+  if mode == "checkify":
+    checkify.check(jnp.all(jnp.isfinite(x)), message.replace("{", "{{").replace("}", "}}"))
+    return
+  host = _host_value(x)
+  if host is not None:
+    _raise_if_not_finite(host, message)
+  elif mode == "always":
+    jax.debug.callback(functools.partial(_raise_if_not_finite, message=message), x)
+
+
+def _check_finite(h, structure, mode) -> None:
   for name, c in h.costs.items():
-    if _is_concrete(c.value) and not bool(jnp.all(jnp.isfinite(c.value))):
-      up = [n for n in structure.nodes if structure.influence.get((n, name), NONE)]
-      raise ValueError(f"cost {name!r} is not finite (NaN or inf); it is downstream of nodes "
-                       f"{up}. Check the model at those nodes.")
+    up = [n for n in structure.nodes if structure.influence.get((n, name), NONE)]
+    _check_one(c.value, _cost_message(name, up), mode)
   for name, n in h.nodes.items():
-    if _is_concrete(n.log_prob) and not bool(jnp.all(jnp.isfinite(n.log_prob))):
-      raise ValueError(f"node {name!r}: the log-probability of its sample is not finite (NaN "
-                       "or -inf); the sample is outside the distribution's support or its "
-                       "parameters are NaN.")
+    _check_one(n.log_prob, _log_prob_message(name), mode)
 
 
 def make_surrogate(model: Callable, *, estimators: Mapping[str, Any] | None = None,
                    critics: Mapping[str, str] | None = None, causal: bool = True,
                    dice: bool = False,
                    influences: Mapping[str, Iterable[str]] | None = None,
-                   check_finite: bool = True) -> Callable:
+                   check_finite: bool | str = True) -> Callable:
   """Turns a stochastic computation graph into a surrogate-objective function.
 
   Args:
@@ -275,13 +318,25 @@ def make_surrogate(model: Callable, *, estimators: Mapping[str, Any] | None = No
       that higher derivatives are unbiased. Critics are not allowed with `dice`.
     influences: explicit node -> influenced costs declaration, overriding the dataflow analysis
       for those nodes (for graphs where the user knows better than the data dependence).
-    check_finite: outside jit, raise on NaN/inf costs or log-probabilities (naming the node).
+    check_finite: what to do about NaN/inf costs and log-probabilities (the error names the
+      cost and the nodes upstream of it, or the node). `True` (default): raise `ValueError`
+      wherever the values have numbers while the surrogate runs: called on arrays, and under
+      `grad`, `value_and_grad`, `vjp`, `jvp` and `vmap` applied without `jit` (the error comes
+      from inside the transformation). Inside `jit` (or a `lax.scan` body) nothing is checked.
+      `"always"`: also inside `jit`, through a host callback (`jax.debug.callback`) that raises
+      when the compiled code runs; jax then raises a `JaxRuntimeError` whose message holds the
+      same text. It costs one host round trip per call. `"checkify"`: `checkify.check`s,
+      which work under every transformation without host callbacks; wrap the function that
+      calls the surrogate in `jax.experimental.checkify.checkify` and call `err.throw()`.
+      `False`: no check.
 
   Returns:
     `fn(*args, values=None, baselines=None, **kwargs) -> (surrogate, SurrogateInfo)`.
     `values` forces node samples (dict name -> array); `baselines` gives scalar baselines by
     node name (e.g. from `moving_average_baseline`), besides those declared in the model.
   """
+  if check_finite not in CHECK_FINITE_MODES:
+    raise ValueError(f"check_finite must be one of {CHECK_FINITE_MODES}; got {check_finite!r}.")
   critics = dict(critics or {})
   for node, kind in critics.items():
     if kind not in nodes_lib.CRITIC_KINDS:
@@ -318,7 +373,7 @@ def make_surrogate(model: Callable, *, estimators: Mapping[str, Any] | None = No
     h = _run(model, args, kwargs, forced=values, estimators=estimators, critic_kinds=critics,
              scan_of=structure.scan_of)
     if check_finite:
-      _check_finite(h, structure)
+      _check_finite(h, structure, check_finite)
     extra = dict(baselines or {})
     for name in extra:
       if name not in h.nodes:
