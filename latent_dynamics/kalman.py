@@ -12,8 +12,23 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.scipy.linalg import cho_solve
+
+
+def _check_values(y, mask) -> None:
+  """On concrete arrays (outside jit): observed y finite, mask of 0s and 1s."""
+  if isinstance(y, jax.core.Tracer) or isinstance(mask, jax.core.Tracer):
+    return
+  ya = np.asarray(y)
+  obs = np.ones(ya.shape[0], bool) if mask is None else np.asarray(mask) > 0
+  if mask is not None and not np.all((np.asarray(mask) == 0) | (np.asarray(mask) == 1)):
+    raise ValueError("mask must hold only 0 (unobserved step) and 1 (observed step).")
+  bad = np.flatnonzero(obs & ~np.all(np.isfinite(ya), axis=1))
+  if bad.size:
+    raise ValueError(f"y is not finite (NaN or inf) at observed steps {bad.tolist()}; mark "
+                     "missing observations with mask 0 at those steps instead.")
 
 
 class KalmanResult(NamedTuple):
@@ -45,18 +60,50 @@ def kalman_smoother(m0, q0, a, q, c, r, y, *, drift=None, offset=None, mask=None
     y: (T, p) observations.
     drift: optional (T-1, n) b_t (e.g. B u_t for inputs u_t).
     offset: optional (p,) d.
-    mask: optional (T,) 1 where y_t is observed.
+    mask: optional (T,) 1 where y_t is observed, 0 where it is not (any value of y, NaN
+      included, is ignored there).
 
   Returns:
     `KalmanResult`.
+
+  Raises:
+    ValueError: a shape that does not fit (naming the argument); on concrete arrays (outside
+      jit) also a NaN/inf observation at an observed step or a mask value other than 0 and 1.
   """
-  t_len, p = y.shape
-  n = m0.shape[0]
-  if c.shape != (p, n) or a.shape != (n, n):
-    raise ValueError(f"c must be (p, n) = {(p, n)} and a (n, n); got {c.shape}, {a.shape}.")
+  y = jnp.asarray(y)
+  if y.ndim != 2:
+    raise ValueError(f"y must have shape (T, p); got {y.shape}.")
+  t_len = y.shape[0]
+  a = jnp.asarray(a)
+  if a.ndim != 2 or a.shape[0] != a.shape[1]:
+    raise ValueError(f"a must be a square (n, n) matrix; got {a.shape}.")
+  n = a.shape[0]
+  c = jnp.asarray(c)
+  if c.ndim != 2 or c.shape[1] != n:
+    raise ValueError(f"c must have shape (p, n) with n = {n} (the size of a); got {c.shape}.")
+  p = c.shape[0]
+  for name, v, shape in (("m0", m0, (n,)), ("q0", q0, (n, n)), ("q", q, (n, n)),
+                         ("r", r, (p, p))):
+    if jnp.shape(v) != shape:
+      raise ValueError(f"{name} must have shape {shape} (n = {n} latents, p = {p} observation "
+                       f"dimensions from c); got {jnp.shape(v)}.")
+  if y.shape[1] != p:
+    raise ValueError(f"y must have shape (T, p) = (T, {p}): p = {p} observation dimensions "
+                     f"(the rows of c); got {y.shape}.")
+  if drift is not None and jnp.shape(drift) != (t_len - 1, n):
+    raise ValueError(f"drift must have shape (T-1, n) = {(t_len - 1, n)} (one b_t per "
+                     f"transition); got {jnp.shape(drift)}.")
+  if offset is not None and jnp.shape(offset) != (p,):
+    raise ValueError(f"offset must have shape (p,) = {(p,)}; got {jnp.shape(offset)}.")
+  if mask is not None and jnp.shape(mask) != (t_len,):
+    raise ValueError(f"mask must have shape (T,) = {(t_len,)} (1 where y_t is observed); "
+                     f"got {jnp.shape(mask)}.")
+  _check_values(y, mask)
   drift = jnp.zeros((t_len - 1, n), y.dtype) if drift is None else drift
   offset = jnp.zeros((p,), y.dtype) if offset is None else offset
   mask = jnp.ones((t_len,), y.dtype) if mask is None else mask
+  # Unobserved steps may hold anything (NaN included): replaced before they reach arithmetic.
+  y = jnp.where(mask[:, None] > 0, y, 0.0)
 
   def update(m, pcov, yt, obs):
     s = c @ pcov @ c.T + r
@@ -68,7 +115,8 @@ def kalman_smoother(m0, q0, a, q, c, r, y, *, drift=None, offset=None, mask=None
     p_new = ikc @ pcov @ ikc.T + k @ r @ k.T  # Joseph form: stays symmetric PSD.
     z = jax.scipy.linalg.solve_triangular(ls, resid, lower=True)
     ll = -0.5 * z @ z - jnp.sum(jnp.log(jnp.diag(ls))) - 0.5 * p * jnp.log(2 * jnp.pi)
-    return (jnp.where(obs > 0, m_new, m), jnp.where(obs > 0, p_new, pcov), obs * ll)
+    return (jnp.where(obs > 0, m_new, m), jnp.where(obs > 0, p_new, pcov),
+            jnp.where(obs > 0, ll, 0.0))
 
   def filter_step(carry, xs):
     m, pcov = carry

@@ -67,7 +67,60 @@ def test_smoother_matches_dense_conditioning(x64):
                              m["m0"] + k0 @ (y[0] - m["d"] - c0 @ m["m0"]), atol=1e-10)
 
 
-def test_bad_shapes():
-  with pytest.raises(ValueError, match="c must be"):
-    kalman.kalman_smoother(np.zeros(2), np.eye(2), np.eye(2), np.eye(2), np.zeros((2, 2)),
-                           np.eye(3), np.zeros((5, 3)))
+def small_lds(t=5, n=2, p=3):
+  rng = np.random.default_rng(1)
+  return dict(m0=np.zeros(n), q0=np.eye(n), a=0.9 * np.eye(n), q=0.5 * np.eye(n),
+              c=rng.normal(size=(p, n)), r=np.eye(p)), rng.normal(size=(t, p))
+
+
+def smooth(args, y, **kw):
+  return kalman.kalman_smoother(args["m0"], args["q0"], args["a"], args["q"], args["c"],
+                                args["r"], y, **kw)
+
+
+@pytest.mark.parametrize("name,value,match", [
+    ("c", np.zeros((3, 4)), "c must have shape \\(p, n\\) with n = 2"),
+    ("r", np.eye(2), "r must have shape \\(3, 3\\)"),
+    ("r", np.ones(3), "r must have shape \\(3, 3\\)"),
+    ("q", np.eye(3), "q must have shape \\(2, 2\\)"),
+    ("m0", np.zeros(3), "m0 must have shape \\(2,\\)"),
+    ("a", np.zeros((2, 3)), "a must be a square"),
+])
+def test_bad_parameter_shapes_name_the_argument(name, value, match):
+  args, y = small_lds()
+  with pytest.raises(ValueError, match=match):
+    smooth({**args, name: value}, y)
+
+
+def test_bad_data_shapes_name_the_argument():
+  args, y = small_lds()
+  # Before: "c must be (p, n) ..." for an observation of the wrong dimension, and JAX's "scan got
+  # values with different leading axis sizes" for a wrong drift or mask length.
+  with pytest.raises(ValueError, match="y must have shape \\(T, p\\) = \\(T, 3\\)"):
+    smooth(args, y[:, :2])
+  with pytest.raises(ValueError, match="drift must have shape \\(T-1, n\\) = \\(4, 2\\)"):
+    smooth(args, y, drift=np.zeros((5, 2)))
+  with pytest.raises(ValueError, match="mask must have shape \\(T,\\) = \\(5,\\)"):
+    smooth(args, y, mask=np.ones(4))
+  with pytest.raises(ValueError, match="offset must have shape \\(p,\\) = \\(3,\\)"):
+    smooth(args, y, offset=np.zeros(2))
+  with pytest.raises(ValueError, match="mask must hold only 0"):
+    smooth(args, y, mask=np.full(5, 0.5))
+
+
+def test_nan_observation_refused_at_observed_steps_ignored_at_unobserved(x64):
+  args, y = small_lds()
+  y_nan = y.copy()
+  y_nan[2] = np.nan
+  with pytest.raises(ValueError, match="y is not finite .* at observed steps \\[2\\]"):
+    smooth(args, y_nan)
+  mask = np.ones(5)
+  mask[2] = 0.0
+  res = smooth(args, y_nan, mask=mask)
+  ref = smooth(args, np.where(np.isnan(y_nan), 0.0, y_nan), mask=mask)
+  # Before, the NaN leaked into the log-likelihood (0 * NaN) though the means ignored it.
+  assert np.isfinite(res.log_likelihood)
+  np.testing.assert_allclose(res.log_likelihood, ref.log_likelihood, rtol=1e-12)
+  np.testing.assert_allclose(res.smoothed_means, ref.smoothed_means, rtol=1e-12)
+  g = jax.grad(lambda yy: smooth(args, yy, mask=mask).log_likelihood)(y_nan)
+  assert np.all(np.isfinite(g)) and np.all(g[2] == 0.0)
