@@ -1,9 +1,14 @@
-"""Ground-truth calcium recordings (Chen et al. 2013 GCaMP6s, CASCADE curation) and preprocessing.
+"""Ground-truth calcium recordings (CASCADE curation, Rupprecht et al. 2021) and preprocessing.
 
-Files are MATLAB structs `CAttached` (one or an array, one per recording) with fields `fluo_time`
-(frame times, s), `fluo_mean` (dF/F, may hold NaN frames) and `events_AP` (spike times in 1e-4 s).
-NaN frames are reported (logged and counted in `Recording.nan_frames`) and kept out of the
-likelihood through `Recording.valid`; the network input fills them by linear interpolation.
+A ground-truth set is a folder of .mat files (one neuron each, one or several recordings of it),
+named for the set (e.g. `DS14-GCaMP6s-m-V1`, Chen et al. 2013's GCaMP6s recordings); the README of
+the folder above describes each set in a table row (`data_set_description`). `load_folder` reads
+every recording of a set; `select_recordings` shuffles and caps them, and says in the log how many
+a cap dropped (no recording is dropped silently). Files are MATLAB structs `CAttached` (one or an
+array, one per recording) with fields `fluo_time` (frame times, s), `fluo_mean` (dF/F, may hold
+NaN frames) and `events_AP` (spike times in 1e-4 s). NaN frames are reported (logged and counted
+in `Recording.nan_frames`) and kept out of the likelihood through `Recording.valid`; the network
+input fills them by linear interpolation.
 """
 from __future__ import annotations
 
@@ -53,6 +58,51 @@ def chen2013_files(data_dir: str | pathlib.Path | None = None) -> list[pathlib.P
   return sorted(folder.glob("*.mat")) if folder.is_dir() else []
 
 
+def ground_truth_folder(data_dir: str | pathlib.Path | None = None,
+                        default_subdir: str = CHEN2013_SUBDIR) -> pathlib.Path:
+  """The folder of .mat files `data_dir` names: `data_dir/default_subdir` where that exists (the
+  shared root holds one folder per set), else `data_dir` itself (default: `default_data_dir()`)."""
+  root = pathlib.Path(data_dir) if data_dir else default_data_dir()
+  return root / default_subdir if (root / default_subdir).is_dir() else root
+
+
+def data_set_name(folder: str | pathlib.Path) -> str:
+  """The set's name: its folder's name (e.g. 'DS14-GCaMP6s-m-V1')."""
+  return pathlib.Path(folder).resolve().name
+
+
+def data_set_description(folder: str | pathlib.Path) -> str:
+  """'<name> (<indicator>, <preparation>)' from the table row of the README beside or inside the
+  folder whose first cell is the folder's name in backticks; the bare name where there is none."""
+  folder = pathlib.Path(folder).resolve()
+  name = folder.name
+  for readme in (folder / "README.md", folder.parent / "README.md"):
+    if not readme.is_file():
+      continue
+    for line in readme.read_text(errors="replace").splitlines():
+      cells = [c.strip() for c in line.strip().strip("|").split("|")]
+      if len(cells) >= 3 and cells[0] == f"`{name}`":
+        return f"{name} ({cells[1]}, {cells[2]})"
+  return name
+
+
+def select_recordings(recordings: list, max_recordings: int | None = None, *,
+                      seed: int | None = None, name: str = "data set") -> list:
+  """Every recording (in a seeded random order when `seed` is given), or the first
+  `max_recordings` of that order when a limit is set (None or 0: no limit); a limit that drops
+  recordings says so in one logged line naming the set and the counts."""
+  order = (np.random.default_rng(seed).permutation(len(recordings)) if seed is not None
+           else np.arange(len(recordings)))
+  if max_recordings is not None and int(max_recordings) < 0:
+    raise ValueError(f"max_recordings must be >= 0 (0 or None: all); got {max_recordings!r}.")
+  if max_recordings and int(max_recordings) < len(order):
+    logging.warning("%s: max_recordings = %d keeps %d of %d recordings; %d dropped.", name,
+                    int(max_recordings), int(max_recordings), len(order),
+                    len(order) - int(max_recordings))
+    order = order[:int(max_recordings)]
+  return [recordings[i] for i in order]
+
+
 def _field(struct, name: str, path: pathlib.Path, index: int) -> np.ndarray:
   if not hasattr(struct, name):
     raise ValueError(f"{path}: recording {index} of 'CAttached' has no field {name!r}; "
@@ -85,6 +135,10 @@ def load_mat(path: str | pathlib.Path) -> list[Recording]:
     if times.shape != fluo.shape:
       raise ValueError(f"{path}: recording {i}: 'fluo_time' has {times.size} frames but "
                        f"'fluo_mean' has {fluo.size}.")
+    if not np.all(np.isfinite(times)):
+      raise ValueError(f"{path}: recording {i}: 'fluo_time' has {int((~np.isfinite(times)).sum())} "
+                       f"non-finite (NaN or inf) frame times, first at frame "
+                       f"{int(np.argmin(np.isfinite(times)))}.")
     if times.size < 2 or not np.all(np.diff(times) > 0):
       raise ValueError(f"{path}: recording {i}: 'fluo_time' must be increasing with >= 2 frames.")
     valid = np.isfinite(fluo)
@@ -95,6 +149,20 @@ def load_mat(path: str | pathlib.Path) -> list[Recording]:
                       "the network input).", name, nan_frames)
     recordings.append(Recording(name, times, fluo, np.sort(spikes[np.isfinite(spikes)]),
                                 float(1.0 / np.median(np.diff(times))), valid, nan_frames))
+  return recordings
+
+
+def load_folder(folder: str | pathlib.Path) -> list[Recording]:
+  """Every recording of every .mat file in `folder` (sorted by file name); ValueError naming the
+  folder if it holds none."""
+  folder = pathlib.Path(folder)
+  files = sorted(folder.glob("*.mat")) if folder.is_dir() else []
+  if not files:
+    raise ValueError(f"no .mat files in {folder} (a folder of CASCADE-format ground truth; set "
+                     f"${DATA_ENV_VAR} or pass the folder).")
+  recordings = [r for f in files for r in load_mat(f)]
+  logging.info("%s: %d recordings from %d files.", data_set_name(folder), len(recordings),
+               len(files))
   return recordings
 
 

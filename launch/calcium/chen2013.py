@@ -1,5 +1,9 @@
 """Chen et al. 2013 GCaMP6s ground truth, cross-validated over recordings (Speiser 2017, Sec. 3.2).
 
+`config.data_dir` may name any CASCADE-format ground-truth folder (default: the shared DS14 set);
+the set's name comes from its folder and README, every recording is used unless
+`config.max_recordings` caps them, and a cap that drops recordings is logged.
+
 Recordings are split into folds; for each fold DeepSpike (factorised CNN, SCF generative model with
 a rise time, one parameter set per training cell, initialised from each trace's autocovariance) is
 trained on the other folds in each training variant of `calcium.train.VARIANTS` (the VIMCO bound,
@@ -31,10 +35,14 @@ def experiment(config, run: app.Run) -> dict:
   if unknown:  # Before any data is loaded or trained.
     raise ValueError(f"config.variants: unknown variant {unknown[0]!r}; expected one of "
                      f"{train.VARIANTS}.")
-  recs = data.load_chen2013(config.data_dir or None)
+  folder = data.ground_truth_folder(config.data_dir or None)
+  name = data.data_set_description(folder)
+  recs = data.load_folder(folder)
   recs = [data.match_frame_rate(r, config.train.frame_rate) for r in recs]
-  rng = np.random.default_rng(config.seed)
-  order = rng.permutation(len(recs))[:config.max_recordings]
+  # Every recording, in a seeded order; `max_recordings` (0 or absent: all) caps them, logged.
+  recs = data.select_recordings(recs, config.get("max_recordings") or None, seed=config.seed,
+                                name=name)
+  order = np.arange(len(recs))
   folds = np.array_split(order, config.num_folds)[:config.max_folds]
   upsample = int(config.train.upsample)  # Model bins per frame (super-resolution).
   scores = {v: [] for v in config.variants}
@@ -88,12 +96,14 @@ def experiment(config, run: app.Run) -> dict:
   summary.update({f"{k}_count_ratio": float(np.mean(v)) for k, v in ratios.items()})
   summary.update({f"{k}_timing_error_s": float(np.mean(v)) for k, v in lags.items()})
   summary["test_recordings"] = int(sum(len(f) for f in folds))
+  summary["recordings"] = len(recs)
+  summary["data_set"] = name
   fig, axes = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
   f, rate, t, s, variant = example
   n = min(len(t), 1800)
   axes[0].plot(t[:n], f[:n], lw=0.6)
   axes[0].plot(s[s <= t[n - 1]], np.full(np.sum(s <= t[n - 1]), f[:n].max()), "k|", ms=10)
-  axes[0].set(ylabel="fluorescence (noise std)", title="held-out recording")
+  axes[0].set(ylabel="fluorescence (noise std)", title=f"{name}: held-out recording")
   axes[1].plot(t[:n], rate[:n], lw=0.8, label=f"DeepSpike ({variant})")
   axes[1].set(xlabel="time (s)", ylabel="expected spikes / frame")
   axes[1].legend()

@@ -96,3 +96,64 @@ def test_chen2013_loads_18_recordings():
   assert len(recs) == 18
   assert all(abs(r.frame_rate - 60.06) < 0.1 for r in recs)
   assert sum(r.spike_times.size for r in recs) == 1917  # Sum of the per-file events_AP lengths.
+
+
+def _synthetic_set(folder, recordings_per_file=(1, 2, 1), frames=300, rate=30.0, seed=0):
+  """A CASCADE-format folder: one .mat per neuron, a struct array where a neuron has several."""
+  folder.mkdir(parents=True)
+  rng = np.random.default_rng(seed)
+  for n, count in enumerate(recordings_per_file):
+    structs = []
+    for _ in range(count):
+      t = np.arange(frames) / rate
+      spikes = np.sort(rng.uniform(0, t[-1], 5))
+      structs.append({"fluo_time": t, "fluo_mean": rng.normal(size=frames),
+                      "events_AP": spikes * 1e4})
+    content = structs[0] if count == 1 else np.array(structs, dtype=object)
+    scipy.io.savemat(folder / f"neuron{n}.mat", {"CAttached": content})
+  return folder
+
+
+def test_load_folder_reads_every_recording_and_names_the_set(tmp_path):
+  folder = _synthetic_set(tmp_path / "DS99-GCaMPx-test")
+  (tmp_path / "README.md").write_text(
+      "| folder | indicator | preparation |\n|---|---|---|\n"
+      "| `DS99-GCaMPx-test` | GCaMPx | synthetic cells |\n")
+  recs = data.load_folder(folder)
+  assert [r.name for r in recs] == ["neuron0#0", "neuron1#0", "neuron1#1", "neuron2#0"]
+  assert data.data_set_name(folder) == "DS99-GCaMPx-test"
+  assert data.data_set_description(folder) == "DS99-GCaMPx-test (GCaMPx, synthetic cells)"
+  assert data.data_set_description(tmp_path) == tmp_path.name  # No README row: the bare name.
+  assert data.ground_truth_folder(tmp_path, "DS99-GCaMPx-test") == folder
+  assert data.ground_truth_folder(folder) == folder  # No DS14 subfolder: the folder itself.
+  with pytest.raises(ValueError, match="no .mat files in"):
+    data.load_folder(tmp_path / "empty")
+
+
+def test_select_recordings_uses_all_unless_limited_and_logs_drops(tmp_path, caplog):
+  recs = data.load_folder(_synthetic_set(tmp_path / "set", recordings_per_file=(2, 2, 1)))
+  with caplog.at_level("WARNING"):
+    assert data.select_recordings(recs) == recs
+    assert data.select_recordings(recs, 0) == recs
+    assert data.select_recordings(recs, 5) == recs
+    assert len(data.select_recordings(recs, None, seed=3)) == 5
+  assert "dropped" not in caplog.text
+  shuffled = data.select_recordings(recs, seed=3)
+  order = np.random.default_rng(3).permutation(5)
+  assert [r.name for r in shuffled] == [recs[i].name for i in order]
+  with caplog.at_level("WARNING"):
+    kept = data.select_recordings(recs, 2, seed=3, name="DS99")
+  assert [r.name for r in kept] == [recs[i].name for i in order[:2]]
+  assert caplog.text.count("dropped") == 1
+  assert "DS99: max_recordings = 2 keeps 2 of 5 recordings; 3 dropped." in caplog.text
+  with pytest.raises(ValueError, match="max_recordings must be >= 0"):
+    data.select_recordings(recs, -1)
+
+
+def test_nan_frame_time_is_named(tmp_path):
+  t = np.arange(10) / 50.0
+  t[4] = np.nan
+  path = _write(tmp_path / "nant.mat", fluo_time=t, fluo_mean=np.ones(10), events_AP=np.ones(1))
+  with pytest.raises(ValueError, match="1 non-finite \\(NaN or inf\\) frame times, first at "
+                                       "frame 4"):
+    data.load_mat(path)
