@@ -9,7 +9,8 @@
 
 Every JAX environment follows the gymnax 1.0 signature (`reset(key, params) -> (obs, state)`,
 `step(key, state, action, params) -> (obs, state, reward, terminated, truncated, info)`) with
-automatic reset, and is jit- and vmap-able.
+automatic reset, and is jit- and vmap-able. `envs.make(name, **kwargs)` builds one by name
+(`envs.registry`); `envs.wrappers` adds episode statistics.
 """
 from envs import spaces
 from envs.environment import Environment
@@ -23,6 +24,7 @@ from envs.minipacman import (
                              MiniPacmanState,
 )
 from envs.po_sokoban import POSokoban, POSokobanParams
+from envs.registry import make, registered_environments
 from envs.sokoban import Sokoban, SokobanParams, SokobanState
 from envs.sokoban_levels import (
                              Level,
@@ -43,5 +45,6 @@ __all__ = [
     "MiniPacmanParams", "MiniPacmanState", "POSokoban", "POSokobanParams", "Sokoban",
     "SokobanParams", "SokobanState", "Spaceship", "SpaceshipParams", "SpaceshipState", "TASKS",
     "TASK_WEIGHTS", "format_level", "generate_bank", "generate_level", "load_levels",
-    "make_bank", "parse_level", "parse_levels", "save_levels", "spaces", "validate_level",
+    "make", "make_bank", "parse_level", "parse_levels", "registered_environments", "save_levels",
+    "spaces", "validate_level",
 ]
