@@ -103,7 +103,10 @@ def _gauss_logpdf_chol(x, mean, chol):
 
 
 def _poisson_logpmf(y, rate):
-  return y * jnp.log(rate) - rate - gammaln(y + 1.0)
+  """log Poisson(y; rate); -inf for negative y (outside the support, as scipy's logpmf)."""
+  ok = y >= 0
+  ys = jnp.where(ok, y, 0.0)
+  return jnp.where(ok, ys * jnp.log(rate) - rate - gammaln(ys + 1.0), -jnp.inf)
 
 
 def _is_concrete(x) -> bool:
@@ -187,8 +190,14 @@ def make_model(kind: str, latent_dim: int, obs_dim: int, *, input_dim: int = 0,
     return jnp.ones((num_steps,), dtype) if mask is None else mask.astype(dtype)
 
   def log_likelihood(params, x, y, mask=None):
+    if obs == "poisson" and _is_concrete(y):
+      valid = np.ones(np.shape(y)[0], bool) if mask is None else np.asarray(mask) > 0
+      if np.any(np.asarray(y)[valid] < 0):
+        raise ValueError("y holds negative counts at valid steps; a Poisson model needs counts "
+                         ">= 0 (log_likelihood_terms is -inf there).")
     mask = _mask(mask, x.shape[0], x.dtype)
-    return jnp.sum(log_likelihood_terms(params, x, y) * mask[:, None])
+    # where, not a product: padded steps may hold anything (their -inf or NaN must not leak).
+    return jnp.sum(jnp.where(mask[:, None] > 0, log_likelihood_terms(params, x, y), 0.0))
 
   def log_prior(params, x, mask=None, inputs=None):
     dyn = dynamics(params)
@@ -286,8 +295,45 @@ def make_model(kind: str, latent_dim: int, obs_dim: int, *, input_dim: int = 0,
 
 
 def lds_params(a, q, c, r_std, *, m0=None, q0_std=None, d=None, b=None) -> dict[str, Any]:
-  """Parameters of a "lds" model from constrained matrices (Q full SPD, R = diag(r_std^2))."""
+  """Parameters of a "lds" model from constrained matrices (Q full SPD, R = diag(r_std^2)).
+
+  Args:
+    a: (n, n) dynamics.  q: (n, n) innovation covariance, symmetric positive definite.
+    c: (p, n) loading.  r_std: (p,) observation noise standard deviations, > 0.
+    m0: optional (n,) prior mean of x_0 (zeros).  q0_std: optional (n,) prior standard
+      deviations of x_0, > 0 (ones).  d: optional (p,) offset (zeros).  b: optional (n, m)
+      input matrix.
+
+  Raises:
+    ValueError: a shape that does not fit; on concrete arrays (outside jit) also a q that is not
+      symmetric positive definite, or a standard deviation <= 0 (either would give NaNs).
+  """
+  a, q, c, r_std = (jnp.asarray(v) for v in (a, q, c, r_std))
+  if a.ndim != 2 or a.shape[0] != a.shape[1]:
+    raise ValueError(f"a must be a square (n, n) matrix; got {a.shape}.")
   n = a.shape[0]
+  if c.ndim != 2 or c.shape[1] != n:
+    raise ValueError(f"c must have shape (p, n) with n = {n} (the size of a); got {c.shape}.")
+  p = c.shape[0]
+  for name, v, shape in (("q", q, (n, n)), ("r_std", r_std, (p,)), ("m0", m0, (n,)),
+                         ("q0_std", q0_std, (n,)), ("d", d, (p,))):
+    if v is not None and jnp.shape(v) != shape:
+      raise ValueError(f"{name} must have shape {shape} (n = {n} latents, p = {p} observation "
+                       f"dimensions); got {jnp.shape(v)}.")
+  if b is not None and (jnp.ndim(b) != 2 or jnp.shape(b)[0] != n):
+    raise ValueError(f"b must have shape (n, m) with n = {n}; got {jnp.shape(b)}.")
+  if _is_concrete(q):
+    qa = np.asarray(q, np.float64)
+    if not np.allclose(qa, qa.T, rtol=1e-6, atol=1e-6 * max(np.max(np.abs(qa)), 1e-30)):
+      raise ValueError("q must be symmetric positive definite; it is not symmetric (largest "
+                       f"|q - q^T| = {np.max(np.abs(qa - qa.T)):.3g}).")
+    low = float(np.min(np.linalg.eigvalsh(qa))) if np.all(np.isfinite(qa)) else float("nan")
+    if not low > 0:
+      raise ValueError("q must be symmetric positive definite; its smallest eigenvalue is "
+                       f"{low:.3g}.")
+  for name, v in (("r_std", r_std), ("q0_std", q0_std)):
+    if v is not None and _is_concrete(v) and not np.all(np.asarray(v) > 0):
+      raise ValueError(f"{name} must hold standard deviations > 0; got {np.asarray(v)}.")
   lq = jnp.linalg.cholesky(q)
   q_raw = jnp.tril(lq, -1) + jnp.diag(jnp.log(jnp.diag(lq)))
   dyn = {"a": a, "m0": jnp.zeros(n) if m0 is None else m0, "q_raw": q_raw,

@@ -106,3 +106,45 @@ def test_bad_input():
   with pytest.raises(ValueError, match="link must be"):
     models.make_model("plds", 2, 3, link="relu")
   model.check_data(y, mask=np.array([1, 1, 1, 0]), inputs=u)  # valid input passes
+
+
+def test_lds_params_refuses_non_positive_definite_q_and_bad_shapes():
+  a, c, r = np.eye(2), np.ones((3, 2)), np.ones(3)
+  # Before: a NaN Cholesky factor, so NaN parameters and log-densities with no error.
+  with pytest.raises(ValueError, match="q must be symmetric positive definite; its smallest "
+                     "eigenvalue is -1"):
+    models.lds_params(a, np.diag([1.0, -1.0]), c, r)
+  with pytest.raises(ValueError, match="q must be symmetric positive definite; it is not "
+                     "symmetric"):
+    models.lds_params(a, np.array([[1.0, 0.5], [0.0, 1.0]]), c, r)
+  with pytest.raises(ValueError, match="q must have shape \\(2, 2\\)"):
+    models.lds_params(a, np.eye(3), c, r)
+  with pytest.raises(ValueError, match="c must have shape \\(p, n\\) with n = 2"):
+    models.lds_params(a, np.eye(2), np.ones((3, 4)), r)
+  with pytest.raises(ValueError, match="r_std must have shape \\(3,\\)"):
+    models.lds_params(a, np.eye(2), c, np.ones(2))
+  with pytest.raises(ValueError, match="r_std must hold standard deviations > 0"):
+    models.lds_params(a, np.eye(2), c, np.array([1.0, 0.0, 1.0]))
+  with pytest.raises(ValueError, match="q0_std must hold standard deviations > 0"):
+    models.lds_params(a, np.eye(2), c, r, q0_std=np.array([1.0, -1.0]))
+  params = models.lds_params(a, np.array([[2.0, 0.5], [0.5, 1.0]]), c, r)
+  d = models.dynamics(params)
+  np.testing.assert_allclose(d["lq"] @ d["lq"].T, [[2.0, 0.5], [0.5, 1.0]], rtol=1e-6)
+
+
+def test_poisson_log_likelihood_of_a_negative_count(x64):
+  model, params = _params(0, "plds")
+  x = np.zeros((2, 2))
+  y = np.array([[1.0, 0.0, 2.0], [-0.5, 1.0, 1.0]])
+  # Before: a finite value (y log rate - rate - log Gamma(y + 1) at y = -0.5).
+  with pytest.raises(ValueError, match="y holds negative counts at valid steps"):
+    model.log_likelihood(params, x, y)
+  terms = model.log_likelihood_terms(params, x, y)
+  assert np.asarray(terms)[1, 0] == -np.inf
+  rate = np.asarray(model.emission_mean(params, x))
+  np.testing.assert_allclose(np.asarray(terms)[0], stats.poisson(rate[0]).logpmf(y[0]),
+                             rtol=1e-12)
+  assert np.isneginf(jax.jit(model.log_likelihood)(params, x, y))
+  # A padded step may hold anything: it is dropped, not multiplied by 0.
+  ll = model.log_likelihood(params, x, y, mask=np.array([1.0, 0.0]))
+  np.testing.assert_allclose(ll, stats.poisson(rate[0]).logpmf(y[0]).sum(), rtol=1e-12)
