@@ -421,8 +421,10 @@ def make_surrogate(model: Callable, *, estimators: Mapping[str, Any] | None = No
       if b is not None:
         b = jnp.asarray(b)
         if jnp.ndim(b) and b.shape != shape:
-          raise ValueError(f"baseline for node {name!r} has shape {b.shape}; expected () or "
-                           f"{shape}.")
+          expected = ("a scalar, shape ()" if shape == () else
+                      f"a scalar or one value per step of its scan, shape {shape}")
+          raise ValueError(f"baseline for node {name!r} has shape {b.shape}; expected "
+                           f"{expected}.")
         baseline_of[name] = b
         baseline_loss = baseline_loss + jnp.mean((r - b) ** 2)
       if n.critic_term is not None:

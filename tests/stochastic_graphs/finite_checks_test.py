@@ -1,7 +1,7 @@
 """NaN/inf costs and log-probabilities are refused by name under transformations (issue 22).
 
 Before the fix the check ran only on concrete values, so `jax.grad` of a surrogate with a NaN
-cost returned a NaN gradient with no error.
+cost returned a NaN gradient with no error. Also: error messages that read plainly.
 """
 import distrax
 import jax
@@ -99,3 +99,24 @@ def test_nan_cost_touching_no_node_says_so():
 def test_unknown_mode_is_refused_by_name():
   with pytest.raises(ValueError, match="check_finite must be one of"):
     sg.make_surrogate(finite_model, check_finite="sometimes")
+
+
+def test_baseline_shape_message_reads_plainly():
+  def model(t, key):
+    a = sg.sample("a", distrax.Bernoulli(logits=t, dtype=jnp.float32), key)
+    sg.cost("c", a)
+  fn = sg.make_surrogate(model)
+  # Before: "expected () or ()".
+  with pytest.raises(ValueError, match="baseline for node 'a' has shape \\(3,\\); expected a "
+                     "scalar, shape \\(\\)\\.$"):
+    fn(jnp.zeros(()), KEY, baselines={"a": jnp.zeros(3)})
+
+  def chain(t, key):
+    def step(carry, k):
+      a = sg.sample("a", distrax.Bernoulli(logits=t, dtype=jnp.float32), k)
+      sg.cost("c", a)
+      return carry, None
+    sg.scan(step, 0.0, jax.random.split(key, 4))
+  with pytest.raises(ValueError, match="expected a scalar or one value per step of its scan, "
+                     "shape \\(4,\\)"):
+    sg.make_surrogate(chain)(jnp.zeros(()), KEY, baselines={"a": jnp.zeros(3)})
