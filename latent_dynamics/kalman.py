@@ -3,11 +3,12 @@
 Model (the LDS generative model of Archer et al. 2015, Sec. 4; Gao et al. 2016, Sec. 2):
   x_0 ~ N(m0, Q0),  x_{t+1} = A x_t + b_t + w_t, w_t ~ N(0, Q),
   y_t = C x_t + d + v_t, v_t ~ N(0, R).
-Steps with `mask[t] == 0` have no observation (filter predicts only). Used as the reference that
+Steps with `observed[t] == 0` have no observation (filter predicts only). Used as the reference that
 variational posteriors are tested against.
 """
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import jax
@@ -17,18 +18,19 @@ from jax import lax
 from jax.scipy.linalg import cho_solve
 
 
-def _check_values(y, mask) -> None:
-  """On concrete arrays (outside jit): observed y finite, mask of 0s and 1s."""
-  if isinstance(y, jax.core.Tracer) or isinstance(mask, jax.core.Tracer):
+def _check_values(y, observed) -> None:
+  """On concrete arrays (outside jit): observed y finite, `observed` of 0s and 1s."""
+  if isinstance(y, jax.core.Tracer) or isinstance(observed, jax.core.Tracer):
     return
   ya = np.asarray(y)
-  obs = np.ones(ya.shape[0], bool) if mask is None else np.asarray(mask) > 0
-  if mask is not None and not np.all((np.asarray(mask) == 0) | (np.asarray(mask) == 1)):
-    raise ValueError("mask must hold only 0 (unobserved step) and 1 (observed step).")
+  obs = np.ones(ya.shape[0], bool) if observed is None else np.asarray(observed) > 0
+  if observed is not None and not np.all((np.asarray(observed) == 0) |
+                                         (np.asarray(observed) == 1)):
+    raise ValueError("observed must hold only 0 (unobserved step) and 1 (observed step).")
   bad = np.flatnonzero(obs & ~np.all(np.isfinite(ya), axis=1))
   if bad.size:
     raise ValueError(f"y is not finite (NaN or inf) at observed steps {bad.tolist()}; mark "
-                     "missing observations with mask 0 at those steps instead.")
+                     "missing observations with observed=0 at those steps instead.")
 
 
 class KalmanResult(NamedTuple):
@@ -50,7 +52,8 @@ class KalmanResult(NamedTuple):
   log_likelihood: jax.Array
 
 
-def kalman_smoother(m0, q0, a, q, c, r, y, *, drift=None, offset=None, mask=None) -> KalmanResult:
+def kalman_smoother(m0, q0, a, q, c, r, y, *, drift=None, offset=None, observed=None,
+                    mask=None) -> KalmanResult:
   """Filters and smooths y (T, p) under the LDS above.
 
   Args:
@@ -60,16 +63,26 @@ def kalman_smoother(m0, q0, a, q, c, r, y, *, drift=None, offset=None, mask=None
     y: (T, p) observations.
     drift: optional (T-1, n) b_t (e.g. B u_t for inputs u_t).
     offset: optional (p,) d.
-    mask: optional (T,) 1 where y_t is observed, 0 where it is not (any value of y, NaN
-      included, is ignored there).
+    observed: optional (T,) 1 where y_t is observed, 0 where it is not (any value of y, NaN
+      included, is ignored there). Any pattern of missing steps is allowed; this is not the
+      trial-padding `mask` of `models` and `posteriors` (a prefix of ones).
+    mask: deprecated name of `observed` (a `DeprecationWarning`).
 
   Returns:
     `KalmanResult`.
 
   Raises:
     ValueError: a shape that does not fit (naming the argument); on concrete arrays (outside
-      jit) also a NaN/inf observation at an observed step or a mask value other than 0 and 1.
+      jit) also a NaN/inf observation at an observed step or an `observed` value other
+      than 0 and 1; `observed` and `mask` both given.
   """
+  if mask is not None:
+    if observed is not None:
+      raise ValueError("pass observed= only; mask= is its deprecated name.")
+    warnings.warn("kalman_smoother(mask=...) is deprecated: the argument is now `observed` "
+                  "(1 where y_t is observed), to tell it from the trial-padding mask of "
+                  "models and posteriors.", DeprecationWarning, stacklevel=2)
+    observed = mask
   y = jnp.asarray(y)
   if y.ndim != 2:
     raise ValueError(f"y must have shape (T, p); got {y.shape}.")
@@ -95,15 +108,15 @@ def kalman_smoother(m0, q0, a, q, c, r, y, *, drift=None, offset=None, mask=None
                      f"transition); got {jnp.shape(drift)}.")
   if offset is not None and jnp.shape(offset) != (p,):
     raise ValueError(f"offset must have shape (p,) = {(p,)}; got {jnp.shape(offset)}.")
-  if mask is not None and jnp.shape(mask) != (t_len,):
-    raise ValueError(f"mask must have shape (T,) = {(t_len,)} (1 where y_t is observed); "
-                     f"got {jnp.shape(mask)}.")
-  _check_values(y, mask)
+  if observed is not None and jnp.shape(observed) != (t_len,):
+    raise ValueError(f"observed must have shape (T,) = {(t_len,)} (1 where y_t is observed); "
+                     f"got {jnp.shape(observed)}.")
+  _check_values(y, observed)
   drift = jnp.zeros((t_len - 1, n), y.dtype) if drift is None else drift
   offset = jnp.zeros((p,), y.dtype) if offset is None else offset
-  mask = jnp.ones((t_len,), y.dtype) if mask is None else mask
+  observed = jnp.ones((t_len,), y.dtype) if observed is None else jnp.asarray(observed)
   # Unobserved steps may hold anything (NaN included): replaced before they reach arithmetic.
-  y = jnp.where(mask[:, None] > 0, y, 0.0)
+  y = jnp.where(observed[:, None] > 0, y, 0.0)
 
   def update(m, pcov, yt, obs):
     s = c @ pcov @ c.T + r
@@ -126,8 +139,9 @@ def kalman_smoother(m0, q0, a, q, c, r, y, *, drift=None, offset=None, mask=None
     mf, pf, ll = update(mp, pp, yt, obs)
     return (mf, pf), (mf, pf, mp, pp, ll)
 
-  mf0, pf0, ll0 = update(m0, q0, y[0], mask[0])
-  _, (mfs, pfs, mps, pps, lls) = lax.scan(filter_step, (mf0, pf0), (drift, y[1:], mask[1:]))
+  mf0, pf0, ll0 = update(m0, q0, y[0], observed[0])
+  _, (mfs, pfs, mps, pps, lls) = lax.scan(filter_step, (mf0, pf0), (drift, y[1:],
+                                                                       observed[1:]))
   mf = jnp.concatenate([mf0[None], mfs])
   pf = jnp.concatenate([pf0[None], pfs])
 

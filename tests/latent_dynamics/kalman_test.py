@@ -42,7 +42,7 @@ def test_smoother_matches_dense_conditioning(x64):
   mask[3] = 0.0  # one missing observation
   res = jax.jit(lambda y, mask: kalman.kalman_smoother(
       m["m0"], m["q0"], m["a"], m["q"], m["c"], m["r"], y, drift=m["drift"], offset=m["d"],
-      mask=mask))(y, mask)
+      observed=mask))(y, mask)
   obs = np.flatnonzero(mask)
   cbig = np.kron(np.eye(t), m["c"])[np.concatenate([np.arange(s * p, (s + 1) * p) for s in obs])]
   rbig = np.kron(np.eye(len(obs)), m["r"])
@@ -100,12 +100,12 @@ def test_bad_data_shapes_name_the_argument():
     smooth(args, y[:, :2])
   with pytest.raises(ValueError, match="drift must have shape \\(T-1, n\\) = \\(4, 2\\)"):
     smooth(args, y, drift=np.zeros((5, 2)))
-  with pytest.raises(ValueError, match="mask must have shape \\(T,\\) = \\(5,\\)"):
-    smooth(args, y, mask=np.ones(4))
+  with pytest.raises(ValueError, match="observed must have shape \\(T,\\) = \\(5,\\)"):
+    smooth(args, y, observed=np.ones(4))
   with pytest.raises(ValueError, match="offset must have shape \\(p,\\) = \\(3,\\)"):
     smooth(args, y, offset=np.zeros(2))
-  with pytest.raises(ValueError, match="mask must hold only 0"):
-    smooth(args, y, mask=np.full(5, 0.5))
+  with pytest.raises(ValueError, match="observed must hold only 0"):
+    smooth(args, y, observed=np.full(5, 0.5))
 
 
 def test_nan_observation_refused_at_observed_steps_ignored_at_unobserved(x64):
@@ -114,13 +114,24 @@ def test_nan_observation_refused_at_observed_steps_ignored_at_unobserved(x64):
   y_nan[2] = np.nan
   with pytest.raises(ValueError, match="y is not finite .* at observed steps \\[2\\]"):
     smooth(args, y_nan)
-  mask = np.ones(5)
-  mask[2] = 0.0
-  res = smooth(args, y_nan, mask=mask)
-  ref = smooth(args, np.where(np.isnan(y_nan), 0.0, y_nan), mask=mask)
+  observed = np.ones(5)
+  observed[2] = 0.0
+  res = smooth(args, y_nan, observed=observed)
+  ref = smooth(args, np.where(np.isnan(y_nan), 0.0, y_nan), observed=observed)
   # Before, the NaN leaked into the log-likelihood (0 * NaN) though the means ignored it.
   assert np.isfinite(res.log_likelihood)
   np.testing.assert_allclose(res.log_likelihood, ref.log_likelihood, rtol=1e-12)
   np.testing.assert_allclose(res.smoothed_means, ref.smoothed_means, rtol=1e-12)
-  g = jax.grad(lambda yy: smooth(args, yy, mask=mask).log_likelihood)(y_nan)
+  g = jax.grad(lambda yy: smooth(args, yy, observed=observed).log_likelihood)(y_nan)
   assert np.all(np.isfinite(g)) and np.all(g[2] == 0.0)
+
+
+def test_observed_steps_are_named_apart_from_the_padding_mask(x64):
+  args, y = small_lds()
+  observed = np.array([1.0, 0.0, 1.0, 0.0, 1.0])  # Any pattern, unlike a padding mask.
+  res = smooth(args, y, observed=observed)
+  with pytest.warns(DeprecationWarning, match="the argument is now `observed`"):
+    old = smooth(args, y, mask=observed)
+  np.testing.assert_allclose(old.smoothed_means, res.smoothed_means, rtol=1e-12)
+  with pytest.raises(ValueError, match="pass observed= only"):
+    smooth(args, y, observed=observed, mask=observed)
