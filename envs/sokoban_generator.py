@@ -486,6 +486,45 @@ def _generator(height, width, num_boxes, config: GeneratorConfig):
   return gen
 
 
+@functools.lru_cache(maxsize=None)
+def _generator_where(height, width, num_boxes, config: GeneratorConfig):
+  """`generate_where` for one static configuration, with its batching rule."""
+
+  def run(keys, needed):
+    search = lambda: _generate_lanes(keys, needed, height, width, num_boxes, config)  # noqa: E731
+    shapes = jax.eval_shape(search)
+    empty = lambda: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)  # noqa: E731
+    # No lane needed: skip the search and the tries' rooms altogether (a real branch, since
+    # `any` is not batched here).
+    return jax.lax.cond(jnp.any(needed), search, empty)
+
+  @jax.custom_batching.custom_vmap
+  def gen(key, needed):
+    return jax.tree.map(lambda x: x[0], run(key[None], needed[None]))
+
+  @gen.def_vmap
+  def _rule(axis_size, in_batched, key, needed):
+    key_b, needed_b = in_batched
+    keys = key if key_b else jnp.broadcast_to(key, (axis_size,) + key.shape)
+    needed = needed if needed_b else jnp.broadcast_to(needed, (axis_size,))
+    out = run(keys, needed)
+    return out, jax.tree.map(lambda _: True, out)
+
+  return gen
+
+
+def generate_where(key: jax.Array, needed: jax.Array, height: int = 10, width: int = 10,
+                   num_boxes: int = 4, config: GeneratorConfig = GeneratorConfig()):
+  """`generate` where `needed` (bool scalar) is True; otherwise an all-zero level, `ok = False`.
+
+  Under `jax.vmap` only the needed lanes search (the others start finished), and a batch with no
+  needed lane costs one untaken branch; this is how `envs.sokoban` generates a level at each
+  automatic reset without paying for the environments that did not reset.
+  """
+  _check(height, width, num_boxes)
+  return _generator_where(height, width, num_boxes, config)(key, jnp.asarray(needed, bool))
+
+
 def generate(key: jax.Array, height: int = 10, width: int = 10, num_boxes: int = 4,
              config: GeneratorConfig = GeneratorConfig()):
   """One level by App. D.3's recipe (jit- and vmap-able; sizes and config are static).

@@ -1,4 +1,6 @@
 """Tests of the Sokoban environment: hand-worked transitions, auto-reset, jit/vmap, bad input."""
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -6,6 +8,7 @@ import numpy as np
 import pytest
 
 from envs import sokoban
+from envs import sokoban_generator as sg
 from envs import sokoban_levels as sl
 
 UP, DOWN, LEFT, RIGHT = range(4)
@@ -86,7 +89,7 @@ def test_noop_action_and_rgb_observation():
 
 def test_default_env_80x80_rgb_and_specs():
   env = sokoban.Sokoban(observation="rgb")
-  params = env.default_params
+  params = env.make_params(env.pool(64))
   obs, state = env.reset(jax.random.PRNGKey(0), params)
   assert env.observation_space(params).contains(np.asarray(obs))
   assert obs.shape == (80, 80, 3)
@@ -109,7 +112,7 @@ def _rollout(env, params, key, num_steps):
 
 def test_determinism_jit_vs_nojit():
   env = sokoban.Sokoban()
-  params = env.default_params
+  params = env.make_params(env.pool(64))
   key = jax.random.PRNGKey(7)
   a = jax.jit(_rollout, static_argnums=(0, 3))(env, params, key, 30)
   b = jax.jit(_rollout, static_argnums=(0, 3))(env, params, key, 30)
@@ -121,7 +124,7 @@ def test_determinism_jit_vs_nojit():
 
 def test_vmap_1024_matches_loop():
   env = sokoban.Sokoban()
-  params = env.default_params
+  params = env.make_params(env.pool(64))
   keys = jax.random.split(jax.random.PRNGKey(3), 1024)
   run = jax.jit(lambda k: _rollout(env, params, k, 4))
   batched = jax.jit(jax.vmap(lambda k: _rollout(env, params, k, 4)))(keys)
@@ -135,7 +138,7 @@ def test_vmap_1024_matches_loop():
 
 def test_no_retracing():
   env = sokoban.Sokoban()
-  params = env.default_params
+  params = env.make_params(env.pool(64))
 
   @jax.jit
   @chex.assert_max_traces(n=1)
@@ -174,3 +177,85 @@ def test_bad_construction_is_refused():
   level = sl.parse_level(LEVEL)
   with pytest.raises(ValueError, match="levels must be a bank of 10x10"):
     env.make_params(jax.tree.map(lambda x: x[None], level))
+
+
+# ----------------------------------------------------------------------------- fresh levels
+def _same(a, b):
+  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+@functools.lru_cache(maxsize=None)
+def _fresh_env():
+  """7x7 rooms with 2 boxes, fresh-level params, and a jitted vmapped reset (compiled once)."""
+  env = sokoban.Sokoban(7, 7, 2)
+  params = env.fresh_params()
+  return env, params, jax.jit(jax.vmap(lambda k: env.reset(k, params)))
+
+
+def test_fresh_resets_play_valid_solvable_generated_levels():
+  env, params, reset = _fresh_env()
+  keys = jax.random.split(jax.random.PRNGKey(8), 16)
+  _, states = reset(keys)
+  # reset splits its key into (generator, bank fallback); each level is the generator's.
+  levels, ok, _ = sg.generate_batch(jax.vmap(lambda k: jax.random.split(k)[0])(keys), 7, 7, 2)
+  assert np.all(np.asarray(ok))
+  states = jax.tree.map(np.asarray, states)
+  assert _same((states.walls, states.targets, states.boxes, states.player),
+               (levels.walls, levels.targets, levels.boxes, levels.player))
+  np.testing.assert_array_equal(states.level_index, -1)
+  np.testing.assert_array_equal(states.time, 0)
+  seen = set()
+  for i in range(16):
+    level = sl.Level(states.walls[i], states.targets[i], states.boxes[i], states.player[i])
+    sl.validate_level(level.walls, level.targets, level.boxes, level.player, f"level {i}")
+    assert not np.any(level.boxes & level.targets)
+    assert sl.solve_level(level) is not None, sl.format_level(level)
+    seen.add(sl.format_level(level))
+  assert len(seen) == 16
+
+
+def test_fresh_auto_reset_only_where_episodes_end():
+  # Sixteen environments under vmap; 0, 3 and 6 take their 120th step, so their episodes are
+  # truncated and they start fresh levels; the others keep their level and clock.
+  env, params, reset = _fresh_env()
+  _, states = reset(jax.random.split(jax.random.PRNGKey(6), 16))
+  ending = np.isin(np.arange(16), [0, 3, 6])
+  states = states.replace(time=jnp.where(ending, 119, 5))
+  keys = jax.random.split(jax.random.PRNGKey(7), 16)
+  step = jax.jit(jax.vmap(env.step, (0, 0, 0, None)))
+  _, new, _, term, trunc, _ = step(keys, states, jnp.zeros(16, jnp.int32), params)
+  np.testing.assert_array_equal(np.asarray(trunc), ending)
+  assert not np.any(np.asarray(term))  # one push cannot solve two boxes that start off target
+  # The next episode is exactly what reset gives with step's reset key.
+  _, expected = reset(jax.vmap(lambda k: jax.random.split(k)[1])(keys))
+  for i in range(16):
+    got = jax.tree.map(lambda x, i=i: x[i], new)
+    if ending[i]:
+      assert _same(got, jax.tree.map(lambda x, i=i: x[i], expected)), i
+      assert int(got.level_index) == -1 and int(got.time) == 0
+      assert not _same((got.walls, got.boxes), (states.walls[i], states.boxes[i])), i
+    else:
+      assert int(got.time) == 6
+      np.testing.assert_array_equal(got.walls, states.walls[i])
+      np.testing.assert_array_equal(got.targets, states.targets[i])
+
+
+def test_eval_bank_is_held_out_and_refill_replaces_slots():
+  env, _, _ = _fresh_env()
+  pool, held_out = env.pool(64), env.eval_params(64).levels
+  expected = sg.generate_bank(jax.random.PRNGKey(sokoban.EVAL_SEED), 64, 7, 7, 2, batch=64)
+  assert _same(held_out, expected)
+  texts = lambda bank: {sl.format_level(bank[i]) for i in range(64)}  # noqa: E731
+  # Different seeds: only a repeat of the generator can be shared (7x7, 2 boxes: about 1 pair
+  # in 5e4 is a repeat, so 0.08 shared levels are expected among 64 x 64 pairs).
+  assert len(texts(pool) & texts(held_out)) <= 2
+  params = env.make_params(pool)
+  refilled = jax.jit(env.refill, static_argnums=2)(jax.random.PRNGKey(9), params, 8)
+  changed = [i for i in range(64) if not _same(refilled.levels[i], pool[i])]
+  assert len(changed) == 8
+  for i in changed:
+    level = jax.tree.map(np.asarray, refilled.levels[i])
+    sl.validate_level(level.walls, level.targets, level.boxes, level.player)
+    assert sl.solve_level(level) is not None
+  with pytest.raises(ValueError, match="num"):
+    env.refill(jax.random.PRNGKey(0), params, 65)
