@@ -18,7 +18,13 @@ from latent_dynamics.evaluation import (
 )
 from latent_dynamics.kalman import KalmanResult, kalman_smoother
 from latent_dynamics.models import Embedding, StateSpaceModel, dynamics, lds_params, make_model
-from latent_dynamics.posteriors import BlockTridiagGaussian, mean_field, smoothing, structured
+from latent_dynamics.posteriors import (
+    BlockTridiagGaussian,
+    lds_posterior,
+    mean_field,
+    smoothing,
+    structured,
+)
 from latent_dynamics.recognition import Recognition, make_recognition
 from latent_dynamics.train import (
     Dataset,
@@ -37,7 +43,8 @@ __all__ = [
     "BlockCholesky", "BlockTridiagGaussian", "Dataset", "Embedding", "KalmanResult",
     "Recognition", "StateSpaceModel", "TrainState", "Trainer", "best_linear_map_r2",
     "block_tridiag", "block_tridiag_parallel", "default_config", "dynamics", "kalman_smoother",
-    "lds_params", "leave_one_neuron_out_loglik", "make_dataset", "make_elbo", "make_model",
+    "lds_params", "lds_posterior", "leave_one_neuron_out_loglik", "make_dataset", "make_elbo",
+    "make_model",
     "make_recognition", "make_train", "make_trainer", "mean_field", "minibatch",
     "one_step_ahead_loglik", "sgvb_objective", "smoothing", "structured",
 ]

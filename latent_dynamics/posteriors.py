@@ -13,6 +13,8 @@ families of the papers differ only in how mu and L are built:
   q(x) ∝ p_LDS(x) prod_t exp(-x_t^T Lambda_t x_t / 2 + x_t^T eta_t) with per-step network
   potentials (Lambda_t = M_t M_t^T, eta_t); J = J_prior + blockdiag(Lambda), mu = J^{-1} h.
   Equivalently Kalman smoothing with pseudo-observations.
+* `lds_posterior`: the exact posterior p(x | y) of a linear-Gaussian ("lds") model and log p(y),
+  the reference the variational posteriors are compared with.
 
 Padding: steps with mask 0 (after a trial's end) are replaced by independent N(0, I) blocks that
 do not touch the valid steps, and `entropy` / `log_prob` count only valid steps, so an ELBO on a
@@ -272,3 +274,63 @@ def smoothing(prior_diag: jax.Array, prior_lower: jax.Array, prior_h: jax.Array,
 
   chol, mean = _batched(one, h.ndim - 2)(diag, lower, h)
   return BlockTridiagGaussian(mean, chol, mask, parallel)
+
+
+def lds_posterior(model, params, y: jax.Array, mask: jax.Array | None = None,
+                  inputs: jax.Array | None = None,
+                  parallel: bool = False) -> tuple[BlockTridiagGaussian, jax.Array]:
+  """The exact posterior p(x | y) of a linear-Gaussian model, and log p(y).
+
+  p(x | y) ∝ p(x) prod_t N(y_t; C x_t + d, R) is Gaussian with J = J_prior + blockdiag(C^T R^-1 C)
+  and h = h_prior + C^T R^-1 (y_t - d) on valid steps: `smoothing` with the exact potentials
+  (M_t = C^T R^{-1/2}, eta_t = C^T R^-1 (y_t - d)). Then log p(y) = log p(x, y) - log p(x | y) at
+  any x, here at the posterior mean. Equal to the Kalman smoother's moments and log-likelihood.
+
+  Args:
+    model: a `StateSpaceModel` of kind "lds".
+    params: its parameters.
+    y: (..., T, p) observations.
+    mask: optional (..., T) trial-padding mask (a prefix of ones); padded steps are set apart.
+    inputs: optional (..., T, m) inputs.
+    parallel: use the O(log T)-depth routines.
+
+  Returns:
+    `(q, log_py)`: a `BlockTridiagGaussian` with batch shape `y.shape[:-2]` and log p(y) of the
+    valid steps, shape `y.shape[:-2]`.
+  """
+  if getattr(model, "kind", None) != "lds":
+    raise ValueError("lds_posterior needs a model of kind 'lds' (linear-Gaussian), whose "
+                     f"posterior is exact; got kind {getattr(model, 'kind', None)!r}.")
+  y = jnp.asarray(y)
+  p, n = model.obs_dim, model.latent_dim
+  if y.ndim < 2 or y.shape[-1] != p:
+    raise ValueError(f"y must have shape (..., T, {p}) for obs_dim={p}; got {y.shape}.")
+  _check_steps(y, 2, "lds_posterior")
+  batch, t = y.shape[:-2], y.shape[-2]
+  if mask is not None and jnp.shape(mask) != batch + (t,):
+    raise ValueError(f"mask must have shape {batch + (t,)} (y's without the last axis); got "
+                     f"{jnp.shape(mask)}.")
+  if inputs is not None and jnp.shape(inputs) != batch + (t, model.input_dim):
+    raise ValueError(f"inputs must have shape {batch + (t, model.input_dim)}; got "
+                     f"{jnp.shape(inputs)}.")
+  dtype = y.dtype
+  mask = jnp.ones(batch + (t,), dtype) if mask is None else jnp.asarray(mask, dtype)
+  ob = params["obs"]
+  c, d = jnp.asarray(ob["c"], dtype), jnp.asarray(ob["d"], dtype)
+  r_inv_sqrt = jnp.exp(-jnp.asarray(ob["log_r"], dtype))
+  factor = c.T * r_inv_sqrt  # (n, p): M M^T = C^T R^-1 C.
+
+  def one(yy, mk, uu):
+    prior_diag, prior_lower, prior_h = model.prior_precision(params, t, mk, uu)
+    eta = (yy - d) * r_inv_sqrt ** 2 @ c
+    return prior_diag, prior_lower, prior_h, eta
+
+  uu = inputs if inputs is not None else jnp.zeros(batch + (t, 0), dtype)
+  wrap = lambda f: lambda yy, mk, u: f(yy, mk, None if inputs is None else u)  # noqa: E731
+  prior_diag, prior_lower, prior_h, eta = _batched(wrap(one), len(batch))(y, mask, uu)
+  q = smoothing(prior_diag, prior_lower, prior_h, jnp.broadcast_to(factor, batch + (t, n, p)),
+                eta, mask, parallel)
+  log_joint = _batched(lambda yy, mk, u, x: model.log_joint(
+      params, x, yy, mk, None if inputs is None else u), len(batch))
+  mu = q.mean()
+  return q, log_joint(y, mask, uu, mu) - q.log_prob(mu)
