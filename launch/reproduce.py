@@ -10,9 +10,10 @@ optionally `claims`, a list of `launch.claims.Claim`, and `demo: True` for the o
 experiment per paper that `--preset=demo` runs, i.e. `make demo`);
 its launcher `launch/<package>/<name>.py` defines `experiment(config, run)`. Config modules
 without REPORT (shared fields, e.g. `launch/manifold/configs/fit.py`) are skipped. Each runs in
-`OUT/runs/PRESET/<package>/<name>/`, so a second call resumes finished and half-finished runs
-instead of recomputing them. A failing experiment is reported (with its error) and the others
-still run; the exit status is non-zero if any failed.
+`OUT/runs/PRESET/<package>/<name>/`, so a second call reuses finished runs' summaries (same
+config) and resumes half-finished ones from their checkpoints instead of recomputing them. A
+failing experiment is reported (with its error) and the others still run; the exit status is
+non-zero if any failed.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from absl import app as absl_app
 from absl import flags, logging
 
 from launch import app, claims, report
+from launch import workdir as workdir_lib
 
 PRESETS = ("smoke", "demo", "default", "full")
 
@@ -85,8 +87,14 @@ def reproduce(preset: str, out: str | pathlib.Path, only: Sequence[str] | None =
     logging.info("[%d/%d] %s (%s preset)", i + 1, len(names), name, preset)
     t0 = time.perf_counter()
     try:
-      entry["summary"] = app.execute(experiment_fn(name), module.get_config(preset),
-                                     entry["workdir"], progress=progress)
+      config = module.get_config(preset)
+      done = workdir_lib.finished_summary(entry["workdir"], config)
+      if done is not None:  # finished earlier with this config: reuse, do not re-evaluate
+        logging.info("%s: finished in %s, summary reused", name, entry["workdir"])
+        entry["summary"] = done
+      else:
+        entry["summary"] = app.execute(experiment_fn(name), config, entry["workdir"],
+                                       progress=progress)
       entry["status"] = "ok"
     except Exception:  # One broken experiment must not hide the others' results.
       entry["status"] = "failed"

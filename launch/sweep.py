@@ -37,6 +37,8 @@ from typing import Any
 import ml_collections
 import numpy as np
 
+from launch import workdir as workdir_lib
+
 EXECUTORS = ("local", "slurm", "inline")
 
 
@@ -187,15 +189,6 @@ def run_point(module_name: str, config: dict, workdir: str, sys_path: Sequence[s
                      progress=False)
 
 
-def is_finished(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> bool:
-  from launch.workdir import to_jsonable  # noqa: PLC0415
-
-  summary, stored = workdir / "summary.json", workdir / "config.json"
-  if not (summary.exists() and stored.exists()):
-    return False
-  return json.loads(stored.read_text()) == json.loads(json.dumps(to_jsonable(config)))
-
-
 def make_executor(kind: str, folder: pathlib.Path, *, timeout_min: int = 60,
                   slurm: Mapping[str, Any] | None = None):
   """A submitit executor: `local` (subprocesses on this machine) or `slurm`."""
@@ -230,7 +223,7 @@ def run_sweep(module_name: str, base: ml_collections.ConfigDict, axes: Mapping[s
   for overrides in sweep_points(axes):
     name = point_name(overrides)
     config = point_config(base, overrides)
-    if is_finished(root / name, config):
+    if workdir_lib.finished_summary(root / name, config) is not None:
       log(f"{name}: finished, skipped")
     else:
       todo.append((name, config))

@@ -191,6 +191,28 @@ def _is_scalar(value: Any) -> bool:
   return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def finished_summary(path: str | os.PathLike, config: ml_collections.ConfigDict
+                     ) -> dict[str, Any] | None:
+  """The summary of a finished run of `config` in `path` (None if absent or another config).
+
+  A run is finished when it wrote summary.json; its config.json must equal `config` up to the
+  run-control fields, the rule a resumed run is held to. Used to skip finished runs without
+  rerunning their evaluation (`launch.reproduce`, `launch.sweep`).
+  """
+  path = pathlib.Path(path).expanduser()
+  summary, stored = path / "summary.json", path / "config.json"
+  if not (summary.exists() and stored.exists()):
+    return None
+  try:
+    previous, done = json.loads(stored.read_text()), json.loads(summary.read_text())
+  except json.JSONDecodeError:
+    return None
+  resolved = to_jsonable(config)
+  if config_differences(previous, resolved, ignore=resolved.get("run_control_fields", ())):
+    return None
+  return done
+
+
 def _atomic_write(path: pathlib.Path, text: str) -> None:
   """Write-then-rename, so a killed run never leaves a half-written file behind."""
   tmp = path.with_name(path.name + ".tmp")

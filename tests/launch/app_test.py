@@ -360,3 +360,18 @@ def test_tensorboard_events_hold_every_scalar_metric_and_the_figures(tmp_path):
   image = acc.Images("figures/curve")[0]
   png = plt.imread(tmp_path / "figures" / "curve.png")
   assert (image.height, image.width) == png.shape[:2]
+
+
+def test_finished_summary_only_for_the_same_config(tmp_path):
+  config = rx.get_config("smoke")
+  config.num_chunks = 1
+  assert workdir_lib.finished_summary(tmp_path, config) is None  # nothing there yet
+  summary = app.execute(rx.experiment, config, tmp_path, progress=False)
+  assert workdir_lib.finished_summary(tmp_path, config) == json.loads(
+      (tmp_path / "summary.json").read_text()) == json.loads(json.dumps(summary))
+  config.progress = False  # a run-control field: still the same run
+  config.run_control_fields = ("progress",)
+  assert workdir_lib.finished_summary(tmp_path, config) is not None
+  other = rx.get_config("smoke")
+  other.num_chunks, other.learning_rate = 1, 0.1
+  assert workdir_lib.finished_summary(tmp_path, other) is None
