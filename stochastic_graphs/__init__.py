@@ -59,6 +59,7 @@ from stochastic_graphs.surrogate import (
     SurrogateInfo,
     graph_structure,
     make_surrogate,
+    value_and_grad,
 )
 from stochastic_graphs.variance import GradientStatistics, gradient_statistics, per_sample_gradients
 
@@ -74,5 +75,5 @@ __all__ = [
     "make_surrogate", "mc_value_loss", "moving_average_baseline", "n_step_costs_to_go",
     "per_sample_gradients", "regularizer", "relax_surrogate", "sample", "scan",
     "straight_through",
-    "td_lambda_value_loss", "td_value_loss", "vimco_surrogate",
+    "td_lambda_value_loss", "td_value_loss", "value_and_grad", "vimco_surrogate",
 ]

@@ -484,6 +484,41 @@ def make_surrogate(model: Callable, *, estimators: Mapping[str, Any] | None = No
   return fn
 
 
+def value_and_grad(model: Callable, argnums: int | tuple[int, ...] = 0, *,
+                   with_fitting_losses: bool = False, **surrogate_kwargs) -> Callable:
+  """`jax.value_and_grad` of the surrogate of `model`, keeping its info.
+
+  Args:
+    model: as for `make_surrogate`.
+    argnums: which positional arguments of `model` to differentiate (as in `jax.grad`).
+    with_fitting_losses: if True the loss is `surrogate + info.baseline_loss +
+      info.critic_loss`, so one gradient also fits the learned baselines and critics (their
+      losses reach only what the baselines and critics read; the surrogate's gradient does not
+      reach the critics' weights). The forward value is then no longer the sampled cost, which
+      stays in `info.cost`.
+    **surrogate_kwargs: `estimators`, `critics`, `causal`, `dice`, `influences`,
+      `check_finite`, passed to `make_surrogate`.
+
+  Returns:
+    `fn(*args, values=None, baselines=None, **kwargs) -> ((loss, SurrogateInfo), grads)`, with
+    `grads` shaped like the arguments in `argnums`: what `lambda *a: surrogate(*a)[0]` needs
+    otherwise.
+  """
+  surrogate = make_surrogate(model, **surrogate_kwargs)
+
+  def loss(*args, **kwargs):
+    value, info = surrogate(*args, **kwargs)
+    if with_fitting_losses:
+      value = value + info.baseline_loss + info.critic_loss
+    return value, info
+
+  def fn(*args, **kwargs):
+    return jax.value_and_grad(lambda *a: loss(*a, **kwargs), argnums=argnums,
+                              has_aux=True)(*args)
+
+  return fn
+
+
 def graph_structure(model: Callable, *args, estimators=None, critics=None,
                     **kwargs) -> GraphStructure:
   """The derived structure of `model(*args, **kwargs)`: nodes, costs and who influences whom."""
