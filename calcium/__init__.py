@@ -3,8 +3,11 @@
 Speiser, Yan, Archer, Buesing, Turaga, Macke 2017, *Fast amortized inference of neural activity
 from calcium imaging data with variational autoencoders* (NeurIPS). Generative models (SCF, SCDF,
 MLphys, DS-BAP), recognition networks (factorised CNN, autoregressive RNN), unsupervised VIMCO /
-supervised / combined training through `stochastic_graphs` and its variants, simulated cells, Chen
-2013 data loading and the spikefinder evaluation. See README.md for the equation -> function table.
+supervised / combined training through `stochastic_graphs` and its variants, simulated cells,
+CASCADE-format ground-truth loading and the spikefinder evaluation; a trained network saved,
+loaded and applied to new recordings (`DeepSpike`, `save_model`, `load_model`, and the command
+line `python -m calcium.infer`, whose module name is why `train.infer` is not re-exported here).
+See README.md for the equation -> function table.
 """
 from calcium.data import (
                           Recording,
@@ -25,6 +28,7 @@ from calcium.data import (
                           select_recordings,
                           spike_counts,
 )
+from calcium.deepspike import DeepSpike, SpikeEstimate, load_model, save_model
 from calcium.evaluation import (
                           SPIKEFINDER_BIN_S,
                           bin_sum,
@@ -69,7 +73,6 @@ from calcium.train import (
                           Trainer,
                           TrainState,
                           default_config,
-                          infer,
                           make_dataset,
                           make_losses,
                           make_train,
@@ -78,17 +81,20 @@ from calcium.train import (
 )
 
 __all__ = [
-    "AutoregressiveRNN", "Dataset", "FactorisedCNN", "GenerativeModel", "Inference",
+    "AutoregressiveRNN", "Dataset", "DeepSpike", "FactorisedCNN", "GenerativeModel", "Inference",
     "MODEL_NAMES", "Recognition", "Recording", "RiseDecayMoments", "SPIKEFINDER_BIN_S",
-    "ScfMoments", "TrainState", "Trainer", "VARIANTS", "alpha_at_rate", "autocovariance", "bin_sum",
+    "ScfMoments", "SpikeEstimate", "TrainState", "Trainer", "VARIANTS", "alpha_at_rate",
+    "autocovariance", "bin_sum",
     "binned_spike_counts", "chen2013_files", "data_set_description", "data_set_name",
     "default_config", "default_data_dir", "drift_basis", "evaluate", "fill_nan",
-    "ground_truth_folder", "infer", "infer_trace", "load_chen2013", "load_folder", "load_mat",
+    "ground_truth_folder", "infer_trace", "load_chen2013", "load_folder", "load_mat",
+    "load_model",
     "make_autoregressive", "make_dataset",
     "make_factorised", "make_losses", "make_model", "make_train", "make_trainer",
     "match_frame_rate", "noise_level", "normalise", "normalised_params", "oasis_deconvolve",
     "pearson", "random_cells", "random_spine_pairs", "receptive_field", "resample",
-    "resample_trace", "rise_decay_kernel", "rise_decay_moments", "scf_gibbs_marginals",
+    "resample_trace", "rise_decay_kernel", "rise_decay_moments", "save_model",
+    "scf_gibbs_marginals",
     "scf_moments", "select_recordings", "simulate", "single_spike_peak",
     "spike_count_ratio", "spike_counts", "spikefinder_correlation", "timing_error",
     "variant_config",
