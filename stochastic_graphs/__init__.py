@@ -56,6 +56,7 @@ from stochastic_graphs.relaxations import (
 )
 from stochastic_graphs.surrogate import (
     GraphStructure,
+    Influence,
     SurrogateInfo,
     graph_structure,
     make_surrogate,
@@ -65,7 +66,8 @@ from stochastic_graphs.variance import GradientStatistics, gradient_statistics, 
 
 __all__ = [
     "Antithetic", "BaselineTransform", "DisARM", "GradientStatistics", "GraphStructure",
-    "GumbelSoftmax", "MovingAverageState", "MultiSampleInfo", "Relaxation", "StraightThrough",
+    "GumbelSoftmax", "Influence", "MovingAverageState", "MultiSampleInfo", "Relaxation",
+    "StraightThrough",
     "SurrogateInfo", "arm_surrogate",
     "baseline", "binary_concrete", "bootstrap", "cost", "critic", "discounted_costs_to_go",
     "disarm_surrogate", "entropy_regularizer", "function_dependencies", "generalized_advantages",

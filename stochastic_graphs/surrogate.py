@@ -16,6 +16,7 @@ baseline term of Mao et al. 2019, so derivatives of every order are unbiased.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
@@ -29,10 +30,26 @@ from stochastic_graphs import dependencies
 from stochastic_graphs import dice as dice_lib
 from stochastic_graphs import nodes as nodes_lib
 
-# Relation between a node v and a later node/cost x ("v influences x"):
-NONE, LATER, SAME_OR_LATER, FULL = 0, 1, 2, 3
-# LATER / SAME_OR_LATER only occur between members of one `scan`: v at step s influences x at
-# steps t > s (resp. t >= s). FULL: all of v influences all of x.
+
+class Influence(enum.IntEnum):
+  """How node v influences a node or cost x: the values of `GraphStructure.influence`.
+
+  Ordered (an `IntEnum`, equal to the integers 0-3), so `max` joins two relations.
+
+  Attributes:
+    NONE: v does not influence x.
+    LATER: only between members of one `scan`: v at step s influences x at steps t > s.
+    SAME_OR_LATER: likewise, at steps t >= s (a same-step path exists).
+    FULL: all of v influences all of x (outside a common scan).
+  """
+  NONE = 0
+  LATER = 1
+  SAME_OR_LATER = 2
+  FULL = 3
+
+
+NONE, LATER, SAME_OR_LATER, FULL = (Influence.NONE, Influence.LATER, Influence.SAME_OR_LATER,
+                                    Influence.FULL)
 
 
 class SurrogateInfo(NamedTuple):
@@ -72,7 +89,8 @@ class GraphStructure:
     costs: cost names.
     estimators: node name -> estimator.
     scan_of: node/cost name -> id of its enclosing `scan` (None at top level).
-    influence: (node, node-or-cost) -> NONE/LATER/SAME_OR_LATER/FULL (transitive).
+    influence: (node, node-or-cost) -> `Influence` (NONE/LATER/SAME_OR_LATER/FULL),
+      transitive; pairs that are absent are `Influence.NONE`.
   """
   nodes: tuple
   costs: tuple
@@ -86,8 +104,17 @@ class GraphStructure:
   def descendants(self, node: str) -> list[str]:
     return [n for n in self.nodes if n != node and self.influence.get((node, n), NONE)]
 
+  def relation(self, node: str, target: str) -> Influence:
+    """How `node` influences the node or cost `target`."""
+    known = set(self.nodes) | set(self.costs)
+    for what, name in (("node", node), ("target", target)):
+      if name not in (self.nodes if what == "node" else known):
+        raise ValueError(f"{what} {name!r} is not a {'node' if what == 'node' else 'node or cost'}"
+                         f" of the graph; nodes: {list(self.nodes)}, costs: {list(self.costs)}.")
+    return Influence(self.influence.get((node, target), NONE))
 
-def _compose(a: int, b: int) -> int:
+
+def _compose(a: Influence, b: Influence) -> Influence:
   if a == NONE or b == NONE:
     return NONE
   if a == FULL or b == FULL:
