@@ -1,0 +1,69 @@
+"""Smoke test of launch.calcium.general on synthetic CASCADE-format folders at three frame rates:
+every recording used, the model saved and usable by `python -m calcium.infer`."""
+import importlib.util
+import math
+
+import numpy as np
+import pytest
+import scipy.io
+
+from calcium import deepspike
+from calcium import infer as infer_cli
+from launch import app
+from launch.calcium import general
+from launch.calcium.configs import general as config_module
+
+
+def _write_set(folder, rate, neurons=2, recordings=2, seconds=40.0, seed=0):
+  folder.mkdir()
+  rng = np.random.default_rng(seed)
+  frames = int(seconds * rate)
+  t = np.arange(frames) / rate
+  kernel = 3.0 * np.exp(-np.arange(int(3 * rate)) / (0.5 * rate))
+  for n in range(neurons):
+    structs = []
+    for _ in range(recordings):
+      counts = rng.poisson(1.0 / rate, frames)
+      fluo = np.convolve(counts, kernel)[:frames] + rng.normal(size=frames)
+      spikes = np.repeat(t, counts) + rng.uniform(0, 1 / rate, counts.sum())
+      structs.append({"fluo_time": t, "fluo_mean": fluo, "events_AP": spikes * 1e4})
+    scipy.io.savemat(folder / f"cell{n}.mat", {"CAttached": np.array(structs, dtype=object)})
+  return folder
+
+
+def test_smoke_on_synthetic_sets(tmp_path):
+  a = _write_set(tmp_path / "DS91-a", 60.0)
+  b = _write_set(tmp_path / "DS92-b", 120.0, recordings=1, seed=1)
+  c = _write_set(tmp_path / "DS93-c", 30.0, neurons=1, seed=2)
+  config = config_module.get_config("smoke")
+  config.train_dirs = (str(a), str(b))
+  config.test_dirs = (str(c),)
+  config.max_recordings = 0  # Every recording: 4 + 2.
+  config.max_test_recordings = 0
+  config.oasis = importlib.util.find_spec("oasis") is not None  # OASIS is an optional extra.
+  summary = app.execute(general.experiment, config, tmp_path / "run", progress=False)
+  assert summary["train_recordings"] == 6 and summary["test_recordings"] == 2
+  assert summary["train_sets"] == "DS91-a, DS92-b" and summary["DS93_recordings"] == 2
+  keys = ("DS93_corr", "test_corr") + (
+      ("DS93_oasis_ar2_corr", "test_minus_oasis_ar2_corr") if config.oasis else ())
+  for k in keys:
+    assert math.isfinite(summary[k]) and -1 <= summary[k] <= 1, k
+  model = deepspike.load_model(tmp_path / "run" / "model")
+  assert model.frame_rate == 30.0 and model.training_data == "DS91-a, DS92-b"
+  assert infer_cli.main(["--model", str(tmp_path / "run" / "model"), "--input",
+                         str(b / "cell0.mat"), "--out", str(tmp_path / "b.npz"),
+                         "--no_progress"]) == 0
+  out = np.load(tmp_path / "b.npz")
+  assert out["expected_counts"].shape == (1, 4800) and out["resampled"].all()
+
+
+def test_config_refuses_unknown_preset_and_empty_train_dirs(tmp_path):
+  with pytest.raises(ValueError, match="'huge'"):
+    config_module.get_config("huge")
+  config = config_module.get_config("smoke")
+  config.train_dirs = ()
+  with pytest.raises(ValueError, match="config.train_dirs must name at least one"):
+    app.execute(general.experiment, config, tmp_path / "a", progress=False)
+  config.train_dirs = ("no-such-set",)
+  with pytest.raises(ValueError, match="no ground-truth folder 'no-such-set'"):
+    app.execute(general.experiment, config, tmp_path / "b", progress=False)
