@@ -101,15 +101,17 @@ def run_config(name, num, sample, batch, seed, out, record):
   if sample:
     t = time.time()
     lengths, unsolved = [], 0
-    for level in to_solve:
+    for i, level in enumerate(to_solve):
       actions = sokoban_levels.solve_level(level, max_expansions=2_000_000)
       if actions is None:
         unsolved += 1
       else:
         lengths.append(len(actions))
-    res["solver"] = {"sampled": len(to_solve), "unsolved": unsolved,
-                     "seconds": time.time() - t, "steps": length_summary(lengths)}
-    out.write_text(json.dumps(record, indent=1))
+      if (i + 1) % 50 == 0 or i + 1 == len(to_solve):
+        res["solver"] = {"sampled": i + 1, "unsolved": unsolved,
+                         "seconds": time.time() - t, "steps": length_summary(lengths)}
+        out.write_text(json.dumps(record, indent=1))
+        print(f"{name}: solved {i + 1 - unsolved}/{i + 1}, {time.time() - t:.0f} s", flush=True)
     print(f"{name}: solver {len(to_solve) - unsolved}/{len(to_solve)} solved, steps "
           f"{res['solver']['steps']}", flush=True)
 

@@ -491,7 +491,11 @@ def _generator_where(height, width, num_boxes, config: GeneratorConfig):
   """`generate_where` for one static configuration, with its batching rule."""
 
   def run(keys, needed):
-    search = lambda: _generate_lanes(keys, needed, height, width, num_boxes, config)  # noqa: E731
+    def search():
+      out = _generate_lanes(keys, needed, height, width, num_boxes, config)
+      zero = lambda x: jnp.where(needed.reshape((-1,) + (1,) * (x.ndim - 1)), x, 0)  # noqa: E731
+      return jax.tree.map(zero, out)
+
     shapes = jax.eval_shape(search)
     empty = lambda: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)  # noqa: E731
     # No lane needed: skip the search and the tries' rooms altogether (a real branch, since
