@@ -135,10 +135,23 @@ def load_mat(path: str | pathlib.Path) -> list[Recording]:
     if times.shape != fluo.shape:
       raise ValueError(f"{path}: recording {i}: 'fluo_time' has {times.size} frames but "
                        f"'fluo_mean' has {fluo.size}.")
-    if not np.all(np.isfinite(times)):
-      raise ValueError(f"{path}: recording {i}: 'fluo_time' has {int((~np.isfinite(times)).sum())} "
-                       f"non-finite (NaN or inf) frame times, first at frame "
-                       f"{int(np.argmin(np.isfinite(times)))}.")
+    timed = np.isfinite(times)
+    if not timed.all():
+      first, last = (int(np.argmax(timed)), int(timed.size - np.argmax(timed[::-1]))
+                     if timed.any() else (0, 0))
+      # Leading or trailing frames with neither a time nor a fluorescence value (e.g. DS07's
+      # Fish1_cell1 #0: its first 1201 frames) hold no data: they are cut, with the spikes
+      # before the first timed frame. A NaN time anywhere else is refused.
+      if (timed.any() and timed[first:last].all() and not np.isfinite(fluo[~timed]).any()):
+        logging.warning("%s#%d: %d frames without frame time or fluorescence cut (%d leading, %d "
+                        "trailing).", path.stem, i, int((~timed).sum()), first,
+                        timed.size - last)
+        times, fluo = times[first:last], fluo[first:last]
+        spikes = spikes[spikes >= times[0] - 0.5 * np.median(np.diff(times))]
+      else:
+        raise ValueError(f"{path}: recording {i}: 'fluo_time' has {int((~timed).sum())} "
+                         f"non-finite (NaN or inf) frame times, first at frame "
+                         f"{int(np.argmin(timed))}.")
     if times.size < 2 or not np.all(np.diff(times) > 0):
       raise ValueError(f"{path}: recording {i}: 'fluo_time' must be increasing with >= 2 frames.")
     valid = np.isfinite(fluo)

@@ -157,3 +157,22 @@ def test_nan_frame_time_is_named(tmp_path):
   with pytest.raises(ValueError, match="1 non-finite \\(NaN or inf\\) frame times, first at "
                                        "frame 4"):
     data.load_mat(path)
+
+
+def test_leading_frames_without_time_or_fluorescence_are_cut(tmp_path, caplog):
+  t = np.arange(10) / 50.0
+  f = np.arange(10.0)
+  t[:3], f[:3] = np.nan, np.nan  # As DS07's Fish1_cell1 #0: no data before the first time.
+  path = _write(tmp_path / "lead.mat", fluo_time=t, fluo_mean=f,
+                events_AP=np.array([100.0, 700.0, 1500.0]))
+  with caplog.at_level("WARNING"):
+    (rec,) = data.load_mat(path)
+  assert "lead#0: 3 frames without frame time or fluorescence cut (3 leading, 0 trailing)" in (
+      caplog.text)
+  np.testing.assert_allclose(rec.frame_times, t[3:])
+  np.testing.assert_allclose(rec.fluorescence, f[3:])
+  np.testing.assert_allclose(rec.spike_times, [0.07, 0.15])  # 0.01 s lies before the cut.
+  f[0] = 1.0  # A fluorescence value without a time: refused.
+  path = _write(tmp_path / "lead2.mat", fluo_time=t, fluo_mean=f, events_AP=np.ones(1))
+  with pytest.raises(ValueError, match="3 non-finite \\(NaN or inf\\) frame times"):
+    data.load_mat(path)
