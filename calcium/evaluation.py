@@ -62,7 +62,9 @@ def spike_count_ratio(rate: np.ndarray, spike_times: np.ndarray) -> float:
 
 
 def timing_error(rate: np.ndarray, counts: np.ndarray, dt: float, max_lag: int = 10) -> float:
-  """Lag (seconds; positive = prediction late) maximising the cross-correlation within +-max_lag.
+  """Lag (seconds; positive = prediction late) maximising the cross-correlation within +-max_lag;
+  NaN where `counts` or `rate` is constant (no spike: every lag ties, and the first, -max_lag,
+  used to be reported).
 
   Args:
     rate: (T,) predicted rate per bin.
@@ -77,6 +79,8 @@ def timing_error(rate: np.ndarray, counts: np.ndarray, dt: float, max_lag: int =
   if not 0 <= max_lag < rate.size:
     raise ValueError(f"max_lag must be in [0, {rate.size}); got {max_lag}.")
   r, c = rate - rate.mean(), counts - counts.mean()
+  if not (np.any(r) and np.any(c)):
+    return float("nan")
   lags = np.arange(-max_lag, max_lag + 1)
   xc = [np.dot(r[max(lag, 0):rate.size + min(lag, 0)], c[max(-lag, 0):rate.size - max(lag, 0)])
         for lag in lags]
@@ -85,7 +89,8 @@ def timing_error(rate: np.ndarray, counts: np.ndarray, dt: float, max_lag: int =
 
 def evaluate(rates: list[np.ndarray], frame_times: list[np.ndarray], spike_times: list[np.ndarray],
              bin_width: float = SPIKEFINDER_BIN_S) -> dict[str, float]:
-  """Mean over recordings of the correlation, count ratio and timing error (per-frame rates)."""
+  """Mean over recordings of the correlation, count ratio and timing error (per-frame rates); each
+  a mean over the recordings where it is defined (nanmean; NaN where it is nowhere defined)."""
   if not (len(rates) == len(frame_times) == len(spike_times)) or not rates:
     raise ValueError("rates, frame_times and spike_times must be non-empty lists of equal length.")
   corr, ratio, lag = [], [], []
@@ -95,5 +100,6 @@ def evaluate(rates: list[np.ndarray], frame_times: list[np.ndarray], spike_times
     pred = bin_sum(r, t, bin_width)
     true = binned_spike_counts(s, t, bin_width)[:pred.size]
     lag.append(timing_error(pred, true, bin_width, min(5, pred.size - 1)))
-  return {"correlation": float(np.nanmean(corr)), "count_ratio": float(np.nanmean(ratio)),
-          "timing_error_s": float(np.mean(lag)), "per_recording": [float(c) for c in corr]}
+  mean = lambda v: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")  # noqa: E731
+  return {"correlation": mean(corr), "count_ratio": mean(ratio), "timing_error_s": mean(lag),
+          "per_recording": [float(c) for c in corr]}

@@ -574,6 +574,11 @@ def make_train(config, dataset: Dataset) -> Callable:
 
 def infer(recognition: recognition_lib.Recognition, params, fluorescence, key=None,
           num_samples: int = 16, upsample: int = 1):
-  """Expected spikes per frame (T, S): marginal spike probabilities summed over a frame's bins."""
+  """Expected spikes per frame (T, S): marginal spike probabilities summed over a frame's bins.
+  A trace shorter than the network's receptive field is refused by name (ValueError)."""
+  frames = np.shape(fluorescence)[0] if np.ndim(fluorescence) else 0
+  if frames < recognition.receptive_field:
+    raise ValueError(f"fluorescence: {frames} frames is shorter than the network's receptive "
+                     f"field of {recognition.receptive_field} frames.")
   probs = recognition.probabilities(params, fluorescence, key, num_samples)
   return probs.reshape(-1, upsample, probs.shape[-1]).sum(1)

@@ -28,6 +28,19 @@ def test_timing_error_recovers_shift():
   late = np.roll(counts, 3)
   assert evaluation.timing_error(late, counts, 0.01, 6) == pytest.approx(0.03)
   assert evaluation.timing_error(np.roll(counts, -2), counts, 0.01, 6) == pytest.approx(-0.02)
+  # No spike: every lag ties; NaN, not the first lag (-0.06 s).
+  assert np.isnan(evaluation.timing_error(late, np.zeros(500), 0.01, 6))
+  assert np.isnan(evaluation.timing_error(np.zeros(500), counts, 0.01, 6))
+
+
+def test_evaluate_skips_a_recording_without_spikes_in_the_timing_error():
+  t = np.arange(400) / 50.0
+  rate = np.zeros(400)
+  rate[[50, 200]] = 1
+  out = evaluation.evaluate([rate, rate], [t, t], [t[[50, 200]], np.array([])])
+  assert out["timing_error_s"] == 0.0  # The spike-free recording is left out (was -0.1 s mean).
+  out = evaluation.evaluate([rate], [t], [np.array([])])
+  assert np.isnan(out["timing_error_s"]) and np.isnan(out["count_ratio"])
 
 
 def test_evaluate_perfect_prediction():

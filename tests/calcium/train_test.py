@@ -375,3 +375,12 @@ def test_simulated_variant_keeps_the_initial_models(simulated):
   moved = [np.max(np.abs(a - b)) for a, b in zip(jax.tree.leaves(state.recognition_params),
                                                  jax.tree.leaves(state0.recognition_params))]
   assert max(moved) > 0
+
+
+def test_infer_refuses_a_short_trace_by_name():
+  config = train.default_config()
+  rec = train.build_recognition(config, train.build_model(config))
+  params = rec.init(jax.random.key(0), np.zeros((30, 1)))
+  with pytest.raises(ValueError, match="fluorescence: 10 frames is shorter than the network's "
+                                       "receptive field of 25 frames"):
+    train.infer(rec, params, np.zeros((10, 1)))
