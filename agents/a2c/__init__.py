@@ -17,14 +17,16 @@ from agents.a2c.train import (
     TrainState,
     check_config,
     check_finite,
+    complete_episodes,
     default_config,
     episode_statistics,
+    evaluation_rollout,
     make_trainer,
     probe,
 )
 
 __all__ = [
     "A2CConfig", "ActorCritic", "LossInfo", "TrainState", "Trainer", "a2c_loss", "check_config",
-    "check_finite", "default_config", "episode_statistics", "make_trainer", "probe",
-    "return_targets",
+    "check_finite", "complete_episodes", "default_config", "episode_statistics",
+    "evaluation_rollout", "make_trainer", "probe", "return_targets",
 ]

@@ -230,8 +230,12 @@ def make_trainer(config: A2CConfig, env, env_params=None, *, env_name: str = "en
       params = optax.apply_updates(params, updates)
       return (params, opt_state), (loss, info, optax.global_norm(grads))
 
-    (params, opt_state), (loss, info, grad_norm) = jax.lax.scan(
-        minibatch_step, (ts.params, ts.opt_state), jnp.arange(m))
+    if m == 1:  # one gradient step on the whole batch: no scan (faster on the CPU)
+      (params, opt_state), out = minibatch_step((ts.params, ts.opt_state), 0)
+      loss, info, grad_norm = jax.tree.map(lambda x: x[None], out)
+    else:
+      (params, opt_state), (loss, info, grad_norm) = jax.lax.scan(
+          minibatch_step, (ts.params, ts.opt_state), jnp.arange(m))
     done = traj.info["episode_done"]
     frames = ts.frames + b * t
     metrics = {
@@ -318,3 +322,42 @@ def episode_statistics(metrics: dict, window: int) -> dict[str, np.ndarray]:
   out["frames"] = windows(metrics["frames"])[..., -1]
   out["episodes"] = count
   return out
+
+
+def evaluation_rollout(policy_fn: Callable[[jax.Array, Any], jax.Array], env, env_params,
+                       key: jax.Array, num_envs: int, num_steps: int) -> dict[str, jax.Array]:
+  """`num_steps` steps of `num_envs` fresh environments under `policy_fn(key, obs[B]) -> [B]`.
+
+  Jittable (one `lax.scan`, `agents.rollout`). Returns `[T, B]` arrays `done`, `return`,
+  `length`, `solved` (the `envs.wrappers.EpisodeStatistics` of the episode ending at each step;
+  meaningful where `done`). `complete_episodes` selects an unbiased sample of them.
+  """
+  if not isinstance(env, wrappers.EpisodeStatistics):
+    env = wrappers.EpisodeStatistics(env)
+  k_reset, k_roll = jax.random.split(key)
+  carry = rollout_lib.reset(env, env_params, k_reset, num_envs)
+  _, traj = rollout_lib.rollout(lambda k, obs: (policy_fn(k, obs), None), env, env_params,
+                                carry, k_roll, num_steps)
+  return {"done": traj.info["episode_done"], "return": traj.info["episode_return"],
+          "length": traj.info["episode_length"], "solved": traj.info["episode_solved"]}
+
+
+def complete_episodes(rollout: dict, max_episode_steps: int) -> dict[str, np.ndarray]:
+  """The episodes of an `evaluation_rollout` that started within its first
+  `T - max_episode_steps` steps, all of which end inside it: every episode start is counted
+  whatever its length, so long episodes are not under-represented (as they would be among all
+  episodes that happen to end within T steps).
+
+  Returns:
+    `return`, `length`, `solved` of the selected episodes (1-D; any leading axes are flattened
+    with `[T, B]`, so pass one seed's rollout to get that seed's episodes).
+  """
+  done = np.asarray(rollout["done"], bool)
+  num_steps = done.shape[-2]
+  if num_steps <= max_episode_steps:
+    raise ValueError(f"the evaluation needs more steps ({num_steps}) than the longest episode "
+                     f"({max_episode_steps}) to see complete episodes.")
+  end = np.arange(num_steps).reshape((num_steps, 1))
+  start = end - np.asarray(rollout["length"]) + 1
+  keep = done & (start <= num_steps - 1 - max_episode_steps)
+  return {name: np.asarray(rollout[name])[keep] for name in ("return", "length", "solved")}

@@ -1,0 +1,184 @@
+"""A2C (Mnih et al. 2016) on MiniPacman and Sokoban: does the I2A paper's standard agent learn?
+
+For every environment of `config.envs`: `config.num_seeds` seeds trained together under
+`jax.vmap` by `launch.train_loop` (one resumable loop per environment, named after it), then the
+final policy and a uniformly random policy are measured by the same evaluation rollout
+(`agents.a2c.evaluation_rollout`, episodes selected by `complete_episodes` so long episodes are
+not under-counted). Outputs: return and solve-rate curves over frames (`figures/curves.png`),
+`results.md` (one row per environment) and summary keys per environment:
+`final_return` (mean over seeds of each seed's mean evaluation return), `final_return_se` (SE
+over seeds), `random_return` / `random_return_se` (mean and SE over the random policy's
+episodes), `margin_se` ((final - random) / sqrt(SE_final^2 + SE_random^2)), `solve_rate`,
+`random_solve_rate`, `train_return` (training episodes of the last `final_fraction` of
+updates), `frames` (per seed), `wall_s`.
+
+  python -m launch.agents.a2c --config=launch/agents/configs/a2c.py:smoke --workdir=/tmp/a2c
+  python -m launch.agents.a2c --config=launch/agents/configs/a2c.py \
+    --config.envs='("minipacman-hunt",)' --workdir=/tmp/a2c_hunt
+"""
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+import envs  # noqa: E402
+from agents import a2c  # noqa: E402
+from launch import app  # noqa: E402
+
+
+def environment(tag: str, config):
+  """`(env, env_params)` of a tag: a registered name, or `sokoban-<H>x<W>-<boxes>`."""
+  env, params = _environment(tag, config)
+  if config.max_episode_steps:
+    params = params.replace(max_steps=int(config.max_episode_steps))
+  return env, params
+
+
+def _environment(tag: str, config):
+  if tag.startswith("sokoban-"):
+    try:
+      size, boxes = tag[len("sokoban-"):].split("-")
+      height, width = (int(x) for x in size.split("x"))
+      num_boxes = int(boxes)
+    except ValueError as err:
+      raise ValueError(f"config.envs: {tag!r} is not sokoban-<height>x<width>-<boxes>, e.g. "
+                       "sokoban-7x7-2.") from err
+    env, params = envs.make("sokoban", height=height, width=width, num_boxes=num_boxes,
+                            observation=config.observation)
+    if config.sokoban_fresh_levels:
+      if "fresh" not in getattr(params, "__dataclass_fields__", {}):
+        raise ValueError("config.sokoban_fresh_levels: this envs.sokoban has no fresh-level "
+                         "mode (SokobanParams.fresh).")
+      params = params.replace(fresh=True)
+    return env, params
+  if tag.startswith("minipacman-"):
+    return envs.make(tag, observation=config.observation)
+  return envs.make(tag)
+
+
+def agent_config(config) -> a2c.A2CConfig:
+  fields = {k: tuple(v) if isinstance(v, list) else v for k, v in config.agent.items()}
+  return a2c.A2CConfig(**fields)
+
+
+def evaluate(trainer, env, params, state_params, key, config):
+  """Final policy and uniform policy, same rollout: per-seed episode dicts."""
+  max_steps = int(params.max_steps)
+  steps = max(config.random_steps, 2 * max_steps + 1)
+  keys = jax.random.split(key, config.num_seeds)
+  num_actions = trainer.network.num_actions
+
+  def learned(p, k):
+    return a2c.evaluation_rollout(lambda kk, obs: trainer.policy(p, kk, obs), env, params, k,
+                                  config.random_envs, steps)
+
+  def uniform(k):
+    return a2c.evaluation_rollout(
+        lambda kk, obs: jax.random.randint(kk, (obs.shape[0],), 0, num_actions), env, params, k,
+        config.random_envs, steps)
+
+  ours = jax.device_get(jax.jit(jax.vmap(learned))(state_params, keys))
+  rand = jax.device_get(jax.jit(jax.vmap(uniform))(jax.vmap(
+      lambda k: jax.random.fold_in(k, 1))(keys)))
+  pick = lambda r, s: a2c.complete_episodes(jax.tree.map(lambda x: x[s], r), max_steps)  # noqa
+  return ([pick(ours, s) for s in range(config.num_seeds)],
+          [pick(rand, s) for s in range(config.num_seeds)])
+
+
+def _mean_se(x) -> tuple[float, float]:
+  x = np.asarray(x, np.float64)
+  if x.size == 0:
+    return float("nan"), float("nan")
+  return float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else float("nan")
+
+
+def experiment(config, run: app.Run) -> dict:
+  agent = agent_config(config)
+  summary, rows, curves = {}, [], {}
+  for tag in config.envs:
+    t0 = time.perf_counter()
+    env, params = environment(tag, config)
+    trainer = a2c.make_trainer(agent, env, params, env_name=tag)
+    base = jax.random.key(config.seed)
+    keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(jnp.arange(config.num_seeds))
+    state = run.train_loop(trainer.init, trainer.chunk, agent.num_chunks, name=tag,
+                           seed_keys=keys)
+    history = run.history(tag)
+    a2c.check_finite(history, tag)
+    updates = history["episodes"].shape[-1]
+    stats = a2c.episode_statistics(history, max(1, updates // config.curve_points))
+    last = max(1, int(round(config.final_fraction * updates)))
+    train_final = history["episode_return_sum"][:, -last:].sum(-1) / np.maximum(
+        history["episodes"][:, -last:].sum(-1), 1)
+    ours, rand = evaluate(trainer, env, params, jax.device_get(state.params),
+                          jax.random.fold_in(base, 10_000), config)
+    per_seed = np.array([_mean_se(e["return"])[0] for e in ours])
+    final, final_se = _mean_se(per_seed)
+    random_return, random_se = _mean_se(np.concatenate([e["return"] for e in rand]))
+    margin = (final - random_return) / np.sqrt(final_se ** 2 + random_se ** 2)
+    solve = float(np.mean([np.mean(e["solved"]) for e in ours]))
+    random_solve = float(np.mean(np.concatenate([e["solved"] for e in rand])))
+    wall = time.perf_counter() - t0
+    frames = float(history["frames"][0, -1])
+    values = {
+        "final_return": final, "final_return_se": final_se, "final_return_per_seed": per_seed,
+        "random_return": random_return, "random_return_se": random_se, "margin_se": margin,
+        "solve_rate": solve, "random_solve_rate": random_solve,
+        "train_return": float(np.mean(train_final)), "frames": frames, "wall_s": wall,
+        "eval_episodes": int(sum(len(e["return"]) for e in ours)),
+        "random_episodes": int(sum(len(e["return"]) for e in rand)),
+    }
+    summary.update({f"{k}/{tag}": v for k, v in values.items()})
+    curves[tag] = stats
+    rows.append((tag, values))
+    run.log_metrics(int(frames), {f"{k}/{tag}": v for k, v in values.items()
+                                  if k != "final_return_per_seed"}, stream="final")
+  _figure(run, curves, summary)
+  _table(run, rows, config)
+  return summary
+
+
+def _figure(run: app.Run, curves: dict, summary: dict) -> None:
+  fig, axes = plt.subplots(2, len(curves), figsize=(3.2 * len(curves), 5.5), squeeze=False)
+  for col, (tag, stats) in enumerate(curves.items()):
+    frames = stats["frames"][0]
+    for row, (name, random_key) in enumerate((("return", "random_return"),
+                                              ("solve_rate", "random_solve_rate"))):
+      ax = axes[row, col]
+      y = stats[name]
+      with np.errstate(all="ignore"):
+        ax.plot(frames, np.nanmean(y, 0), label="A2C (mean of seeds)")
+        ax.fill_between(frames, np.nanmin(y, 0), np.nanmax(y, 0), alpha=0.25)
+      ax.axhline(summary[f"{random_key}/{tag}"], color="k", ls="--", lw=1, label="uniform")
+      ax.set_xlabel("frames per seed")
+      ax.set_ylabel("episode return" if row == 0 else "solve rate")
+      if row == 0:
+        ax.set_title(tag, fontsize=9)
+  axes[0, 0].legend(fontsize=7)
+  fig.tight_layout()
+  run.save_figure("curves", fig)
+  plt.close(fig)
+
+
+def _table(run: app.Run, rows, config) -> None:
+  lines = [f"A2C, {config.num_seeds} seeds per environment; return of the final policy "
+           "(mean +- SE over seeds) vs a uniformly random policy (mean +- SE over episodes), "
+           "same evaluation rollout.", "",
+           "| environment | A2C final return | random return | margin (SE) | solve rate "
+           "(A2C / random) | frames per seed | wall (s) |", "|---|---|---|---|---|---|---|"]
+  for tag, v in rows:
+    lines.append(f"| {tag} | {v['final_return']:.2f} ± {v['final_return_se']:.2f} | "
+                 f"{v['random_return']:.2f} ± {v['random_return_se']:.2f} | "
+                 f"{v['margin_se']:.1f} | {v['solve_rate']:.3f} / {v['random_solve_rate']:.3f} "
+                 f"| {v['frames']:.0f} | {v['wall_s']:.0f} |")
+  if run.is_writer:
+    (run.workdir / "results.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+  app.run(experiment)

@@ -1,0 +1,88 @@
+"""A2C (Mnih et al. 2016), the I2A paper's standard agent, on MiniPacman and Sokoban.
+
+Weber et al. 2017 (I2A) train this model-free baseline on the five MiniPacman tasks (App. C) and
+on Sokoban (App. D). Presets start from `agents.a2c.default_config()` (the agent's fields, in
+`c.agent`) and change fields:
+
+- `smoke`: one MiniPacman task, 2 seeds, a few updates (seconds; CI).
+- `default`: the seven environments, 3 seeds each, sized for 2 shared CPU cores (minutes per
+  environment; agents/README.md, "A2C results", has the measured wall times).
+- `full`: the I2A paper's scale for a GPU: 32 environments per seed, conv torso (16, 32, 64)
+  channels, 256 hidden units, 1e7-2e7 frames per run (I2A Fig. 3 and 4 plot up to 1e9 frames
+  of their much larger A3C-style runs; this budget is ours).
+"""
+import ml_collections
+
+from agents import a2c
+from launch.agents.configs import sacd_base
+from launch.claims import Claim
+
+MINIPACMAN = ("minipacman-regular", "minipacman-avoid", "minipacman-hunt", "minipacman-ambush",
+              "minipacman-rush")
+SOKOBAN = ("sokoban-7x7-2", "sokoban-10x10-4")  # sokoban-<height>x<width>-<boxes>
+
+REPORT = {
+    "title": "A2C on MiniPacman and Sokoban: final return vs a uniformly random policy",
+    "headline": tuple(f"{what}/{env}" for env in MINIPACMAN + SOKOBAN
+                      for what in ("final_return", "random_return", "margin_se")),
+    "claims": tuple(
+        Claim("Weber et al. 2017 (I2A, standard agent)",
+              f"A2C learns {env}: final return above a uniformly random policy's by more than "
+              "5 standard errors", f"margin_se/{env}", 5.0, ">", anchor_name="5 SE")
+        for env in MINIPACMAN + SOKOBAN[:1]),
+}
+
+
+def agent_fields(**overrides) -> ml_collections.ConfigDict:
+  """`agents.a2c.default_config()` as a ConfigDict (the fields of `A2CConfig`)."""
+  config = a2c.default_config(**overrides)
+  return ml_collections.ConfigDict({f: getattr(config, f)
+                                    for f in config.__dataclass_fields__})
+
+
+def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+  sacd_base.check_preset(preset, ("smoke", "demo", "default", "full"))
+  c = ml_collections.ConfigDict()
+  c.seed = 0                      # Key of seed s: fold_in(key(seed), s).
+  c.num_seeds = 3                 # Seeds per environment, trained together under jax.vmap.
+  c.envs = MINIPACMAN + SOKOBAN   # One training loop per environment (resumable by name).
+  c.observation = "symbolic"      # MiniPacman / Sokoban observation ("symbolic" or "rgb").
+  c.sokoban_fresh_levels = False  # Sokoban: a new generated level per episode (params.fresh).
+  c.final_fraction = 0.2          # Final return: episodes of the last 20% of updates.
+  c.curve_points = 20             # Points of the return and solve-rate curves.
+  c.max_episode_steps = 0         # Time limit of the episodes (params.max_steps); 0: the env's.
+  c.random_steps = 2_001          # Evaluation steps per environment (at least 2 x the limit + 1).
+  c.random_envs = 32              # Environments per seed of the evaluation (final and uniform).
+  # CPU-sized agent: one conv layer, small dense layer, 16 environments per seed.
+  c.agent = agent_fields(
+      num_envs=16, rollout_length=5, updates_per_chunk=150, num_chunks=10,
+      conv_features=(16,), kernel_sizes=(3,), strides=(2,), hidden_size=64,
+      learning_rate=1e-3, entropy_coef=0.01, advantage="gae", gae_lambda=0.95)
+  if preset == "smoke":
+    c.envs = ("minipacman-regular",)
+    c.num_seeds = 2
+    c.curve_points = 2
+    c.max_episode_steps = 20
+    c.random_steps = 41
+    c.random_envs = 8
+    c.agent.num_envs = 4
+    c.agent.updates_per_chunk = 5
+    c.agent.num_chunks = 2
+    c.agent.hidden_size = 16
+    c.agent.conv_features = (4,)
+  elif preset == "demo":
+    c.envs = ("minipacman-regular", "sokoban-7x7-2")
+    c.agent.num_chunks = 6
+  elif preset == "full":
+    c.sokoban_fresh_levels = True
+    c.random_steps = 5_000
+    c.agent.num_envs = 32
+    c.agent.rollout_length = 5
+    c.agent.updates_per_chunk = 1_000
+    c.agent.num_chunks = 100      # 1.6e7 frames per seed
+    c.agent.conv_features = (16, 32, 64)
+    c.agent.kernel_sizes = (3, 3, 3)
+    c.agent.strides = (1, 1, 2)
+    c.agent.hidden_size = 256
+    c.agent.learning_rate = 7e-4
+  return c
