@@ -6,10 +6,11 @@ follows the I2A rules, [O] our choice where the paper is silent):
   when the last box reaches its target; the episode then terminates. The pieces add up on one
   step (a push that solves the level gives -0.1 + 1 + 10).
 - [A] Episodes are truncated after `params.max_steps` = 120 steps.
-- [A, J] Actions: the four moves 0 up, 1 down, 2 left, 3 right; moving into a box pushes it
+- [J] Actions: the four moves 0 up, 1 down, 2 left, 3 right; moving into a box pushes it
   if the cell behind it is free (no chained pushes), otherwise nothing moves and the step still
-  costs -0.1. [O] `noop=True` adds a no-op as action 0 with the moves as 1..4 (PO-Sokoban's set,
-  CF-GPS), off by default.
+  costs -0.1. This is jumanji's documented set; the appendix's own wording could not be
+  consulted when this was written, so check it before relying on the order. [O] `noop=True`
+  adds a no-op as action 0 with the moves as 1..4 (PO-Sokoban's set, CF-GPS), off by default.
 - [A] Levels: 10x10 rooms with 4 boxes, a new procedurally generated level every episode by
   App. D.3's recipe (`envs.sokoban_generator`: random-walk room, reverse play searched depth
   first with a time-to-live of 300, RoomScore); every level is solvable, with all boxes off
@@ -22,7 +23,7 @@ Where the levels come from (`SokobanParams`):
 - `env.fresh_params()`: the paper's rule, a fresh level at every reset, the automatic reset in
   `step` included, generated inside jit (`sokoban_generator.generate_where`; under `vmap` only
   the environments whose episode ended search, and a step where none did pays nothing). A
-  failed generation (no try scored above 0; none in 1e5 measured) plays a level of a 64-level
+  failed generation (no try scored above 0; none among 1e5 7x7 levels) plays a level of a 64-level
   fallback pool.
 - `env.default_params` (training default) [O]: a pool of 1,024 App. D.3 levels generated on
   the device from seed `POOL_SEED`, drawn uniformly at each reset; `env.refill(key, params,
@@ -32,10 +33,10 @@ Where the levels come from (`SokobanParams`):
   5-30 ms of CPU, while an episode is at most 120 steps of about 2 us each; a step on which
   any environment resets waits for that search. Measured on 2 shared CPU cores
   (`python -m benchmarks.envs_sokoban_levels --throughput`, envs/README.md): fresh levels run
-  hundreds of times slower than the pool (237 vs 133,014 steps/s at 16 environments, 10x10),
-  which makes training impractically slow; the pool keeps the bank's speed and the paper's
-  level distribution, at the price of repeating each level (1,024 levels over a run) unless
-  refilled.
+  hundreds to thousands of times slower than the pool (10x10: 237 vs 133,014 steps/s at 16
+  environments, 31 vs 99,870 at 256), which makes training impractically slow; the pool keeps
+  the bank's speed and the paper's level distribution, at the price of repeating each level
+  (1,024 levels over a run) unless refilled.
 - `env.eval_params()`: the held-out evaluation bank, 1,024 App. D.3 levels of seed
   `EVAL_SEED`. Training levels come from other keys (the pool's seed, or the keys given to
   `reset`/`step`), so an evaluation level is met in training only as a repeat of the generator,

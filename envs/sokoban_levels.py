@@ -8,6 +8,11 @@ boxes. Every pull is the reverse of a legal push, so the forward game from any r
 a solution: the reversed path. Among the states visited we keep the one whose boxes have moved
 furthest from their targets (all boxes off target), over several candidate rooms.
 
+This module's generator is a quick random reverse walk (PO-Sokoban's default bank); the I2A
+recipe itself (depth-first reverse play scored by RoomScore) is `envs.sokoban_generator`.
+`solve_level` is a host-side A* solver (fewest steps), used by the tests and the benchmark to
+check that generated levels are solvable.
+
 Text files use the Boxoban format: `#` wall, space floor, `.` target, `$` box, `*` box on target,
 `@` player, `+` player on target, levels separated by lines starting with `;` or by blank lines.
 """
