@@ -1,0 +1,178 @@
+"""A2C trainer: bad input refused by name, vmapped seeds, launch.train_loop, learning on a chain."""
+import flax.linen as nn
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from agents import a2c
+from agents.a2c import networks
+from envs import Spaceship
+from launch import parallel, train_loop
+from launch.workdir import Workdir
+from tests.agents import tiny_envs
+
+TINY = dict(num_envs=4, rollout_length=3, updates_per_chunk=2, num_chunks=2, hidden_size=8)
+
+
+def test_patch_conv_equals_flax_conv():
+  x = jax.random.normal(jax.random.key(0), (2, 7, 9, 3))
+  for k, s in ((3, 1), (3, 2), (2, 2)):
+    conv = nn.Conv(5, (k, k), (s, s), padding="SAME")
+    params = conv.init(jax.random.key(1), x)
+    ours = networks.PatchConv(5, k, s).apply(params, x)
+    np.testing.assert_allclose(ours, conv.apply(params, x), rtol=1e-5, atol=1e-5)
+
+
+# ---- bad input --------------------------------------------------------------------------------
+
+def test_continuous_actions_are_refused_by_environment_name():
+  env = Spaceship()
+  with pytest.raises(ValueError, match=r"discrete action space; environment 'spaceship' has Box"):
+    a2c.make_trainer(a2c.default_config(**TINY), env, env.default_params, env_name="spaceship")
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("num_minibatches", 3, r"config.num_minibatches \(3\) must divide config.num_envs \(4\)"),
+    ("rollout_length", 0, r"config.rollout_length must be a positive integer; got 0"),
+    ("num_envs", 2.5, r"config.num_envs must be a positive integer; got 2.5"),
+    ("advantage", "td", r"config.advantage must be one of \('gae', 'n_step'\); got 'td'"),
+    ("optimizer", "sgd", r"config.optimizer must be one of"),
+    ("discount", 1.5, r"config.discount must be in \[0.0, 1.0\]; got 1.5"),
+    ("learning_rate", 0.0, r"config.learning_rate must be positive"),
+    ("entropy_coef", -0.1, r"config.entropy_coef must be >= 0"),
+    ("kernel_sizes", (3,), r"config.conv_features, config.kernel_sizes and config.strides"),
+])
+def test_bad_config_names_the_field(field, value, message):
+  config = a2c.default_config(**TINY).replace(**{field: value})
+  env = tiny_envs.Counter()
+  with pytest.raises(ValueError, match=message):
+    a2c.make_trainer(config, env, env.default_params)
+
+
+@pytest.mark.parametrize("what", ["reward", "obs"])
+def test_non_finite_first_step_is_caught_before_compiling(what):
+  env = tiny_envs.BadValues(what, bad_from=1)
+  name = "reward" if what == "reward" else "observation after a step"
+  with pytest.raises(ValueError, match=rf"environment 'bad' returned a non-finite {name}"):
+    a2c.make_trainer(a2c.default_config(**TINY), env, env.default_params, env_name="bad")
+
+
+@pytest.mark.parametrize("what,message", [("reward", "a non-finite reward"),
+                                          ("obs", "a non-finite observation")])
+def test_non_finite_later_is_raised_after_the_chunk(what, message):
+  """NaN from the 3rd step of an episode on: the probe passes, the first update meets it."""
+  env = tiny_envs.BadValues(what, bad_from=3)
+  trainer = a2c.make_trainer(a2c.default_config(**TINY), env, env.default_params, env_name="bad")
+  _, metrics = jax.jit(trainer.chunk)(trainer.init(jax.random.key(0)))
+  with pytest.raises(ValueError, match=rf"environment 'bad': {message} during update 0"):
+    a2c.check_finite(jax.device_get(metrics), "bad")
+  # Seeds axis: the seed index is named too.
+  seeds = jax.tree.map(lambda x: np.stack([np.zeros_like(x), x]), jax.device_get(metrics))
+  with pytest.raises(ValueError, match=r"update 0 of these metrics \(seed index 1\)"):
+    a2c.check_finite(seeds, "bad")
+
+
+# ---- seeds and the train loop -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def counter_trainer():
+  env = tiny_envs.Counter(4)
+  return a2c.make_trainer(a2c.default_config(**TINY), env, env.default_params)
+
+
+def test_vmapped_train_equals_single_seeds(counter_trainer):
+  keys = jax.random.split(jax.random.key(3), 2)
+  states, metrics = jax.jit(jax.vmap(counter_trainer.train))(keys)
+  assert metrics["loss"].shape == (2, TINY["updates_per_chunk"] * TINY["num_chunks"])
+  np.testing.assert_array_equal(metrics["frames"][0, -1], 4 * 3 * 4)
+  train = jax.jit(counter_trainer.train)
+  for s in range(2):
+    single, single_metrics = train(keys[s])
+    for a, b in zip(jax.tree.leaves(single.params),
+                    jax.tree.leaves(jax.tree.map(lambda x: x[s], states.params))):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(single_metrics["loss"], metrics["loss"][s], rtol=1e-5, atol=1e-6)
+  # Different seeds, different runs.
+  assert not np.allclose(metrics["loss"][0], metrics["loss"][1])
+
+
+def test_train_loop_runs_init_and_chunk_directly(counter_trainer, tmp_path):
+  """launch.train_loop with seed_keys ends where jax.vmap(train) ends, and resumes."""
+  keys = jax.random.split(jax.random.key(3), 2)
+  wd = Workdir(tmp_path, ml_collections.ConfigDict({"seed": 0}))
+  state, stats = train_loop.train_loop(wd, parallel.data_mesh(), counter_trainer.init,
+                                       counter_trainer.chunk, TINY["num_chunks"],
+                                       name="a2c", seed_keys=keys, progress=False)
+  assert stats.chunks_run == TINY["num_chunks"]
+  expected, expected_metrics = jax.jit(jax.vmap(counter_trainer.train))(keys)
+  for a, b in zip(jax.tree.leaves(jax.device_get(state.params)),
+                  jax.tree.leaves(expected.params)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  history = train_loop.load_history(wd, "a2c")
+  np.testing.assert_allclose(history["loss"], expected_metrics["loss"], rtol=1e-5, atol=1e-6)
+  # A second call finds the finished run and compiles nothing.
+  _, again = train_loop.train_loop(wd, parallel.data_mesh(), counter_trainer.init,
+                                   counter_trainer.chunk, TINY["num_chunks"], name="a2c",
+                                   seed_keys=keys, progress=False)
+  assert again.chunks_run == 0 and again.resumed_from_chunk == TINY["num_chunks"]
+
+
+# ---- statistics helpers -----------------------------------------------------------------------
+
+def test_episode_statistics_by_hand():
+  metrics = {"episodes": np.array([1, 0, 2, 0.]), "episode_return_sum": np.array([3, 0, 4, 0.]),
+             "episode_length_sum": np.array([5, 0, 6, 0.]),
+             "episode_solved_sum": np.array([1, 0, 1, 0.]), "frames": np.array([1, 2, 3, 4.])}
+  stats = a2c.episode_statistics(metrics, 2)
+  np.testing.assert_allclose(stats["return"], [3.0, 2.0])
+  np.testing.assert_allclose(stats["length"], [5.0, 3.0])
+  np.testing.assert_allclose(stats["solve_rate"], [1.0, 0.5])
+  np.testing.assert_allclose(stats["frames"], [2.0, 4.0])
+  stats = a2c.episode_statistics(metrics, 1)
+  assert np.isnan(stats["return"][1])
+
+
+def test_complete_episodes_counts_each_start_once():
+  """T = 6, limit 3: episodes must start at steps 0..2. Env 0: lengths 2, 3 (ends at steps 1,
+  4); env 1: one episode of length 3 ending at step 2, then one of length 3 starting at step 3
+  (ends at 5, excluded: it started after step 2)."""
+  done = np.zeros((6, 2), bool)
+  length = np.zeros((6, 2), int)
+  done[1, 0], length[1, 0] = True, 2
+  done[4, 0], length[4, 0] = True, 3
+  done[2, 1], length[2, 1] = True, 3
+  done[5, 1], length[5, 1] = True, 3
+  ret = np.arange(12.0).reshape(6, 2)
+  out = a2c.complete_episodes({"done": done, "length": length, "return": ret,
+                               "solved": done}, 3)
+  np.testing.assert_array_equal(np.sort(out["return"]), [2.0, 5.0, 8.0])
+  with pytest.raises(ValueError, match="more steps"):
+    a2c.complete_episodes({"done": done, "length": length, "return": ret, "solved": done}, 6)
+
+
+# ---- learning ---------------------------------------------------------------------------------
+
+def test_learns_the_chain_far_better_than_random():
+  """Chain(6), 30-step limit: the shortest episode is 5 steps (always right); a uniform policy
+  needs about 25 steps on average (a reflected walk) and is often cut at 30. After 300 updates
+  A2C's greedy-ish sampled policy must average under 7 steps with return 1 every episode."""
+  env = tiny_envs.Chain(6)
+  params = env.default_params.replace(max_steps=30)
+  config = a2c.default_config(num_envs=8, rollout_length=5, updates_per_chunk=100, num_chunks=3,
+                              hidden_size=32, learning_rate=3e-3, entropy_coef=0.001,
+                              discount=0.9)
+  trainer = a2c.make_trainer(config, env, params, env_name="chain")
+  state, metrics = jax.jit(trainer.train)(jax.random.key(0))
+  a2c.check_finite(jax.device_get(metrics), "chain")
+
+  def evaluate(policy, key):
+    out = jax.jit(lambda k: a2c.evaluation_rollout(policy, env, params, k, 16, 61))(key)
+    return a2c.complete_episodes(jax.device_get(out), 30)
+
+  ours = evaluate(lambda k, obs: trainer.policy(state.params, k, obs), jax.random.key(1))
+  uniform = evaluate(lambda k, obs: jax.random.randint(k, (obs.shape[0],), 0, 2),
+                     jax.random.key(1))
+  assert len(ours["length"]) >= 16 and len(uniform["length"]) >= 16
+  assert ours["length"].mean() < 7.0 and ours["return"].mean() == 1.0
+  assert uniform["length"].mean() > 15.0
