@@ -30,6 +30,7 @@ The preprocessing and the mapping back are pure JAX, one jit vmapped over the ce
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -41,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging
 
 FORMAT_VERSION = 1
 METADATA_FILE = "deepspike.json"
@@ -268,6 +270,17 @@ class DeepSpike:
     return SpikeEstimate(out[0], out[1], samples, t, valid, bool(resampled))
 
 
+@contextlib.contextmanager
+def _quiet_orbax():
+  """orbax logs every save and restore at INFO through absl; keep the caller's log readable."""
+  level = logging.get_verbosity()
+  logging.set_verbosity(min(level, logging.WARNING))
+  try:
+    yield
+  finally:
+    logging.set_verbosity(level)
+
+
 def _config_to_json(config) -> dict:
   return json.loads(json.dumps(config.to_dict() if hasattr(config, "to_dict") else dict(config)))
 
@@ -296,7 +309,7 @@ def save_model(path, model: DeepSpike, *, overwrite: bool = False) -> pathlib.Pa
     shutil.rmtree(path) if path.is_dir() else path.unlink()
   path.mkdir(parents=True, exist_ok=True)
   _ = model.recognition  # Refuses a model infer cannot run before anything is written.
-  with ocp.StandardCheckpointer() as checkpointer:
+  with _quiet_orbax(), ocp.StandardCheckpointer() as checkpointer:
     checkpointer.save(path / PARAMS_DIR, jax.tree.map(jnp.asarray, model.params))
     checkpointer.wait_until_finished()
   metadata = {"format_version": FORMAT_VERSION, "frame_rate": model.frame_rate,
@@ -336,6 +349,6 @@ def load_model(path) -> DeepSpike:
   target = jax.eval_shape(lambda k: shell.recognition.init(k, jnp.zeros((rf, 1))),
                           jax.random.key(0))
   target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), target)
-  with ocp.StandardCheckpointer() as checkpointer:
+  with _quiet_orbax(), ocp.StandardCheckpointer() as checkpointer:
     params = checkpointer.restore(path / PARAMS_DIR, target)
   return DeepSpike(config, params, metadata.get("training_data", ""))
