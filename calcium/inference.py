@@ -87,6 +87,11 @@ def infer_trace(recognition: recognition_lib.Recognition, params, fluorescence, 
   if frame_times.shape != f.shape[:1]:
     raise ValueError(f"{name}: frame_times must have shape ({f.shape[0]},); got "
                      f"{frame_times.shape}.")
+  if f.shape[0] > 1:
+    times_rate = 1.0 / float(np.median(np.diff(frame_times)))
+    if not abs(times_rate / frame_rate - 1.0) <= tolerance:
+      raise ValueError(f"{name}: frame_rate {frame_rate:.3f} Hz does not match frame_times "
+                       f"(median interval: {times_rate:.3f} Hz).")
   valid = np.all(np.isfinite(f), axis=1)
   if not valid.any():
     raise ValueError(f"{name}: fluorescence has no finite frame.")

@@ -68,3 +68,7 @@ def test_bad_input_messages(net):
   with pytest.raises(ValueError, match="frame_times must have shape"):
     inference.infer_trace(rec, params, _trace(), frame_rate=60.0, model_frame_rate=60.0,
                           frame_times=np.arange(5.0))
+  with pytest.raises(ValueError, match=r"cell3: frame_rate 60.000 Hz does not match frame_times "
+                                       r"\(median interval: 30.000 Hz\)"):
+    inference.infer_trace(rec, params, _trace(), frame_rate=60.0, model_frame_rate=60.0,
+                          frame_times=np.arange(120) / 30.0, name="cell3")
