@@ -27,7 +27,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.data_dir = ""  # Folder of the data ('' = calcium.data.default_data_dir()).
   c.num_folds = 3  # Cross-validation folds over recordings (train on the others, test on one fold).
   c.max_folds = 3  # Folds actually run (<= num_folds; smaller for quick runs).
-  c.max_recordings = 18  # Recordings used (the first ones after a seeded shuffle).
+  c.max_recordings = 0  # Recordings used (0: all, 18 in DS14; else the first N, seeded order).
   c.max_frames = 14_400  # Frames kept per recording (from the start).
   c.variants = ("unsupervised", "simulated", "supervised", "combined")  # Training variants
                                # compared (calcium.train.VARIANTS, variant_config).
