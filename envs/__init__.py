@@ -12,7 +12,7 @@ Every JAX environment follows the gymnax 1.0 signature (`reset(key, params) -> (
 automatic reset, and is jit- and vmap-able. `envs.make(name, **kwargs)` builds one by name
 (`envs.registry`); `envs.wrappers` adds episode statistics.
 """
-from envs import spaces
+from envs import sokoban_generator, spaces
 from envs.environment import Environment
 from envs.maze import Maze, MazeParams, MazeState
 from envs.minipacman import (
@@ -36,6 +36,7 @@ from envs.sokoban_levels import (
                              parse_level,
                              parse_levels,
                              save_levels,
+                             solve_level,
                              validate_level,
 )
 from envs.spaceship import Spaceship, SpaceshipParams, SpaceshipState
@@ -46,5 +47,5 @@ __all__ = [
     "SokobanParams", "SokobanState", "Spaceship", "SpaceshipParams", "SpaceshipState", "TASKS",
     "TASK_WEIGHTS", "format_level", "generate_bank", "generate_level", "load_levels",
     "make", "make_bank", "parse_level", "parse_levels", "registered_environments", "save_levels",
-    "spaces", "validate_level",
+    "sokoban_generator", "solve_level", "spaces", "validate_level",
 ]
