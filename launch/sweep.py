@@ -22,6 +22,7 @@ name before anything is submitted.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib
 import importlib.util
@@ -206,6 +207,21 @@ def make_executor(kind: str, folder: pathlib.Path, *, timeout_min: int = 60,
   return executor
 
 
+@contextlib.contextmanager
+def _pythonpath(paths: Sequence[str]):
+  """PYTHONPATH = `paths` + its old entries (order kept, no repeats) inside the block only."""
+  old = os.environ.get("PYTHONPATH")
+  entries = list(paths) + (old.split(os.pathsep) if old else [])
+  os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(e for e in entries if e))
+  try:
+    yield
+  finally:
+    if old is None:
+      os.environ.pop("PYTHONPATH", None)
+    else:
+      os.environ["PYTHONPATH"] = old
+
+
 def run_sweep(module_name: str, base: ml_collections.ConfigDict, axes: Mapping[str, Sequence],
               workdir: str | pathlib.Path, *, executor: str = "local", timeout_min: int = 60,
               slurm: Mapping[str, Any] | None = None, log=print) -> dict[str, dict]:
@@ -234,12 +250,11 @@ def run_sweep(module_name: str, base: ml_collections.ConfigDict, axes: Mapping[s
   if executor == "inline":
     return {name: run_point(module_name, config.to_dict(), str(root / name), paths)
             for name, config in todo}
-  # The jobs unpickle `run_point` before it can extend sys.path: pass this process's path on.
-  os.environ["PYTHONPATH"] = os.pathsep.join(
-      dict.fromkeys(paths + os.environ.get("PYTHONPATH", "").split(os.pathsep)).keys() - {""})
   ex = make_executor(executor, root / "_submitit", timeout_min=timeout_min, slurm=slurm)
   jobs = []
-  with ex.batch():
+  # The jobs unpickle `run_point` before it can extend sys.path: they inherit this process's
+  # path through PYTHONPATH, set only while they are submitted (the jobs copy the environment).
+  with _pythonpath(paths), ex.batch():
     for name, config in todo:
       jobs.append(ex.submit(run_point, module_name, config.to_dict(), str(root / name), paths))
   results, failed = {}, []

@@ -103,6 +103,7 @@ def test_local_sweep_runs_every_point_skips_finished_ones_and_collects(tmp_path)
   base = rx.get_config("smoke")
   base.num_chunks = 2
   axes = sweep.parse_sweep(["learning_rate=0.5,0.1", "seed=0:2"], base)
+  pythonpath = os.environ.get("PYTHONPATH")
   log = []
   results = sweep.run_sweep("regression_experiment", base, axes, tmp_path, executor="local",
                             timeout_min=10, log=log.append)
@@ -116,6 +117,7 @@ def test_local_sweep_runs_every_point_skips_finished_ones_and_collects(tmp_path)
   assert results["learning_rate=0.5,seed=0"]["final_loss"] < results[
       "learning_rate=0.1,seed=0"]["final_loss"]  # a larger step gets further in 40 steps
 
+  assert os.environ.get("PYTHONPATH") == pythonpath  # the jobs' path does not leak out
   log.clear()
   assert sweep.run_sweep("regression_experiment", base, axes, tmp_path, executor="local",
                          log=log.append) == {}
