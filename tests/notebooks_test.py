@@ -23,7 +23,11 @@ def test_every_package_has_a_tour():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs(path):
+def test_notebook_runs(path, monkeypatch):
+  # The kernel inherits this process's environment: pin the inline backend, so a backend or
+  # path set by an earlier test in the same worker cannot turn the figures off.
+  monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+  monkeypatch.delenv("PYTHONPATH", raising=False)
   notebook = jupytext.read(path)
   assert any(c.cell_type == "markdown" for c in notebook.cells), f"{path.name}: no markdown cell"
   client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
