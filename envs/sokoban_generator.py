@@ -57,19 +57,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from envs import sokoban_levels
 from envs.sokoban_levels import Level
 
-# Moves as (row, col) offsets: up, down, left, right (the order of `envs.sokoban_levels.MOVES`).
-MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], np.int32)
-
-# The five 3x3 masks of App. D.3 (the cells emptied around the walker, which is at the centre).
-MASKS = np.array([
-    [[0, 0, 0], [1, 1, 1], [0, 0, 0]],
-    [[0, 1, 0], [0, 1, 0], [0, 1, 0]],
-    [[0, 0, 0], [1, 1, 0], [0, 1, 0]],
-    [[0, 0, 0], [1, 1, 0], [1, 1, 0]],
-    [[0, 0, 0], [0, 1, 1], [0, 1, 0]],
-], bool)
+# Moves (up, down, left, right) and the five 3x3 room-carving masks of App. D.3 (the cells
+# emptied around the walker): one copy, in `envs.sokoban_levels`.
+MOVES, MASKS = sokoban_levels.MOVES, sokoban_levels.MASKS
 
 NUM_ACTIONS = 8  # reverse-play actions: 0..3 move+pull up/down/left/right, 4..7 move only
 _PROBES = 8      # linear probes of the seen-configuration hash table

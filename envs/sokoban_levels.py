@@ -30,8 +30,8 @@ import numpy as np
 # Moves as (row, col) offsets: up, down, left, right.
 MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], np.int32)
 
-# gym-sokoban's room-carving masks (3x3), applied centred on the walker.
-_MASKS = np.array([
+# The room-carving masks (3x3) of I2A App. D.3 and gym-sokoban, centred on the walker.
+MASKS = np.array([
     [[0, 0, 0], [1, 1, 1], [0, 0, 0]],
     [[0, 1, 0], [0, 1, 0], [0, 1, 0]],
     [[0, 0, 0], [1, 1, 0], [0, 1, 0]],
@@ -214,14 +214,14 @@ def _carve_room(key, height, width, walk_steps):
   """Floor mask `(H, W)` carved by a random walk of 3x3 masks inside the 1-cell wall border."""
   k_start, k_walk = jax.random.split(key)
   start = jax.random.randint(k_start, (2,), 1, jnp.array([height - 1, width - 1]))
-  masks = jnp.asarray(_MASKS)
+  masks = jnp.asarray(MASKS)
 
   def body(carry, k):
     floor, pos, d = carry
     k_turn, k_dir, k_mask = jax.random.split(k, 3)
     d = jnp.where(jax.random.uniform(k_turn) < 0.35, jax.random.randint(k_dir, (), 0, 4), d)
     pos = jnp.clip(pos + jnp.asarray(MOVES)[d], 1, jnp.array([height - 2, width - 2]))
-    mask = masks[jax.random.randint(k_mask, (), 0, len(_MASKS))]
+    mask = masks[jax.random.randint(k_mask, (), 0, len(MASKS))]
     padded = jnp.pad(floor, 1)
     window = jax.lax.dynamic_slice(padded, (pos[0], pos[1]), (3, 3)) | mask
     floor = jax.lax.dynamic_update_slice(padded, window, (pos[0], pos[1]))[1:-1, 1:-1]

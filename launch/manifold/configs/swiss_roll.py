@@ -17,7 +17,7 @@ REPORT = {"title": "LL-LVM: swiss roll embedding (Park et al. 2015, Fig. 2)",
 
 
 def get_config(preset: str = "default") -> ml_collections.ConfigDict:
-  if preset != "demo":
+  if preset != "demo":  # demo is the default (400 points, the launcher's EM length)
     fit.check_preset(preset)
   c = fit.default_config()  # seed, max_iters, tol, preprocessing and EM start (fit.py).
   c.n = 400                 # Number of swiss-roll points.
@@ -27,8 +27,6 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.tol = 1e-9              # Relative bound change that stops EM.
   if preset == "smoke":
     c.n, c.max_iters = 80, 10
-  elif preset == "demo":  # The default: 400 points, the launcher's EM length.
-    pass
   elif preset == "full":
     c.max_iters = 300
   return c
