@@ -108,6 +108,8 @@ def test_oasis_init_spikes_thresholds_at_half_the_spike_size(monkeypatch):
   assert init.dtype == np.float32 and seconds >= 0
 
 
+# Slow (50 s); fast counterpart: test_mcmc_ladder_matches_direct_sampler_calls.
+@pytest.mark.slow
 def test_quick_run_ladder_fields_consistent(tmp_path):
   out = tmp_path / "bench.json"
   assert calcium_vs_oasis.main(["--quick", "--out", str(out)]) == 0

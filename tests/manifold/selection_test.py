@@ -40,6 +40,9 @@ def test_toy_manifolds_lie_on_their_surfaces_and_repeat_by_seed():
   assert not np.allclose(manifold.helix(50, 7), manifold.helix(50, 8))
 
 
+# Slow (140 s: converged fits at n = 100); fast counterpart:
+# test_bound_vs_k_and_dx_agree_with_fit_and_select.
+@pytest.mark.slow
 def test_bound_picks_the_dimension_of_a_sheet_and_of_a_curve(x64):
   # Converged fits (SQUAREM, relative change 1e-6) from the spectral start, n = 100, k = 8.
   # Measured margins (session 6): sheet dx = 2 ahead by 17-24 nats over seeds 0-3; helix dx = 1
