@@ -57,8 +57,8 @@ def test_rerun_in_finished_workdir_resumes_without_recomputing(tmp_path):
   assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 4
 
 
-# Slow (140 s from a cold compile cache); fast counterparts: the resume-after-kill tests of
-# tests/launch/agents/sacd_runs_test.py and tests/agents/a2c/train_test.py.
+# Slow (140 s from a cold compile cache); fast counterparts: the killed-run resume of
+# tests/launch/agents/sacd_runs_test.py and the finished-run resume test above.
 @pytest.mark.slow
 def test_resume_after_kill_gives_same_parameters(tmp_path):
   reference = app.execute(rx.experiment, rx.get_config("kill"), tmp_path / "whole",
