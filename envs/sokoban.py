@@ -45,6 +45,7 @@ Where the levels come from (`SokobanParams`):
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import flax.struct
@@ -52,7 +53,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs import environment, rendering, sokoban_generator, spaces
+from envs import environment, level_cache, rendering, sokoban_generator, spaces
 from envs.sokoban_levels import MOVES, Level, generate_bank
 
 # Tile codes (gym-sokoban order).
@@ -113,16 +114,26 @@ DEFAULT_GENERATOR = sokoban_generator.GeneratorConfig()  # App. D.3's settings
 def generated_levels(height: int, width: int, num_boxes: int, num_levels: int = 1024,
                      seed: int = POOL_SEED,
                      config: sokoban_generator.GeneratorConfig = DEFAULT_GENERATOR) -> Level:
-  """A bank of App. D.3 levels (`sokoban_generator.generate_bank`), once per process."""
-  return sokoban_generator.generate_bank(jax.random.PRNGKey(seed), num_levels, height, width,
-                                         num_boxes, config, batch=min(256, num_levels))
+  """A bank of App. D.3 levels (`sokoban_generator.generate_bank`), once per process and,
+  through `envs.level_cache`, once per machine."""
+  def build():
+    return sokoban_generator.generate_bank(jax.random.PRNGKey(seed), num_levels, height, width,
+                                           num_boxes, config, batch=min(256, num_levels))
+
+  spec = dict(height=height, width=width, num_boxes=num_boxes, num_levels=num_levels, seed=seed,
+              config=dataclasses.asdict(config))
+  return level_cache.cached_bank("app_d3", spec, build, num_levels, (height, width))
 
 
 @functools.lru_cache(maxsize=None)
 def default_levels(height: int, width: int, num_boxes: int, num_levels: int = 1024) -> Level:
   """A fixed bank of quick reverse-walk levels (`sokoban_levels.generate_bank`, key 0), built
-  once per configuration and process (PO-Sokoban's default bank)."""
-  return generate_bank(jax.random.PRNGKey(0), num_levels, height, width, num_boxes)
+  once per configuration and machine (PO-Sokoban's default bank; see `envs.level_cache`)."""
+  def build():
+    return generate_bank(jax.random.PRNGKey(0), num_levels, height, width, num_boxes)
+
+  spec = dict(height=height, width=width, num_boxes=num_boxes, num_levels=num_levels, seed=0)
+  return level_cache.cached_bank("reverse_walk", spec, build, num_levels, (height, width))
 
 
 def tile_codes(state) -> jax.Array:
