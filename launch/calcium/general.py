@@ -2,9 +2,11 @@
 
 The recognition network (Speiser et al. 2017; supervised variant, Sec. 2.4: cross-entropy
 against the electrophysiological spikes) is trained on every recording of every folder in
-`config.train_dirs` (CASCADE format; names relative to the shared data root or paths), each trace
-normalised at its native rate and then linearly interpolated onto one grid at
-`config.train.frame_rate`, its spikes counted on that grid. The model is saved with
+`config.train_dirs` (CASCADE format; names relative to the shared data root or paths). With
+`config.augment` (CASCADE's augmentation, `calcium.augmentation`) every recording is first copied
+at each training frame rate (bin-averaged, at or below its own) and each noise level (Gaussian
+noise added up to CASCADE's nu); each copy is normalised at its rate and linearly interpolated
+onto one grid at `config.train.frame_rate`, its spikes counted on that grid. The model is saved with
 `calcium.save_model` in `<workdir>/model` (ready for `python -m calcium.infer`) and applied with
 `DeepSpike.infer` to every recording of `config.test_dirs` at its own frame rate, next to OASIS
 AR2 on the same normalised traces: spikefinder correlation in 40 ms bins per recording, the mean
@@ -21,7 +23,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from calcium import data, deepspike, evaluation, train
+from calcium import augmentation, data, deepspike, evaluation, train
 from launch import app
 
 
@@ -53,44 +55,97 @@ def on_grid(rec: data.Recording, frame_rate: float, upsample: int, max_frames: i
   return z, data.spike_counts(rec.spike_times, t, upsample), valid
 
 
-def experiment(config, run: app.Run) -> dict:
-  if not config.train_dirs:
-    raise ValueError("config.train_dirs must name at least one ground-truth folder.")
-  tcfg = train.variant_config(config.train, "supervised")
+def training_data(config, tcfg) -> dict:
+  """Every recording of `config.train_dirs` as training copies on the `tcfg.frame_rate` grid.
+
+  Without augmentation (`config.augment.frame_rates` and `noise_levels` both empty) one copy per
+  recording, normalised at its native rate (`on_grid`). Otherwise the copies of
+  `calcium.augmentation.augmented_copies`: each recording brought to each training frame rate at
+  or below its own and to each noise level at or above its own (CASCADE's augmentation), each
+  normalised at that rate and put on the model's grid. Copies shorter than one training window
+  are left out (logged).
+
+  Returns:
+    {"traces", "spikes", "valid": lists per copy, "recordings": count, "sets": names,
+     "copies_per_rate": {rate: count}, "copies_per_level": {level: count}}.
+  """
   window = tcfg.snippet_frames + 2 * tcfg.buffer_frames
-  traces, spikes, valid, train_names = [], [], [], []
+  augment = config.get("augment", None)
+  rates = tuple(augment.frame_rates) if augment is not None else ()
+  levels = tuple(augment.noise_levels) if augment is not None else ()
+  out = {"traces": [], "spikes": [], "valid": [], "recordings": 0, "sets": [],
+         "copies_per_rate": {}, "copies_per_level": {}}
   short = 0
+  key = jax.random.key(config.seed)
   for folder in map(resolve_folder, config.train_dirs):
     name = data.data_set_description(folder)
     recs = data.select_recordings(data.load_folder(folder), config.max_recordings or None,
                                   seed=config.seed, name=name)
     for rec in recs:
-      z, s, v = on_grid(rec, tcfg.frame_rate, tcfg.upsample, config.max_frames)
-      if z.size < window or v.sum() < 2:
-        short += 1
-        continue
-      traces.append(z)
-      spikes.append(s)
-      valid.append(v)
-    train_names.append(data.data_set_name(folder))
+      out["recordings"] += 1
+      if rates or levels:
+        copies = augmentation.augmented_copies(
+            rec, rates, levels, tcfg.frame_rate, jax.random.fold_in(key, out["recordings"]),
+            upsample=tcfg.upsample, max_frames=config.max_frames)
+        copies = [(c.trace, c.spikes, c.valid, c.frame_rate, c.noise_level) for c in copies]
+      else:
+        copies = [on_grid(rec, tcfg.frame_rate, tcfg.upsample, config.max_frames)
+                  + (rec.frame_rate, 0.0)]
+      for z, s, v, rate, level in copies:
+        if z.size < window or v.sum() < 2:
+          short += 1
+          continue
+        out["traces"].append(z)
+        out["spikes"].append(s)
+        out["valid"].append(v)
+        rate_key = f"{rate:g}" if rates else "native"
+        out["copies_per_rate"][rate_key] = out["copies_per_rate"].get(rate_key, 0) + 1
+        out["copies_per_level"][f"{level:g}"] = out["copies_per_level"].get(f"{level:g}", 0) + 1
+    out["sets"].append(data.data_set_name(folder))
   if short:
-    logging.warning("%d training recordings shorter than a %d-frame window at %.1f Hz left out.",
+    logging.warning("%d training copies shorter than a %d-frame window at %.1f Hz left out.",
                     short, window, tcfg.frame_rate)
-  if not traces:
+  if not out["traces"]:
     raise ValueError("no training recording is long enough for one snippet plus its buffers.")
-  logging.info("training on %d recordings of %d sets at %.1f Hz.", len(traces), len(train_names),
-               tcfg.frame_rate)
-  dataset = train.make_dataset(traces, spikes, valid, normalise=False)  # Normalised above.
-  trainer = train.make_trainer(tcfg, dataset)
+  logging.info("training on %d copies of %d recordings of %d sets at %.1f Hz (copies per rate: "
+               "%s; per noise level: %s).", len(out["traces"]), out["recordings"],
+               len(out["sets"]), tcfg.frame_rate, out["copies_per_rate"],
+               out["copies_per_level"])
+  return out
+
+
+def train_model(config, run: app.Run, name: str = "general") -> tuple[deepspike.DeepSpike, dict]:
+  """Trains the supervised network on `training_data(config, ...)` with `run.train_loop` and
+  saves it in `<workdir>/model`; returns the model and summary fields."""
+  if not config.train_dirs:
+    raise ValueError("config.train_dirs must name at least one ground-truth folder.")
+  tcfg = train.variant_config(config.train, "supervised")
+  prepared = training_data(config, tcfg)
+  dataset = train.make_dataset(prepared["traces"], prepared["spikes"], prepared["valid"],
+                               normalise=False)  # Normalised above.
+  # The supervised loss is the cross-entropy alone: the per-cell generative models take no part,
+  # so they are not moment-initialised (which costs a pass over every copy).
+  n = dataset.fluorescence.shape[0]
+  gparams = jax.tree.map(lambda x: np.broadcast_to(np.asarray(x), (n,) + np.shape(x)),
+                         train.build_model(tcfg).init())
+  trainer = train.make_trainer(tcfg, dataset, generative_params=gparams)
   state = run.train_loop(lambda: trainer.init(jax.random.key(config.seed)), trainer.chunk,
-                         config.num_chunks, name="general")
+                         config.num_chunks, name=name)
+  train_names = prepared["sets"]
   model = deepspike.DeepSpike(tcfg, jax.device_get(state.recognition_params),
                               training_data=", ".join(train_names))
   model_dir = run.workdir / "model"
   if run.is_writer:
     deepspike.save_model(model_dir, model, overwrite=True)
-  summary = {"train_recordings": len(traces), "train_sets": ", ".join(train_names),
-             "model_dir": str(model_dir)}
+  summary = {"train_recordings": prepared["recordings"], "train_copies": len(prepared["traces"]),
+             "train_sets": ", ".join(train_names), "model_dir": str(model_dir)}
+  summary.update({f"train_copies_rate_{k}": v for k, v in prepared["copies_per_rate"].items()})
+  summary.update({f"train_copies_noise_{k}": v for k, v in prepared["copies_per_level"].items()})
+  return model, summary
+
+
+def experiment(config, run: app.Run) -> dict:
+  model, summary = train_model(config, run)
   if config.oasis:
     from calcium import oasis_baseline
   set_corr, set_oasis, test_count = [], [], 0

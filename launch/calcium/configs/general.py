@@ -31,6 +31,16 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.max_test_recordings = 0  # Test recordings per folder (0: all).
   c.max_test_frames = 0  # Frames per test recording at its own rate (0: all).
   c.oasis = True  # Score OASIS AR2 on the same test recordings (needs oasis-deconv).
+  # Training augmentation as CASCADE's (Rupprecht et al. 2021; calcium.augmentation): every
+  # recording is copied at each frame rate and noise level, then put on the model's grid.
+  c.augment = ml_collections.ConfigDict()
+  # Training frame rates (Hz): each recording is bin-averaged to every rate at or below its own
+  # (within 2 %: as recorded); () = its own rate only (no frame-rate augmentation).
+  c.augment.frame_rates = (60.0, 30.0, 15.0, 7.5)
+  # CASCADE noise levels nu = 100 median|diff dF/F| / sqrt(rate) (%/sqrt(Hz)) every rate's copy
+  # is brought to by added Gaussian noise; 0 = as recorded; a copy already noisier than a level is
+  # left out (the shared sets' own levels: 0.2-13, median about 0.8). () = as recorded only.
+  c.augment.noise_levels = (0.0, 2.0, 4.0, 8.0)
   c.num_chunks = 10  # Chunks of the training loop.
   c.train = train.default_config()  # DeepSpike training (calcium.train.default_config).
   c.train.frame_rate = 30.0  # One grid for every set (their native rates: 30-180 Hz).
@@ -43,6 +53,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.train_dirs = ("DS06-GCaMP6f-zf-aDp",)
     c.max_recordings, c.max_frames, c.max_test_recordings, c.max_test_frames = 2, 1000, 2, 2000
     c.num_chunks = 2
+    c.augment.update(frame_rates=(30.0, 15.0), noise_levels=(0.0, 4.0))
     c.train.update(batch_size=2, snippet_frames=100, buffer_frames=20, features=(8, 8),
                    kernel_size=(9, 9), steps_per_chunk=20)
   elif preset == "full":

@@ -43,6 +43,12 @@ def test_smoke_on_synthetic_sets(tmp_path):
   config.oasis = importlib.util.find_spec("oasis") is not None  # OASIS is an optional extra.
   summary = app.execute(general.experiment, config, tmp_path / "run", progress=False)
   assert summary["train_recordings"] == 6 and summary["test_recordings"] == 2
+  # Augmentation (smoke: 30 and 15 Hz, noise as recorded and nu = 4): the synthetic traces'
+  # own noise level (unit white noise in dF/F, kept by averaging: nu = 100 * 0.954 /
+  # sqrt(native rate), 8.7 at 120 Hz and 12.3 at 60 Hz) is above 4, so only the as-recorded
+  # copies remain, two rates per recording.
+  assert summary["train_copies"] == 12 and summary["train_copies_noise_0"] == 12
+  assert summary["train_copies_rate_30"] == summary["train_copies_rate_15"] == 6
   assert summary["train_sets"] == "DS91-a, DS92-b" and summary["DS93_recordings"] == 2
   keys = ("DS93_corr", "test_corr") + (
       ("DS93_oasis_ar2_corr", "test_minus_oasis_ar2_corr") if config.oasis else ())
