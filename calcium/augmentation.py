@@ -227,3 +227,31 @@ def augmented_copies(recording: data_lib.Recording, frame_rates: Sequence[float]
       counts = data_lib.spike_counts(spikes_at, tt, upsample)
       copies.append(Copy(float(rate), level, achieved, z, counts, vv))
   return copies
+
+
+DECIMATION_METHODS = ("average", "drop")
+
+
+def decimate(frame_times, fluorescence, valid, frame_rate: float, method: str = "average"
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """A recording at a lower `frame_rate`: "average" (`bin_average`: means of the frames in bins of
+  1 / frame_rate, noise std per frame down by sqrt(k), nu kept; what a longer integration per
+  frame records) or "drop" (every k-th frame kept, k = native / frame_rate rounded, which must be
+  an integer within 2 %; noise per frame kept, nu up by sqrt(k)).
+
+  Returns:
+    (frame_times (T',), fluorescence (T',), valid (T',)).
+  """
+  if method not in DECIMATION_METHODS:
+    raise ValueError(f"method must be one of {DECIMATION_METHODS}; got {method!r}.")
+  if method == "average":
+    t, f, v, _ = bin_average(frame_times, fluorescence, valid, [], frame_rate)
+    return t, f, v
+  t = np.asarray(frame_times, np.float64)
+  rate = _positive(frame_rate, "frame_rate")
+  ratio = 1.0 / (float(np.median(np.diff(t))) * rate)
+  k = int(round(ratio))
+  if k < 1 or abs(ratio / k - 1.0) > 0.02:
+    raise ValueError(f"method 'drop' needs a native rate that is an integer multiple of "
+                     f"frame_rate {rate:.3f} Hz; the ratio is {ratio:.3f}.")
+  return t[::k], np.asarray(fluorescence, np.float64)[::k], np.asarray(valid, bool)[::k]
