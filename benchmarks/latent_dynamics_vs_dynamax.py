@@ -101,20 +101,21 @@ def measure(fn, args, reps: int):
   return out, compile_s, statistics.median(times), temp
 
 
-def _dynamax_parallel_child(t_len: int, reps: int, out_path: str) -> int:
+def _dynamax_parallel_child(t_len: int, reps: int, out_path: str, seed: int) -> int:
   """Child-process mode: times dynamax's parallel smoother alone and saves its means."""
-  _, _, y, mats = problem(t_len)
+  _, _, y, mats = problem(t_len, seed=seed)
   out, c_s, run_s, _ = measure(dynamax_fns(mats)["dynamax_parallel"], (y,), reps)
   np.savez(out_path, mean=np.asarray(out[0]), run_s=run_s, compile_s=c_s)
   return 0
 
 
-def _dynamax_parallel_guarded(t_len: int, reps: int, timeout_s: float):
+def _dynamax_parallel_guarded(t_len: int, reps: int, timeout_s: float, seed: int):
   """(mean, compile s, run s) from a child process, or None if it did not finish in time."""
   with tempfile.TemporaryDirectory() as tmp:
     path = str(pathlib.Path(tmp) / "out.npz")
     cmd = [sys.executable, "-m", "benchmarks.latent_dynamics_vs_dynamax",
-           f"--child_dynamax_parallel={t_len}", f"--reps={reps}", f"--child_out={path}"]
+           f"--child_dynamax_parallel={t_len}", f"--reps={reps}", f"--child_out={path}",
+           f"--seed={seed}"]
     try:
       subprocess.run(cmd, check=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -131,17 +132,21 @@ def main(argv=None) -> int:
   parser.add_argument("--reps", type=int, default=5, help="Timed runs after the warm-up.")
   parser.add_argument("--parallel_timeout", type=float, default=300.0,
                       help="Seconds allowed to dynamax's parallel smoother's child process (CPU).")
+  parser.add_argument("--seed", type=int, default=0, help="Seed of the simulated LDS data.")
+  parser.add_argument("--skip_dynamax_parallel", action="store_true",
+                      help="Leave dynamax's parallel smoother out (reported as not run).")
   parser.add_argument("--child_dynamax_parallel", type=int, default=0, help=argparse.SUPPRESS)
   parser.add_argument("--child_out", default="", help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.child_dynamax_parallel:
-    return _dynamax_parallel_child(args.child_dynamax_parallel, args.reps, args.child_out)
+    return _dynamax_parallel_child(args.child_dynamax_parallel, args.reps, args.child_out,
+                                   args.seed)
   on_cpu = jax.default_backend() == "cpu"
   lengths = (500,) if args.quick else tuple(int(v) for v in args.lengths.split(","))
   reps = 2 if args.quick else args.reps
   rows = []
   for t_len in lengths:
-    model, params, y, mats = problem(t_len)
+    model, params, y, mats = problem(t_len, seed=args.seed)
     key = jax.random.key(1)
     res = {"T": t_len}
     means = {}
@@ -154,8 +159,11 @@ def main(argv=None) -> int:
       res[f"{name}_entropy"] = float(out[2])
     for name, fn in dynamax_fns(mats).items():
       print(f"T={t_len}: {name}...", flush=True)
+      if name == "dynamax_parallel" and args.skip_dynamax_parallel:
+        res[f"{name}_s"] = res[f"{name}_compile_s"] = None
+        continue
       if name == "dynamax_parallel" and on_cpu:
-        got = _dynamax_parallel_guarded(t_len, reps, args.parallel_timeout)
+        got = _dynamax_parallel_guarded(t_len, reps, args.parallel_timeout, args.seed)
         if got is None:
           print(f"T={t_len}: dynamax_parallel did not finish in {args.parallel_timeout:.0f} s "
                 "(timed out; see the module docstring)", flush=True)
@@ -182,7 +190,7 @@ def main(argv=None) -> int:
   print(f"device: {jax.devices()[0].platform}; latent 10, obs 50, float32; "
         "ours = mean + 1 sample + entropy, dynamax = RTS smoother (means + covs)")
   print(header)
-  fmt = lambda v, spec: "timeout" if v is None else format(v, spec)  # noqa: E731
+  fmt = lambda v, spec: "n/a" if v is None else format(v, spec)  # noqa: E731
   for r in rows:
     temp = r["ours_temp_bytes_per_step"]
     print(f"{r['T']:>7} {r['ours_s']:>9.4f} {r['dynamax_s']:>10.4f} "

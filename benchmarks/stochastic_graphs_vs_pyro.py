@@ -10,7 +10,8 @@ after compilation, which is reported apart), and the variance of the encoder-wei
 over independent estimates, both at identical parameters (the initial ones, and those after
 training with a learned baseline), as ratios (ours / Pyro) with standard errors.
 
-    python -m benchmarks.stochastic_graphs_vs_pyro [--quick]
+    python -m benchmarks.stochastic_graphs_vs_pyro [--quick] [--steps N --repeats N
+        --variance_samples N --train_steps N --out DIR]
 """
 from __future__ import annotations
 
@@ -207,28 +208,39 @@ def compare_variance(params_np, batch_np, n, lr, seed):
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--quick", action="store_true", help="Small sizes (smoke test).")
+  parser.add_argument("--steps", type=int, default=0, help="Timed steps per repeat (0: preset).")
+  parser.add_argument("--repeats", type=int, default=0, help="Timing repeats (0: preset).")
+  parser.add_argument("--variance_samples", type=int, default=0,
+                      help="Gradient estimates per variance (0: preset).")
+  parser.add_argument("--train_steps", type=int, default=0,
+                      help="Training steps before the second variance (0: preset).")
+  parser.add_argument("--seed", type=int, default=0,
+                      help="Offsets every seed (parameters, keys, minibatches; 0: the table's).")
+  parser.add_argument("--out", default=str(ROOT / "results" / "bench"),
+                      help="Directory of the JSON output.")
   args = parser.parse_args(argv)
   import torch
-  torch.manual_seed(0)
+  torch.manual_seed(args.seed)
+  off = 1000 * args.seed  # seed offset of every key and draw below
   # Small tensors: one intra-op thread is fastest for torch and avoids oversubscribing the cores
   # (XLA's CPU client likewise runs these small ops on one thread).
   torch.set_num_threads(1)
   hidden, batch_size, lr = 32, 50, 1e-3
-  steps = 10 if args.quick else 100
-  repeats = 3 if args.quick else 7
-  var_samples = 50 if args.quick else 1000
-  train_steps = 50 if args.quick else 2000
+  steps = args.steps or (10 if args.quick else 100)
+  repeats = args.repeats or (3 if args.quick else 7)
+  var_samples = args.variance_samples or (50 if args.quick else 1000)
+  train_steps = args.train_steps or (50 if args.quick else 2000)
   x = (load_digits().data > 7).astype(np.float32)
   batch_np = x[:batch_size]
-  params_np = init_numpy(hidden, x.shape[1], 0)
+  params_np = init_numpy(hidden, x.shape[1], args.seed)
 
   # Ours: compile once, then time `steps` steps (blocking at the end).
   state, step = make_ours(params_np, lr)
   batch = jnp.asarray(batch_np)
   t0 = time.perf_counter()
-  jax.block_until_ready(step(state, batch, jax.random.PRNGKey(0)))
+  jax.block_until_ready(step(state, batch, jax.random.PRNGKey(off)))
   compile_s = time.perf_counter() - t0
-  keys = jax.random.split(jax.random.PRNGKey(1), steps)
+  keys = jax.random.split(jax.random.PRNGKey(off + 1), steps)
 
   def run_ours():
     s = state
@@ -250,13 +262,14 @@ def main(argv=None):
   # Variance of the encoder-weight gradient, both estimators at identical parameters: at the
   # initial ones (zero baseline: plain causal REINFORCE in both), and after `train_steps` steps of
   # our training on random minibatches, where the learned baseline b(x) is non-trivial.
-  at_init = compare_variance(params_np, batch_np, var_samples, lr, seed=2)
+  at_init = compare_variance(params_np, batch_np, var_samples, lr, seed=off + 2)
   s = state
-  rng = np.random.RandomState(3)
+  rng = np.random.RandomState(off + 3)
   for i in range(train_steps):
-    s = step(s, jnp.asarray(x[rng.randint(0, len(x), batch_size)]), jax.random.PRNGKey(10 + i))
+    minibatch = jnp.asarray(x[rng.randint(0, len(x), batch_size)])
+    s = step(s, minibatch, jax.random.PRNGKey(off + 10 + i))
   trained_np = jax.tree.map(lambda a: np.asarray(a, np.float32), s[0])
-  trained = compare_variance(trained_np, batch_np, var_samples, lr, seed=4)
+  trained = compare_variance(trained_np, batch_np, var_samples, lr, seed=off + 4)
 
   table = {
       "ours_step_ms": ours_step * 1e3, "pyro_step_ms": pyro_step * 1e3,
@@ -287,7 +300,7 @@ def main(argv=None):
   for name, r in (("initial", at_init), ("trained", trained)):
     print(f"mean gradients agree ({name}): {100 * r['mean_gradient_frac_within_4se']:.1f}% of "
           "coordinates within 4 standard errors")
-  out = ROOT / "results" / "bench" / "stochastic_graphs_vs_pyro.json"
+  out = pathlib.Path(args.out) / "stochastic_graphs_vs_pyro.json"
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(json.dumps(table, indent=2))
   return table

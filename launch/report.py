@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import pathlib
 from collections.abc import Sequence
@@ -38,13 +39,16 @@ def write_report(out: pathlib.Path, preset: str, entries: Sequence[dict[str, Any
   out = pathlib.Path(out)
   out.mkdir(parents=True, exist_ok=True)
   now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-  total = sum(e.get("seconds", 0.0) for e in entries)
+  total = sum(e.get("seconds", 0.0) for e in entries if math.isfinite(e.get("seconds", 0.0)))
+  reused = sum(bool(e.get("reused")) for e in entries)
   lines = ["# Reproduction report", ""]
   if preset == "smoke":
     lines += [SMOKE_NOTE, ""]
   lines += [
       f"Preset `{preset}`, generated {now} on {jax.device_count()}x {jax.devices()[0].platform} "
-      f"({os.cpu_count()} CPU cores), total {total:.0f} s. "
+      f"({os.cpu_count()} CPU cores), total {total:.0f} s"
+      + (f" ({reused} of {len(entries)} runs finished in an earlier call and reused; their "
+         "times are those of that call)" if reused else "") + ". "
       f"Command: `python -m launch.reproduce --preset={preset}`.", "",
   ]
   verdicts = claim_verdicts(entries)
@@ -66,7 +70,8 @@ def write_report(out: pathlib.Path, preset: str, entries: Sequence[dict[str, Any
   for e in entries:
     summary = e.get("summary", {})
     numbers = "; ".join(f"{k} = {_format(summary[k])}" for k in e["headline"] if k in summary)
-    lines.append(f"| {e['title']} (`{e['name']}`) | {e['status']} | {e.get('seconds', 0):.1f} "
+    status = f"{e['status']} (reused)" if e.get("reused") else e["status"]
+    lines.append(f"| {e['title']} (`{e['name']}`) | {status} | {e.get('seconds', 0):.1f} "
                  f"| {numbers or '-'} |")
   for e in entries:
     lines += ["", f"## {e['title']}", "", f"`{e['name']}`, workdir "

@@ -91,7 +91,7 @@ def reproduce(preset: str, out: str | pathlib.Path, only: Sequence[str] | None =
       done = workdir_lib.finished_summary(entry["workdir"], config)
       if done is not None:  # finished earlier with this config: reuse, do not re-evaluate
         logging.info("%s: finished in %s, summary reused", name, entry["workdir"])
-        entry["summary"] = done
+        entry["summary"], entry["reused"] = done, True
       else:
         entry["summary"] = app.execute(experiment_fn(name), config, entry["workdir"],
                                        progress=progress)
@@ -101,6 +101,8 @@ def reproduce(preset: str, out: str | pathlib.Path, only: Sequence[str] | None =
       entry["error"] = traceback.format_exc()
       logging.error("%s failed:\n%s", name, entry["error"])
     entry["seconds"] = time.perf_counter() - t0
+    if entry.get("reused"):  # the time it took when it ran, not the time to read it back
+      entry["seconds"] = float(entry["summary"].get("wall_s", float("nan")))
     entries.append(entry)
   report.write_report(out, preset, entries)
   return entries

@@ -301,6 +301,32 @@ def test_demo_runs_only_the_demo_experiments_and_each_has_claims():
       claims.check_claim(c)
 
 
+def test_second_reproduce_call_reuses_runs_and_reports_their_first_time(tmp_path, monkeypatch):
+  import types
+
+  calls = []
+
+  def experiment(config, run):
+    calls.append(config.x)
+    time.sleep(0.3)  # a run time that a read-back could not take
+    return {"acc": 0.5}
+
+  module = types.SimpleNamespace(
+      REPORT={"title": "Fake", "headline": ("acc",)},
+      get_config=lambda preset: ml_collections.ConfigDict({"seed": 0, "x": 1}))
+  monkeypatch.setattr(reproduce, "registered_experiments", lambda: ["pkg.fake"])
+  monkeypatch.setattr(reproduce, "config_module", lambda name: module)
+  monkeypatch.setattr(reproduce, "experiment_fn", lambda name: experiment)
+  (first,) = reproduce.reproduce("smoke", tmp_path, progress=False)
+  (second,) = reproduce.reproduce("smoke", tmp_path, progress=False)
+  assert calls == [1] and not first.get("reused") and second["reused"]
+  assert first["seconds"] >= 0.3
+  assert second["seconds"] == pytest.approx(first["summary"]["wall_s"])
+  text = (tmp_path / "REPORT.md").read_text()
+  assert "1 of 1 runs finished in an earlier call and reused" in text
+  assert f"| Fake (`pkg.fake`) | ok (reused) | {second['seconds']:.1f} |" in text
+
+
 def test_reproduce_refuses_unknown_experiment(tmp_path):
   with pytest.raises(ValueError, match="--only names unregistered experiments"):
     reproduce.reproduce("smoke", tmp_path, only=["no_such_experiment"])
