@@ -24,6 +24,11 @@ def _format(value: Any) -> str:
   return str(value)
 
 
+def _cell(text: str) -> str:
+  """Text safe inside a Markdown table cell (a bare `|` would end the cell)."""
+  return str(text).replace("|", "\\|")
+
+
 def _value(x: float | None) -> str:
   return "-" if x is None else f"{x:.4g}"
 
@@ -63,7 +68,7 @@ def write_report(out: pathlib.Path, preset: str, entries: Sequence[dict[str, Any
       else:                          # a fixed threshold
         anchor = f"{c.anchor_name} = {_value(v.anchor)}" if c.anchor_name else (
             f"fixed {_value(v.anchor)}")
-      lines.append(f"| {c.paper} | {c.claim} (`{name}`) | {anchor} "
+      lines.append(f"| {_cell(c.paper)} | {_cell(c.claim)} (`{name}`) | {_cell(anchor)} "
                    f"| {c.ours}: {_value(v.ours)} | {v.status} |")
     lines.append("")
   lines += ["| experiment | status | time (s) | headline numbers |", "|---|---|---|---|"]
@@ -71,7 +76,7 @@ def write_report(out: pathlib.Path, preset: str, entries: Sequence[dict[str, Any
     summary = e.get("summary", {})
     numbers = "; ".join(f"{k} = {_format(summary[k])}" for k in e["headline"] if k in summary)
     status = f"{e['status']} (reused)" if e.get("reused") else e["status"]
-    lines.append(f"| {e['title']} (`{e['name']}`) | {status} | {e.get('seconds', 0):.1f} "
+    lines.append(f"| {_cell(e['title'])} (`{e['name']}`) | {status} | {e.get('seconds', 0):.1f} "
                  f"| {numbers or '-'} |")
   for e in entries:
     lines += ["", f"## {e['title']}", "", f"`{e['name']}`, workdir "

@@ -324,6 +324,11 @@ def test_second_reproduce_call_reuses_runs_and_reports_their_first_time(tmp_path
   assert second["seconds"] == pytest.approx(first["summary"]["wall_s"])
   text = (tmp_path / "REPORT.md").read_text()
   assert "1 of 1 runs finished in an earlier call and reused" in text
+  # A `|` in a title is escaped, so it cannot split the table's cells.
+  module.REPORT["title"] = "Fake | with a pipe"
+  reproduce.reproduce("smoke", tmp_path, progress=False)
+  piped = (tmp_path / "REPORT.md").read_text()
+  assert "| Fake \\| with a pipe (`pkg.fake`) | ok (reused) |" in piped
   assert f"| Fake (`pkg.fake`) | ok (reused) | {second['seconds']:.1f} |" in text
 
 

@@ -13,7 +13,7 @@ REPORT = {
               "than Pyro's (time ratio Pyro / ours)", "speedup_over_pyro", 1.0, ">",
               anchor_name="1x (equal speed)"),
         Claim("stochastic_graphs vs Pyro", "the same estimator: encoder-gradient variance "
-              "equal to Pyro's at identical parameters (|ratio - 1| in SE)",
+              "equal to Pyro's at identical parameters (distance of the ratio from 1, in SE)",
               "variance_ratio_distance_se", 3.0, "<", anchor_name="3 SE"),
     ),
 }
