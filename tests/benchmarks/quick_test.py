@@ -13,9 +13,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 # The heavy benchmarks (40-140 s each at --quick from a cold compile cache) run with -m slow; the
-# light ones stay in the default suite as the fast counterpart of the runner and JSON plumbing.
+# light one (Pyro) stays in the default suite as the fast counterpart of the runner and JSON
+# plumbing, and tests/launch/latent_dynamics/speed_vs_dynamax_test.py runs the dynamax
+# benchmark's main at T = 200.
 SLOW_BENCHMARKS = {"envs_throughput", "envs_sokoban_levels", "calcium_vs_oasis",
-                   "sac_d_throughput", "agents_a2c_throughput", "latent_dynamics_vs_dynamax"}
+                   "sac_d_throughput", "agents_a2c_throughput", "latent_dynamics_vs_dynamax",
+                   "manifold_scaling"}
 
 
 @pytest.mark.parametrize("name", [
