@@ -7,8 +7,26 @@ supervised / combined training through `stochastic_graphs` and its variants, sim
 CASCADE-format ground-truth loading and the spikefinder evaluation; a trained network saved,
 loaded and applied to new recordings (`DeepSpike`, `save_model`, `load_model`, and the command
 line `python -m calcium.infer`, whose module name is why `train.infer` is not re-exported here).
-See README.md for the equation -> function table.
+Training augmentation over frame rates and noise levels as CASCADE's (`augmentation`), and the
+calibration of the posterior (`calibration`). See README.md for the equation -> function table.
 """
+from calcium import augmentation, calibration
+from calcium.augmentation import (
+                          add_noise_to_level,
+                          augmented_copies,
+                          bin_average,
+                          cascade_noise_level,
+                          decimate,
+)
+from calcium.calibration import (
+                          Reliability,
+                          credible_intervals,
+                          interval_coverage,
+                          pit_coverage,
+                          randomised_pit,
+                          reliability,
+                          window_sums,
+)
 from calcium.data import (
                           Recording,
                           chen2013_files,
@@ -37,6 +55,8 @@ from calcium.evaluation import (
                           pearson,
                           spike_count_ratio,
                           spikefinder_correlation,
+                          spread_bin_sum,
+                          spread_correlation,
                           timing_error,
 )
 from calcium.inference import Inference, infer_trace
@@ -81,6 +101,10 @@ from calcium.train import (
 )
 
 __all__ = [
+    "Reliability", "add_noise_to_level", "augmentation", "augmented_copies", "bin_average",
+    "calibration", "cascade_noise_level", "credible_intervals", "decimate", "interval_coverage",
+    "pit_coverage", "randomised_pit", "reliability", "spread_bin_sum", "spread_correlation",
+    "window_sums",
     "AutoregressiveRNN", "Dataset", "DeepSpike", "FactorisedCNN", "GenerativeModel", "Inference",
     "MODEL_NAMES", "Recognition", "Recording", "RiseDecayMoments", "SPIKEFINDER_BIN_S",
     "ScfMoments", "SpikeEstimate", "TrainState", "Trainer", "VARIANTS", "alpha_at_rate",

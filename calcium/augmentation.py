@@ -70,7 +70,7 @@ def _positive(value, name: str) -> float:
   return v
 
 
-def noise_level(fluorescence, frame_rate: float) -> float:
+def cascade_noise_level(fluorescence, frame_rate: float) -> float:
   """CASCADE's noise level nu = 100 median |f_{t+1} - f_t| / sqrt(frame_rate) (Rupprecht et al.
   2021) of a dF/F trace, in %/sqrt(Hz); differences only between adjacent finite frames."""
   rate = _positive(frame_rate, "frame_rate")
@@ -136,8 +136,8 @@ def bin_average(frame_times, fluorescence, valid, spike_times, frame_rate: float
 
 def add_noise_to_level(fluorescence, frame_rate: float, level: float, key
                        ) -> tuple[np.ndarray, float]:
-  """The trace with Gaussian white noise added so that its noise level `noise_level` reaches
-  `level` (%/sqrt(Hz)); NaN frames stay NaN.
+  """The trace with Gaussian white noise added so that its `cascade_noise_level` reaches `level`
+  (%/sqrt(Hz)); NaN frames stay NaN.
 
   The trace's noise std is sigma_0 = median|diff| / (0.6745 sqrt 2); the target's is
   sigma_1 = (level / 100) sqrt(frame_rate) / (0.6745 sqrt 2); the added noise has std
@@ -152,7 +152,7 @@ def add_noise_to_level(fluorescence, frame_rate: float, level: float, key
   f = np.asarray(fluorescence, np.float64)
   if f.ndim != 1:
     raise ValueError(f"fluorescence must be a (T,) trace; got shape {f.shape}.")
-  now = noise_level(f, rate)
+  now = cascade_noise_level(f, rate)
   sigma_0 = now / 100.0 * np.sqrt(rate) / MEDIAN_ABS_DIFF_PER_STD
   sigma_1 = target / 100.0 * np.sqrt(rate) / MEDIAN_ABS_DIFF_PER_STD
   if sigma_1 <= sigma_0:
@@ -209,7 +209,7 @@ def augmented_copies(recording: data_lib.Recording, frame_rates: Sequence[float]
       spikes_at = recording.spike_times
     if valid.sum() < 3:
       continue
-    own = noise_level(np.where(valid, f, np.nan), rate)
+    own = cascade_noise_level(np.where(valid, f, np.nan), rate)
     for j, level in enumerate(levels):
       level = float(level)
       if level and level < own:
@@ -217,7 +217,7 @@ def augmented_copies(recording: data_lib.Recording, frame_rates: Sequence[float]
       g = np.where(valid, f, np.nan)
       if level:
         g, _ = add_noise_to_level(g, rate, level, jax.random.fold_in(key, i * len(levels) + j))
-      achieved = noise_level(g, rate)
+      achieved = cascade_noise_level(g, rate)
       z = data_lib.normalise(g)
       tt, vv = t, valid
       if abs(rate / model_rate - 1.0) > tolerance:

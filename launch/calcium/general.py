@@ -98,7 +98,8 @@ def training_data(config, tcfg) -> dict:
         out["traces"].append(z)
         out["spikes"].append(s)
         out["valid"].append(v)
-        rate_key = f"{rate:g}" if rates else "native"
+        # Keyed by the asked rate (a copy within 2 % of its recording's rate keeps that rate).
+        rate_key = f"{min(rates, key=lambda r: abs(r - rate)):g}" if rates else "native"
         out["copies_per_rate"][rate_key] = out["copies_per_rate"].get(rate_key, 0) + 1
         out["copies_per_level"][f"{level:g}"] = out["copies_per_level"].get(f"{level:g}", 0) + 1
     out["sets"].append(data.data_set_name(folder))

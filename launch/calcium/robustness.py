@@ -80,6 +80,8 @@ def condition_summary(prefix: str, scores: list[dict], methods) -> dict:
   for m in methods:
     out[f"{prefix}_{m}_corr"] = (float(np.nanmean([s[m] for s in scores])) if scores
                                  else float("nan"))
+    # Per recording (test order), so that two runs can be compared pairwise.
+    out[f"{prefix}_{m}_per_recording"] = [float(s[m]) for s in scores]
   for m in methods[1:]:
     diff, se, _ = paired([s["deepspike"] for s in scores], [s[m] for s in scores])
     out[f"{prefix}_minus_{m}_corr"], out[f"{prefix}_minus_{m}_se"] = diff, se
@@ -141,7 +143,7 @@ def accuracy_against_noise(config, model, tests, methods) -> tuple[dict, list]:
     scores, skipped = [], 0
     for i, rec in enumerate(tests):
       f = np.where(rec.valid, rec.fluorescence, np.nan)
-      if augmentation.noise_level(f, rec.frame_rate) > level:
+      if augmentation.cascade_noise_level(f, rec.frame_rate) > level:
         skipped += 1
         continue
       noisy, _ = augmentation.add_noise_to_level(f, rec.frame_rate, level,

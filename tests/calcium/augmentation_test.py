@@ -20,12 +20,13 @@ def _synthetic(rate, seconds, sigma=0.01, spike_rate=0.5, amplitude=0.2, tau=0.5
 
 def test_noise_level_hand_worked():
   # Differences 1, 2, 3 (and one across a NaN frame, left out): median 2; 100 * 2 / sqrt(4).
-  assert augmentation.noise_level([0.0, 1.0, 3.0, 6.0], 4.0) == pytest.approx(100.0)
-  assert augmentation.noise_level([0.0, 1.0, 3.0, 6.0, np.nan, 0.0], 4.0) == pytest.approx(100.0)
+  assert augmentation.cascade_noise_level([0.0, 1.0, 3.0, 6.0], 4.0) == pytest.approx(100.0)
+  with_nan = [0.0, 1.0, 3.0, 6.0, np.nan, 0.0]
+  assert augmentation.cascade_noise_level(with_nan, 4.0) == pytest.approx(100.0)
   with pytest.raises(ValueError, match="frame_rate must be a positive number"):
-    augmentation.noise_level([0.0, 1.0], 0.0)
+    augmentation.cascade_noise_level([0.0, 1.0], 0.0)
   with pytest.raises(ValueError, match="no two adjacent finite frames"):
-    augmentation.noise_level([0.0, np.nan, 1.0], 4.0)
+    augmentation.cascade_noise_level([0.0, np.nan, 1.0], 4.0)
 
 
 def test_bin_average_hand_worked():
@@ -85,13 +86,13 @@ def test_add_noise_reaches_level():
   # 1.17 / sqrt(T) = 0.8 % for Gaussian differences; the tolerance, 4 %, is 5 of them (the
   # transients add a little to the differences' upper tail, not to their median).
   white = 0.01 * np.random.default_rng(3).normal(size=20_000)
-  assert augmentation.noise_level(white, 30.0) == pytest.approx(
+  assert augmentation.cascade_noise_level(white, 30.0) == pytest.approx(
       100 * 0.6745 * np.sqrt(2) * 0.01 / np.sqrt(30), rel=0.04)  # Closed form, same tolerance.
   t, f, _ = _synthetic(30.0, 20_000 / 30.0, seed=3)
-  own = augmentation.noise_level(f, 30.0)  # Above white noise's: the transients' decay adds.
+  own = augmentation.cascade_noise_level(f, 30.0)  # Above white noise's: the decays add to it.
   for i, level in enumerate((1.0, 2.0, 4.0, 8.0)):
     noisy, s = augmentation.add_noise_to_level(f, 30.0, level, jax.random.key(i))
-    assert augmentation.noise_level(noisy, 30.0) == pytest.approx(level, rel=0.04), level
+    assert augmentation.cascade_noise_level(noisy, 30.0) == pytest.approx(level, rel=0.04), level
     sigma = lambda nu: nu / 100 * np.sqrt(30.0) / (0.6745 * np.sqrt(2))  # noqa: E731
     assert s == pytest.approx(np.sqrt(sigma(level) ** 2 - sigma(own) ** 2), rel=1e-9)
     # The added noise's std: standard error s / sqrt(2T) = 0.5 %; tolerance 2 %.
@@ -100,7 +101,7 @@ def test_add_noise_reaches_level():
 
 def test_add_noise_keeps_nan_and_a_noisier_trace():
   _, f, _ = _synthetic(30.0, 100.0, sigma=0.1, seed=4)
-  own = augmentation.noise_level(f, 30.0)
+  own = augmentation.cascade_noise_level(f, 30.0)
   same, s = augmentation.add_noise_to_level(f, 30.0, own / 2, jax.random.key(0))
   assert s == 0.0 and np.array_equal(same, f)
   f[5] = np.nan
@@ -116,7 +117,7 @@ def test_augmented_copies_rates_levels_and_spikes():
   # about 0.001).
   t, f, spikes = _synthetic(60.0, 120.0, sigma=0.05, spike_rate=1.0, amplitude=0.05, seed=5)
   rec = data.Recording("cell#0", t + 3.0, f, spikes + 3.0, 60.0, np.ones(t.size, bool), 0)
-  own = augmentation.noise_level(f, 60.0)
+  own = augmentation.cascade_noise_level(f, 60.0)
   copies = augmentation.augmented_copies(rec, (120.0, 60.0, 30.0, 15.0, 7.5),
                                          (0.0, 4.0, own / 10), 30.0, jax.random.key(0),
                                          upsample=2)
