@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pytest
-import scipy.io
 
 from calcium import deepspike
 from calcium import infer as infer_cli
@@ -14,27 +13,10 @@ from launch.calcium import general
 from launch.calcium.configs import general as config_module
 
 
-def _write_set(folder, rate, neurons=2, recordings=2, seconds=40.0, seed=0):
-  folder.mkdir()
-  rng = np.random.default_rng(seed)
-  frames = int(seconds * rate)
-  t = np.arange(frames) / rate
-  kernel = 3.0 * np.exp(-np.arange(int(3 * rate)) / (0.5 * rate))
-  for n in range(neurons):
-    structs = []
-    for _ in range(recordings):
-      counts = rng.poisson(1.0 / rate, frames)
-      fluo = np.convolve(counts, kernel)[:frames] + rng.normal(size=frames)
-      spikes = np.repeat(t, counts) + rng.uniform(0, 1 / rate, counts.sum())
-      structs.append({"fluo_time": t, "fluo_mean": fluo, "events_AP": spikes * 1e4})
-    scipy.io.savemat(folder / f"cell{n}.mat", {"CAttached": np.array(structs, dtype=object)})
-  return folder
-
-
-def test_smoke_on_synthetic_sets(tmp_path):
-  a = _write_set(tmp_path / "DS91-a", 60.0)
-  b = _write_set(tmp_path / "DS92-b", 120.0, recordings=1, seed=1)
-  c = _write_set(tmp_path / "DS93-c", 30.0, neurons=1, seed=2)
+def test_smoke_on_synthetic_sets(tmp_path, cascade_set):
+  a = cascade_set(tmp_path / "DS91-a", 60.0)
+  b = cascade_set(tmp_path / "DS92-b", 120.0, recordings=1, seed=1)
+  c = cascade_set(tmp_path / "DS93-c", 30.0, neurons=1, seed=2)
   config = config_module.get_config("smoke")
   config.train_dirs = (str(a), str(b))
   config.test_dirs = (str(c),)

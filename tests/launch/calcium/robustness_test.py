@@ -3,34 +3,18 @@ trained, then scored against frame rate and noise level, calibration numbers and
 import importlib.util
 import math
 
-import numpy as np
 import pytest
-import scipy.io
 
 from launch import app, reproduce
 from launch.calcium import robustness
 from launch.calcium.configs import robustness as config_module
 
 
-def _write_set(folder, rate, neurons=1, recordings=2, seconds=40.0, seed=0):
-  """dF/F-scale traces: noise std 0.02 (CASCADE nu 0.25 at 60 Hz), 0.3 per spike, tau 0.5 s."""
-  folder.mkdir()
-  rng = np.random.default_rng(seed)
-  frames = int(seconds * rate)
-  t = np.arange(frames) / rate
-  kernel = 0.3 * np.exp(-np.arange(int(3 * rate)) / (0.5 * rate))
-  for n in range(neurons):
-    structs = []
-    for _ in range(recordings):
-      counts = rng.poisson(1.0 / rate, frames)
-      fluo = np.convolve(counts, kernel)[:frames] + 0.02 * rng.normal(size=frames)
-      spikes = np.repeat(t, counts) + rng.uniform(0, 1 / rate, counts.sum())
-      structs.append({"fluo_time": t, "fluo_mean": fluo, "events_AP": spikes * 1e4})
-    scipy.io.savemat(folder / f"cell{n}.mat", {"CAttached": np.array(structs, dtype=object)})
-  return folder
+def test_smoke_on_synthetic_sets(tmp_path, cascade_set):
+  # dF/F scale: noise std 0.02 (CASCADE nu 0.25 at 60 Hz), 0.3 per spike, one neuron.
+  def _write_set(folder, rate, seed=0):
+    return cascade_set(folder, rate, neurons=1, seed=seed, spike_amplitude=0.3, noise_std=0.02)
 
-
-def test_smoke_on_synthetic_sets(tmp_path):
   a = _write_set(tmp_path / "DS91-a", 60.0)
   c = _write_set(tmp_path / "DS93-c", 60.0, seed=2)
   config = config_module.get_config("smoke")
