@@ -21,6 +21,7 @@ from agents.a2c.train import (
     default_config,
     episode_statistics,
     evaluation_rollout,
+    learning_rate,
     make_trainer,
     probe,
 )
@@ -28,5 +29,5 @@ from agents.a2c.train import (
 __all__ = [
     "A2CConfig", "ActorCritic", "LossInfo", "TrainState", "Trainer", "a2c_loss", "check_config",
     "check_finite", "complete_episodes", "default_config", "episode_statistics",
-    "evaluation_rollout", "make_trainer", "probe", "return_targets",
+    "evaluation_rollout", "learning_rate", "make_trainer", "probe", "return_targets",
 ]

@@ -38,6 +38,7 @@ from agents.a2c.networks import ActorCritic
 from envs import spaces, wrappers
 
 OPTIMIZERS = ("rmsprop", "adam")
+LR_SCHEDULES = ("constant", "linear")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +55,10 @@ class A2CConfig:
   n_step: int = 5                  # n of the n-step returns (n >= T: A3C's longest returns).
   value_coef: float = 0.5          # Weight of the value loss.
   entropy_coef: float = 0.01       # beta, the entropy bonus (Mnih et al. 2016, Sec. 4).
+  reward_scale: float = 1.0        # Rewards are multiplied by this in the loss (values too).
   optimizer: str = "rmsprop"       # "rmsprop" (I2A) or "adam".
   learning_rate: float = 7e-4      # Step size.
+  lr_schedule: str = "constant"    # "constant", or "linear" decay to 0 over the whole run.
   rmsprop_decay: float = 0.99      # RMSprop's second-moment decay.
   rmsprop_eps: float = 1e-5        # RMSprop's epsilon (added outside the square root).
   max_grad_norm: float = 0.5       # Global-norm gradient clipping (<= 0: none).
@@ -118,6 +121,9 @@ def check_config(config: A2CConfig) -> None:
   if config.advantage not in losses.ADVANTAGES:
     raise ValueError(f"config.advantage must be one of {losses.ADVANTAGES}; got "
                      f"{config.advantage!r}.")
+  if config.lr_schedule not in LR_SCHEDULES:
+    raise ValueError(f"config.lr_schedule must be one of {LR_SCHEDULES}; got "
+                     f"{config.lr_schedule!r}.")
   if config.optimizer not in OPTIMIZERS:
     raise ValueError(f"config.optimizer must be one of {OPTIMIZERS}; got {config.optimizer!r}.")
   for name, lo, hi in (("discount", 0.0, 1.0), ("gae_lambda", 0.0, 1.0),
@@ -125,7 +131,7 @@ def check_config(config: A2CConfig) -> None:
     value = getattr(config, name)
     if not lo <= value <= hi:
       raise ValueError(f"config.{name} must be in [{lo}, {hi}]; got {value!r}.")
-  for name in ("learning_rate", "rmsprop_eps"):
+  for name in ("learning_rate", "rmsprop_eps", "reward_scale"):
     if not getattr(config, name) > 0:
       raise ValueError(f"config.{name} must be positive; got {getattr(config, name)!r}.")
   for name in ("value_coef", "entropy_coef"):
@@ -160,11 +166,21 @@ def probe(env, env_params, env_name: str) -> tuple[int, tuple, Any]:
   return int(space.num_values), tuple(np.shape(obs)), np.asarray(obs).dtype
 
 
+def learning_rate(config: A2CConfig) -> optax.ScalarOrSchedule:
+  """The step size: constant, or decayed linearly to 0 over the run's gradient steps
+  (`num_chunks * updates_per_chunk * num_minibatches`), as OpenAI baselines' A2C does."""
+  if config.lr_schedule == "constant":
+    return config.learning_rate
+  steps = config.num_chunks * config.updates_per_chunk * config.num_minibatches
+  return optax.linear_schedule(config.learning_rate, 0.0, steps)
+
+
 def _optimizer(config: A2CConfig) -> optax.GradientTransformation:
+  lr = learning_rate(config)
   if config.optimizer == "rmsprop":
-    opt = optax.rmsprop(config.learning_rate, decay=config.rmsprop_decay, eps=config.rmsprop_eps)
+    opt = optax.rmsprop(lr, decay=config.rmsprop_decay, eps=config.rmsprop_eps)
   else:
-    opt = optax.adam(config.learning_rate)
+    opt = optax.adam(lr)
   if config.max_grad_norm > 0:
     return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), opt)
   return opt
@@ -206,8 +222,9 @@ def make_trainer(config: A2CConfig, env, env_params=None, *, env_name: str = "en
   def loss_fn(params, traj: rollout_lib.Trajectory, bootstrap_obs):
     logits, values = network.apply(params, traj.obs_tm1)
     _, bootstrap_value = network.apply(params, bootstrap_obs)
-    return losses.a2c_loss(logits, values, bootstrap_value, traj.action, traj.reward,
-                           traj.discount, traj.truncated, config)
+    return losses.a2c_loss(logits, values, bootstrap_value, traj.action,
+                           config.reward_scale * traj.reward, traj.discount, traj.truncated,
+                           config)
 
   def init(key: jax.Array) -> TrainState:
     k_net, k_env, key = jax.random.split(key, 3)

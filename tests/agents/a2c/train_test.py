@@ -41,6 +41,8 @@ def test_continuous_actions_are_refused_by_environment_name():
     ("discount", 1.5, r"config.discount must be in \[0.0, 1.0\]; got 1.5"),
     ("learning_rate", 0.0, r"config.learning_rate must be positive"),
     ("entropy_coef", -0.1, r"config.entropy_coef must be >= 0"),
+    ("reward_scale", 0.0, r"config.reward_scale must be positive; got 0.0"),
+    ("lr_schedule", "cosine", r"config.lr_schedule must be one of \('constant', 'linear'\)"),
     ("kernel_sizes", (3,), r"config.conv_features, config.kernel_sizes and config.strides"),
 ])
 def test_bad_config_names_the_field(field, value, message):
@@ -116,6 +118,45 @@ def test_train_loop_runs_init_and_chunk_directly(counter_trainer, tmp_path):
                                    counter_trainer.chunk, TINY["num_chunks"], name="a2c",
                                    seed_keys=keys, progress=False)
   assert again.chunks_run == 0 and again.resumed_from_chunk == TINY["num_chunks"]
+
+
+# ---- reward scale and learning-rate schedule --------------------------------------------------
+
+class _HalfRewardCounter(tiny_envs.Counter):
+  """`Counter` with every reward halved (a power of two: the product is exact in float32)."""
+
+  def step_env(self, key, state, action, params):
+    obs, state, reward, terminated, truncated, info = super().step_env(key, state, action, params)
+    return obs, state, 0.5 * reward, terminated, truncated, info
+
+
+def test_reward_scale_equals_training_on_scaled_rewards():
+  """reward_scale = 0.5 on `Counter` and reward_scale = 1 on its halved-reward twin take the same
+  actions (the policy never sees rewards) and so end with the same parameters."""
+  config = a2c.default_config(**TINY)
+  key = jax.random.key(5)
+
+  def params_after_training(env, scale):
+    trainer = a2c.make_trainer(config.replace(reward_scale=scale), env, env.default_params)
+    return jax.device_get(jax.jit(trainer.train)(key)[0].params)
+
+  scaled = params_after_training(tiny_envs.Counter(4), 0.5)
+  twin = params_after_training(_HalfRewardCounter(4), 1.0)
+  unscaled = params_after_training(tiny_envs.Counter(4), 1.0)
+  for a, b in zip(jax.tree.leaves(scaled), jax.tree.leaves(twin)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert not all(np.allclose(a, b) for a, b in zip(jax.tree.leaves(scaled),
+                                                  jax.tree.leaves(unscaled)))
+
+
+def test_linear_learning_rate_falls_to_zero_over_the_run():
+  config = a2c.default_config(**TINY).replace(learning_rate=1e-3, lr_schedule="linear",
+                                              num_chunks=4, updates_per_chunk=5,
+                                              num_minibatches=2)  # 40 gradient steps
+  schedule = a2c.learning_rate(config)
+  np.testing.assert_allclose([schedule(0), schedule(10), schedule(30), schedule(40),
+                              schedule(50)], [1e-3, 7.5e-4, 2.5e-4, 0.0, 0.0], atol=1e-12)
+  assert a2c.learning_rate(config.replace(lr_schedule="constant")) == 1e-3
 
 
 # ---- statistics helpers -----------------------------------------------------------------------
