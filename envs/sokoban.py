@@ -37,6 +37,15 @@ Where the levels come from (`SokobanParams`):
   environments, 31 vs 99,870 at 256), which makes training impractically slow; the pool keeps
   the bank's speed and the paper's level distribution, at the price of repeating each level
   (1,024 levels over a run) unless refilled.
+- `env.stream_params(key, capacity)`: the paper's rule at a bank's speed, a level stream. App.
+  D.3 levels are generated in large batches (`env.refill_stream(key, params, num)`, one
+  batched search per `num` levels, jitted, called between training chunks) into a ring buffer
+  in `params.stream`; every reset takes the next unplayed level through a counter shared by
+  the vmapped environments, so no level is played twice and none is skipped unless a refill
+  overwrites it unplayed. A reset that finds the stream dry plays a fallback pool level and is
+  counted (`info["stream_dry"]`, `state.stream_dry`). See `stream_params` for the call
+  pattern and envs/README.md for how many levels per second training consumes and the
+  generator makes.
 - `env.eval_params()`: the held-out evaluation bank, 1,024 App. D.3 levels of seed
   `EVAL_SEED`. Training levels come from other keys (the pool's seed, or the keys given to
   `reset`/`step`), so an evaluation level is met in training only as a repeat of the generator,
@@ -82,6 +91,34 @@ class SokobanState:
   player: jax.Array      # int32 (2,), (row, col)
   time: jax.Array        # int32, steps taken in this episode
   level_index: jax.Array  # int32, index into params.levels (-1: generated or given directly)
+  # Level stream (`params.stream`, see `Sokoban.stream_params`); 0 / -1 / 0 without one.
+  stream_next: jax.Array   # int32, stream index of the next level to take (same in every lane)
+  stream_index: jax.Array  # int32, stream index of this episode's level (-1: not from it)
+  stream_dry: jax.Array    # int32, resets of this environment that found the stream dry
+
+
+@flax.struct.dataclass
+class LevelStream:
+  """A ring buffer of generated levels that resets consume in order, each once.
+
+  The stream's levels are numbered from 0 in the order the refills wrote them (the stream
+  index); level i sits in slot `i % C` of the ring until a later refill overwrites it.
+
+  Attributes:
+    levels: the ring, a bank `(C, H, W)` (`C` the capacity).
+    end: int32, valid levels written since the stream began (the next one's stream index).
+    start: int32, stream index of the first level of the latest refill (where `reset` begins).
+    generated: int32, generator calls made by all refills; `generated - end` failed (`ok =
+      False`) and were left out.
+  """
+  levels: Level
+  end: jax.Array
+  start: jax.Array
+  generated: jax.Array
+
+  @property
+  def capacity(self) -> int:
+    return self.levels.walls.shape[0]
 
 
 @flax.struct.dataclass
@@ -89,9 +126,11 @@ class SokobanParams:
   """Level bank, level source and reward constants (I2A App. D).
 
   Attributes:
-    levels: the bank (pool) of levels played when `fresh` is False; with `fresh` the levels
-      played when a generation fails (`ok = False`, rare).
+    levels: the bank (pool) of levels played when `fresh` is False and there is no `stream`;
+      otherwise the fallback levels, played when a generation fails (`fresh`, rare) or the
+      stream is dry.
     fresh: static; draw a new level from `envs.sokoban_generator` at every reset (inside jit).
+    stream: a `LevelStream` that resets consume in order (`Sokoban.stream_params`), or None.
   """
   levels: Level
   max_steps: int = 120
@@ -100,6 +139,7 @@ class SokobanParams:
   box_off_reward: float = -1.0
   solved_reward: float = 10.0
   fresh: bool = flax.struct.field(pytree_node=False, default=False)
+  stream: LevelStream | None = None
 
 
 # Seeds of the generated banks: the training pool (`default_params`) and the held-out
@@ -134,6 +174,60 @@ def default_levels(height: int, width: int, num_boxes: int, num_levels: int = 10
 
   spec = dict(height=height, width=width, num_boxes=num_boxes, num_levels=num_levels, seed=0)
   return level_cache.cached_bank("reverse_walk", spec, build, num_levels, (height, width))
+
+
+# ----------------------------------------------------------------------------- level stream
+def allocate_stream(next_index: jax.Array, needed: jax.Array, end: jax.Array, low: jax.Array):
+  """Stream indices for the environments of a batch that need a new level.
+
+  The needed environments take consecutive indices, in lane order, from `max(next_index)`
+  raised to `low` (the oldest level still in the ring: older ones were overwritten unplayed and
+  are skipped); an index at or past `end` (not yet generated) is dry. So an index is handed out
+  once: no stream level is played twice.
+
+  Args:
+    next_index: int32 `(E,)`, every lane's copy of the stream's next index.
+    needed: bool `(E,)`, the environments starting an episode.
+    end, low: int32 scalars, `stream.end` and `stream.end - capacity`.
+
+  Returns:
+    `(index, dry, next_index)`: int32 `(E,)` stream index of each environment's new level (-1
+    where not needed or dry), bool `(E,)` dry (needed but none left), int32 `(E,)` the next
+    index after this allocation, the same in every lane.
+  """
+  needed = jnp.asarray(needed, bool)
+  base = jnp.maximum(jnp.max(next_index), low)
+  rank = jnp.cumsum(needed.astype(jnp.int32)) - needed.astype(jnp.int32)
+  index = base + rank
+  take = needed & (index < end)
+  new_next = jnp.maximum(base, jnp.minimum(base + jnp.sum(needed.astype(jnp.int32)), end))
+  return (jnp.where(take, index, -1).astype(jnp.int32), needed & ~take,
+          jnp.broadcast_to(new_next, index.shape).astype(jnp.int32))
+
+
+@jax.custom_batching.custom_vmap
+def _take_from_stream(key, next_index, needed, end, low):
+  """`allocate_stream` for one environment; under `jax.vmap` over environments, for the batch.
+
+  The key only makes the call batched whenever the environments are (its value is unused):
+  the batching rule then sees every lane at once, which a per-lane function could not.
+  """
+  del key
+  out = allocate_stream(next_index[None], needed[None], end, low)
+  return jax.tree.map(lambda x: x[0], out)
+
+
+@_take_from_stream.def_vmap
+def _take_from_stream_rule(axis_size, in_batched, key, next_index, needed, end, low):
+  del key
+  _, next_b, needed_b, end_b, low_b = in_batched
+  if end_b or low_b:
+    raise ValueError("params.stream must be shared by the vmapped environments (vmap env.reset "
+                     "and env.step with in_axes=None for params); got params batched along the "
+                     "environments' axis")
+  lanes = lambda x, b: x if b else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x))  # noqa: E731
+  out = allocate_stream(lanes(next_index, next_b), lanes(needed, needed_b), end, low)
+  return out, (True, True, True)
 
 
 def tile_codes(state) -> jax.Array:
@@ -252,6 +346,104 @@ class Sokoban(environment.Environment):
 
     return params.replace(levels=jax.tree.map(put, params.levels, new))
 
+  def stream_params(self, key: jax.Array | None, capacity: int = 4096, num: int | None = None,
+                    **kwargs) -> SokobanParams:
+    """Params whose resets play the levels of a stream, each once, in order (I2A App. D: "a
+    new procedurally generated level every episode"), at a bank's speed.
+
+    The levels are App. D.3's (`envs.sokoban_generator`), generated in batches by
+    `refill_stream` outside the rollout and held in a ring of `capacity` slots
+    (`params.stream`, a `LevelStream`); every reset, the automatic one in `step` included,
+    takes the next unplayed level. Call pattern (`E` environments under `jax.vmap` with
+    `in_axes=None` for params, so they share one stream):
+
+        refill = jax.jit(env.refill_stream, static_argnums=2)
+        params = env.stream_params(jax.random.PRNGKey(0), capacity=4096)  # filled once
+        obs, state = jax.vmap(env.reset, (0, None))(keys, params)
+        for chunk in ...:
+          params = refill(key_c, params, num)  # appends `num` new levels, between chunks
+          ...  # lax.scan of jax.vmap(env.step, (0, 0, 0, None))(keys, state, action, params)
+          env.stream_remaining(params, state)  # unplayed levels left, to size `num`
+
+    Rules: (1) no stream level is played twice: indices are handed out in order by a shared
+    counter (`state.stream_next`, the same in every lane, advanced across the vmapped batch);
+    (2) a refill that writes over levels not yet played skips them (never replays them), so
+    keep `num <= capacity - stream_remaining`; (3) when the stream is dry (every written level
+    taken), the reset plays a uniformly drawn level of `params.levels` (the fallback pool,
+    default 64 levels of seed `POOL_SEED`) and counts it: `info["stream_dry"]` on that step and
+    `state.stream_dry` (per environment, cumulative); the dry reset does not use up a stream
+    index, so the next refill's levels are all played. `reset` starts at the first level of
+    the latest refill (`stream.start`), so call it once per stream, or after a refill.
+    Environments stepped outside one `vmap` (a Python loop, or an outer vmap over seeds that
+    shares these params) each follow their own counter and play the same levels; give each
+    seed its own stream by vmapping `stream_params` and `refill_stream` over per-seed keys
+    (stacked params, `in_axes=0` over seeds, `None` over the environments).
+
+    Args:
+      key: PRNG key of the first refill (`refill_stream(key, params, num)`); None leaves the
+        stream empty (every reset dry until a refill).
+      capacity: slots of the ring (static).
+      num: levels of the first refill (default `capacity`).
+      **kwargs: other `SokobanParams` fields (`levels` replaces the fallback pool).
+
+    Returns:
+      `SokobanParams` with `stream` set.
+    """
+    if not isinstance(capacity, int) or capacity < 1:
+      raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
+    h, w = self.height, self.width
+    empty = Level(walls=jnp.ones((capacity, h, w), bool), targets=jnp.zeros((capacity, h, w), bool),
+                  boxes=jnp.zeros((capacity, h, w), bool),
+                  player=jnp.zeros((capacity, 2), jnp.int32))
+    stream = LevelStream(levels=empty, end=jnp.int32(0), start=jnp.int32(0),
+                         generated=jnp.int32(0))
+    kwargs.setdefault("levels", self.pool(64))
+    params = SokobanParams(stream=stream, **kwargs)
+    return params if key is None else self.refill_stream(key, params, num)
+
+  def refill_stream(self, key: jax.Array, params: SokobanParams,
+                    num: int | None = None) -> SokobanParams:
+    """`params` with `num` new App. D.3 levels appended to its stream (default: its capacity).
+
+    Pure and jittable (`num` static): `params = jax.jit(env.refill_stream, static_argnums=2)(
+    key, params, num)` between training chunks (see `stream_params`). The levels come from
+    `sokoban_generator.generate_batch(jax.random.split(key, num), ...)`, one batched search
+    whose cost is that of its slowest lane; the valid ones (`ok`) are appended in key order,
+    the failed ones left out (counted in `stream.generated - stream.end`). Appending writes
+    slot `i % capacity` for stream index i, so levels not yet played are overwritten when
+    `num` exceeds the free slots; `allocate_stream` then skips them.
+    """
+    stream = params.stream
+    if stream is None:
+      raise ValueError("params has no level stream (params.stream is None); make it with "
+                       "env.stream_params(key, capacity)")
+    cap = stream.capacity
+    num = cap if num is None else num
+    if not isinstance(num, int) or not 1 <= num <= cap:
+      raise ValueError(f"num must be an integer in [1, {cap}] (the stream's capacity), got "
+                       f"{num!r}")
+    new, ok, _ = sokoban_generator.generate_batch(jax.random.split(key, num), self.height,
+                                                  self.width, self.num_boxes, self.generator)
+    order = jnp.argsort(~ok, stable=True)  # the valid levels first, in key order
+    count = jnp.sum(ok).astype(jnp.int32)
+    rank = jnp.arange(num)
+    slots = jnp.where(rank < count, (stream.end + rank) % cap, cap)  # cap: dropped
+    levels = jax.tree.map(lambda ring, x: ring.at[slots].set(x[order], mode="drop"),
+                          stream.levels, new)
+    return params.replace(stream=stream.replace(
+        levels=levels, end=stream.end + count, start=stream.end,
+        generated=stream.generated + num))
+
+  def stream_remaining(self, params: SokobanParams, state: SokobanState) -> jax.Array:
+    """Stream levels still to be played (int32): written, not taken, not overwritten.
+
+    `state` is the batch of environment states (any leading axes; the counter is shared)."""
+    stream = params.stream
+    if stream is None:
+      raise ValueError("params has no level stream (params.stream is None)")
+    taken = jnp.maximum(jnp.max(state.stream_next), stream.end - stream.capacity)
+    return jnp.maximum(stream.end - taken, 0).astype(jnp.int32)
+
   def observation_space(self, params=None) -> spaces.Box:
     if self.observation == "rgb":
       return spaces.Box(0, 255, (TILE_SIZE * self.height, TILE_SIZE * self.width, 3), jnp.uint8)
@@ -262,7 +454,8 @@ class Sokoban(environment.Environment):
     return SokobanState(walls=jnp.asarray(level.walls, bool), targets=jnp.asarray(level.targets,
                         bool), boxes=jnp.asarray(level.boxes, bool),
                         player=jnp.asarray(level.player, jnp.int32), time=jnp.int32(0),
-                        level_index=jnp.asarray(index, jnp.int32))
+                        level_index=jnp.asarray(index, jnp.int32), stream_next=jnp.int32(0),
+                        stream_index=jnp.int32(-1), stream_dry=jnp.int32(0))
 
   def _draw_level(self, key, params: SokobanParams, needed):
     """The level of a new episode: `(Level, index)`, a generated one (index -1) where
@@ -277,28 +470,57 @@ class Sokoban(environment.Environment):
     level = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, level)
     return level, jnp.where(ok, -1, index)
 
+  def _stream_episode(self, key, params: SokobanParams, next_index, needed):
+    """Initial state of a new episode from `params.stream` where `needed` (see
+    `stream_params`): `(state, dry)`; a dry reset plays a uniform fallback level."""
+    stream = params.stream
+    index, dry, next_index = _take_from_stream(key, next_index, needed, stream.end,
+                                               stream.end - stream.capacity)
+    pool_index = jax.random.randint(key, (), 0, params.levels.walls.shape[0])
+    taken = index >= 0
+    level = jax.tree.map(lambda a, b: jnp.where(taken, a, b),
+                         stream.levels[jnp.maximum(index, 0) % stream.capacity],
+                         params.levels[pool_index])
+    state = self.state_from_level(level, jnp.where(taken, -1, pool_index))
+    return state.replace(stream_next=next_index, stream_index=index,
+                         stream_dry=dry.astype(jnp.int32)), dry
+
   def reset_env(self, key, params: SokobanParams):
+    if params.stream is not None:
+      state, _ = self._stream_episode(key, params, params.stream.start, jnp.bool_(True))
+      return self.get_obs(state), state
     level, index = self._draw_level(key, params, jnp.bool_(True))
     state = self.state_from_level(level, index)
     return self.get_obs(state), state
 
   def step(self, key, state, action, params: SokobanParams = None):
     """`Environment.step`; with `params.fresh` the level generator runs only for environments
-    whose episode ended (under `vmap`, only their lanes search; no search when none did)."""
+    whose episode ended (under `vmap`, only their lanes search; no search when none did); with
+    `params.stream` those environments take the stream's next levels, and `info["stream_dry"]`
+    flags a reset that found the stream dry (see `stream_params`)."""
     params = self.default_params if params is None else params
-    if not params.fresh:
+    if not params.fresh and params.stream is None:
       return super().step(key, state, action, params)
+    if params.fresh and params.stream is not None:
+      raise ValueError("params: fresh=True and a stream are exclusive level sources")
     action = self.check_action(action)
     key_step, key_reset = jax.random.split(key)
     obs_st, state_st, reward, terminated, truncated, info = self.step_env(
         key_step, state, action, params)
     done = jnp.logical_or(terminated, truncated)
-    level, index = self._draw_level(key_reset, params, done)
-    state_re = self.state_from_level(level, index)
+    if params.stream is not None:
+      state_re, dry = self._stream_episode(key_reset, params, state.stream_next, done)
+      info = dict(info, stream_dry=dry)
+    else:
+      level, index = self._draw_level(key_reset, params, done)
+      state_re = self.state_from_level(level, index)
     obs_re = self.get_obs(state_re)
-    state = jax.tree.map(lambda a, b: jnp.where(done, a, b), state_re, state_st)
+    new = jax.tree.map(lambda a, b: jnp.where(done, a, b), state_re, state_st)
+    if params.stream is not None:  # the counter moves in every lane, the dry count adds up
+      new = new.replace(stream_next=state_re.stream_next,
+                        stream_dry=state_st.stream_dry + dry.astype(jnp.int32))
     obs = jnp.where(done, obs_re, obs_st)
-    return obs, state, reward, terminated, truncated, info
+    return obs, new, reward, terminated, truncated, info
 
   def step_env(self, key, state: SokobanState, action, params: SokobanParams):
     del key  # Sokoban is deterministic.

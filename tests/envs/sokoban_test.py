@@ -259,3 +259,152 @@ def test_eval_bank_is_held_out_and_refill_replaces_slots():
     assert sl.solve_level(level) is not None
   with pytest.raises(ValueError, match="num"):
     env.refill(jax.random.PRNGKey(0), params, 65)
+
+
+# ----------------------------------------------------------------------------- level stream
+def test_allocate_stream_hand_checked():
+  # Four lanes whose shared counter is at 5; lanes 0, 2, 3 start episodes; levels 0..6 written.
+  index, dry, nxt = sokoban.allocate_stream(jnp.full(4, 5), jnp.array([1, 0, 1, 1], bool),
+                                            jnp.int32(7), jnp.int32(3))
+  assert np.asarray(index).tolist() == [5, -1, 6, -1]
+  assert np.asarray(dry).tolist() == [False, False, False, True]
+  assert np.asarray(nxt).tolist() == [7, 7, 7, 7]
+  # A refill overwrote levels up to 5 unplayed (low = 6): they are skipped, not replayed.
+  index, dry, nxt = sokoban.allocate_stream(jnp.full(4, 5), jnp.array([1, 0, 1, 1], bool),
+                                            jnp.int32(7), jnp.int32(6))
+  assert np.asarray(index).tolist() == [6, -1, -1, -1]
+  assert np.asarray(dry).tolist() == [False, False, True, True]
+  assert np.asarray(nxt).tolist() == [7, 7, 7, 7]
+  # One environment, and the vmapped rule (the key only batches the call).
+  key = jax.random.PRNGKey(0)
+  single = sokoban._take_from_stream(key, jnp.int32(5), jnp.bool_(True), jnp.int32(7),
+                                     jnp.int32(3))
+  assert [int(x) for x in single] == [5, 0, 6]
+  batched = jax.vmap(sokoban._take_from_stream, (0, 0, 0, None, None))(
+      jax.random.split(key, 4), jnp.full(4, 5), jnp.array([1, 0, 1, 1], bool), jnp.int32(7),
+      jnp.int32(3))
+  assert np.asarray(batched[0]).tolist() == [5, -1, 6, -1]
+  assert np.asarray(batched[2]).tolist() == [7, 7, 7, 7]
+  with pytest.raises(ValueError, match="shared by the vmapped environments"):
+    jax.vmap(sokoban._take_from_stream)(jax.random.split(key, 4), jnp.full(4, 5),
+                                        jnp.ones(4, bool), jnp.full(4, 7), jnp.full(4, 3))
+
+
+@functools.lru_cache(maxsize=None)
+def _stream_env():
+  """7x7 rooms with 2 boxes, the jitted refill (16 new levels), reset and step of 16 envs."""
+  env = sokoban.Sokoban(7, 7, 2)
+  refill = jax.jit(env.refill_stream, static_argnums=2)
+  reset = jax.jit(jax.vmap(env.reset, (0, None)))
+  step = jax.jit(jax.vmap(env.step, (0, 0, 0, None)))
+  return env, refill, reset, step
+
+
+def _stream_levels(keys_and_nums):
+  """The levels a stream holds after refills with these `(key, num)`: the generator's valid
+  levels for `jax.random.split(key, num)`, in key order, refill after refill."""
+  found = []
+  for key, num in keys_and_nums:
+    levels, ok, _ = sg.generate_batch(jax.random.split(key, num), 7, 7, 2)
+    ok = np.asarray(ok)
+    found.append(jax.tree.map(lambda x, ok=ok: np.asarray(x)[ok], levels))
+  return jax.tree.map(lambda *xs: np.concatenate(xs), *found)
+
+
+def test_stream_holds_the_generators_levels_and_dry_resets_are_counted():
+  env, refill, reset, step = _stream_env()
+  k0, k1 = jax.random.PRNGKey(20), jax.random.PRNGKey(21)
+  params = env.stream_params(k0, capacity=16, num=16, max_steps=1)
+  expected = _stream_levels([(k0, 16)])
+  assert int(params.stream.end) == len(expected.walls) == 16  # no failure among 16 (7x7, 2)
+  assert int(params.stream.generated) == 16 and int(params.stream.start) == 0
+  assert _same(jax.tree.map(np.asarray, params.stream.levels), expected)
+  # Sixteen resets take stream levels 0..15 in lane order: the stream is then used up.
+  _, state = reset(jax.random.split(jax.random.PRNGKey(1), 16), params)
+  np.testing.assert_array_equal(state.stream_index, np.arange(16))
+  np.testing.assert_array_equal(state.stream_next, 16)
+  assert _same((state.walls, state.targets, state.boxes, state.player),
+               (expected.walls, expected.targets, expected.boxes, expected.player))
+  assert int(env.stream_remaining(params, state)) == 0
+  # max_steps = 1: every episode ends at the next step and all 16 resets find the stream dry:
+  # each plays a fallback pool level, counted in info and in the state, no index used up.
+  keys = jax.random.split(jax.random.PRNGKey(2), 16)
+  _, state, _, _, trunc, info = step(keys, state, jnp.zeros(16, jnp.int32), params)
+  assert np.all(np.asarray(trunc))
+  np.testing.assert_array_equal(info["stream_dry"], True)
+  np.testing.assert_array_equal(state.stream_dry, 1)
+  np.testing.assert_array_equal(state.stream_index, -1)
+  np.testing.assert_array_equal(state.stream_next, 16)
+  assert np.all((np.asarray(state.level_index) >= 0) & (np.asarray(state.level_index) < 64))
+  # After a refill of 16 the next resets take levels 16..31, the refill's, and none is dry.
+  params = refill(k1, params, 16)
+  assert int(params.stream.start) == 16 and int(env.stream_remaining(params, state)) == 16
+  _, state, _, _, _, info = step(keys, state, jnp.zeros(16, jnp.int32), params)
+  assert not np.any(np.asarray(info["stream_dry"]))
+  np.testing.assert_array_equal(state.stream_index, np.arange(16, 32))
+  np.testing.assert_array_equal(state.stream_dry, 1)  # cumulative
+  second = _stream_levels([(k1, 16)])
+  assert _same((state.walls, state.boxes, state.player),
+               (second.walls, second.boxes, second.player))
+
+
+def test_stream_plays_no_level_twice_across_refills():
+  # 16 environments, 2-step episodes with clocks 0, 1, 0, 1, ...: the odd lanes end at odd
+  # steps, the even ones at even steps (a level with both boxes off target cannot be solved in
+  # one push), so 8 resets per step. 4 chunks of 4 steps, each after two refills of 16 levels:
+  # 16 + 4 x 32 = 144 episodes, which must play stream levels 0..143, each once, and each the
+  # generator's level of its index.
+  env, refill, reset, step = _stream_env()
+  keys = [(jax.random.PRNGKey(30 + i), 16) for i in range(9)]
+  params = env.stream_params(None, capacity=48, max_steps=2)
+  params = refill(keys[0][0], params, 16)
+  _, state = reset(jax.random.split(jax.random.PRNGKey(3), 16), params)
+  state = state.replace(time=jnp.arange(16) % 2)
+
+  @jax.jit
+  def chunk(state, key, params):
+    def body(s, k):
+      k_act, k_env = jax.random.split(k)
+      action = jax.random.randint(k_act, (16,), 0, 4)
+      _, s, _, term, trunc, info = step(jax.random.split(k_env, 16), s, action, params)
+      return s, (term | trunc, info["stream_dry"], s.stream_index, s.walls, s.boxes, s.player)
+    return jax.lax.scan(body, state, jax.random.split(key, 4))
+
+  played = [np.asarray(state.stream_index)]
+  starts = [tuple(np.asarray(x) for x in (state.walls, state.boxes, state.player))]
+  for c in range(4):
+    params = refill(keys[2 * c + 2][0], refill(keys[2 * c + 1][0], params, 16), 16)
+    state, (done, dry, index, walls, boxes, player) = chunk(state, jax.random.PRNGKey(c), params)
+    done = np.asarray(done)
+    np.testing.assert_array_equal(done.sum(1), 8)
+    assert not np.asarray(dry).any()
+    played.append(np.asarray(index)[done])
+    starts.append(tuple(np.asarray(x)[done] for x in (walls, boxes, player)))
+  played = np.concatenate(played)
+  np.testing.assert_array_equal(np.sort(played), np.arange(144))  # each index once
+  np.testing.assert_array_equal(state.stream_dry, 0)
+  assert int(env.stream_remaining(params, state)) == 0
+  expected = _stream_levels(keys)
+  walls, boxes, player = (np.concatenate([s[i] for s in starts]) for i in range(3))
+  np.testing.assert_array_equal(walls, expected.walls[played])
+  np.testing.assert_array_equal(boxes, expected.boxes[played])
+  np.testing.assert_array_equal(player, expected.player[played])
+  # So the distinct levels played are exactly the distinct levels generated: none replayed
+  # (two equal levels can only be two draws of the generator, its own repeat rate).
+  text = lambda i: sl.format_level(jax.tree.map(lambda x: x[i], expected))  # noqa: E731
+  assert len({text(i) for i in played}) == len({text(i) for i in range(144)})
+
+
+def test_stream_bad_input_is_refused():
+  env, refill, _, _ = _stream_env()
+  with pytest.raises(ValueError, match="no level stream"):
+    env.refill_stream(jax.random.PRNGKey(0), env.make_params(env.pool(64)), 4)
+  params = env.stream_params(None, capacity=8)
+  assert int(params.stream.end) == 0
+  with pytest.raises(ValueError, match=r"num must be an integer in \[1, 8\]"):
+    env.refill_stream(jax.random.PRNGKey(0), params, 9)
+  with pytest.raises(ValueError, match="capacity"):
+    env.stream_params(None, capacity=0)
+  _, state = env.reset(jax.random.PRNGKey(0), params)
+  with pytest.raises(ValueError, match="exclusive"):
+    env.step(jax.random.PRNGKey(0), state, 0, params.replace(fresh=True))
