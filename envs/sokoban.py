@@ -357,11 +357,11 @@ class Sokoban(environment.Environment):
     takes the next unplayed level. Call pattern (`E` environments under `jax.vmap` with
     `in_axes=None` for params, so they share one stream):
 
-        refill = jax.jit(env.refill_stream, static_argnums=2)
+        refill = jax.jit(env.refill_stream, static_argnums=(2, 3))
         params = env.stream_params(jax.random.PRNGKey(0), capacity=4096)  # filled once
         obs, state = jax.vmap(env.reset, (0, None))(keys, params)
         for chunk in ...:
-          params = refill(key_c, params, num)  # appends `num` new levels, between chunks
+          params = refill(key_c, params, num, 64)  # `num` new levels, 64 per search
           ...  # lax.scan of jax.vmap(env.step, (0, 0, 0, None))(keys, state, action, params)
           env.stream_remaining(params, state)  # unplayed levels left, to size `num`
 
@@ -401,17 +401,21 @@ class Sokoban(environment.Environment):
     params = SokobanParams(stream=stream, **kwargs)
     return params if key is None else self.refill_stream(key, params, num)
 
-  def refill_stream(self, key: jax.Array, params: SokobanParams,
-                    num: int | None = None) -> SokobanParams:
+  def refill_stream(self, key: jax.Array, params: SokobanParams, num: int | None = None,
+                    batch: int | None = None) -> SokobanParams:
     """`params` with `num` new App. D.3 levels appended to its stream (default: its capacity).
 
-    Pure and jittable (`num` static): `params = jax.jit(env.refill_stream, static_argnums=2)(
-    key, params, num)` between training chunks (see `stream_params`). The levels come from
-    `sokoban_generator.generate_batch(jax.random.split(key, num), ...)`, one batched search
-    whose cost is that of its slowest lane; the valid ones (`ok`) are appended in key order,
-    the failed ones left out (counted in `stream.generated - stream.end`). Appending writes
-    slot `i % capacity` for stream index i, so levels not yet played are overwritten when
-    `num` exceeds the free slots; `allocate_stream` then skips them.
+    Pure and jittable (`num`, `batch` static): `params = jax.jit(env.refill_stream,
+    static_argnums=(2, 3))(key, params, num, batch)` between training chunks (see
+    `stream_params`). The levels are those of `sokoban_generator.generate_batch(
+    jax.random.split(key, num), ...)`, searched `batch` at a time (default all `num` at once;
+    `num` must be a multiple of `batch`): a batched search runs as long as its slowest lane,
+    so on a CPU, where every lane costs time, batches of about 64 give the most levels/s, while
+    an accelerator wants large ones (envs/README.md). A level depends only on its key, so
+    `batch` changes the speed, not the levels. The valid ones (`ok`) are appended in key
+    order, the failed ones left out (counted in `stream.generated - stream.end`). Appending
+    writes slot `i % capacity` for stream index i, so levels not yet played are overwritten
+    when `num` exceeds the free slots; `allocate_stream` then skips them.
     """
     stream = params.stream
     if stream is None:
@@ -422,8 +426,18 @@ class Sokoban(environment.Environment):
     if not isinstance(num, int) or not 1 <= num <= cap:
       raise ValueError(f"num must be an integer in [1, {cap}] (the stream's capacity), got "
                        f"{num!r}")
-    new, ok, _ = sokoban_generator.generate_batch(jax.random.split(key, num), self.height,
-                                                  self.width, self.num_boxes, self.generator)
+    batch = num if batch is None else batch
+    if not isinstance(batch, int) or batch < 1 or num % batch:
+      raise ValueError(f"batch must be a positive divisor of num={num}, got {batch!r}")
+    keys = jax.random.split(key, num)
+    generate = lambda k: sokoban_generator.generate_batch(  # noqa: E731
+        k, self.height, self.width, self.num_boxes, self.generator)[:2]
+    if batch == num:
+      new, ok = generate(keys)
+    else:  # one search of `batch` lanes after another
+      keys = keys.reshape((num // batch, batch) + keys.shape[1:])
+      new, ok = jax.tree.map(lambda x: x.reshape((num,) + x.shape[2:]),
+                             jax.lax.map(generate, keys))
     order = jnp.argsort(~ok, stable=True)  # the valid levels first, in key order
     count = jnp.sum(ok).astype(jnp.int32)
     rank = jnp.arange(num)

@@ -395,6 +395,16 @@ def test_stream_plays_no_level_twice_across_refills():
   assert len({text(i) for i in played}) == len({text(i) for i in range(144)})
 
 
+def test_refill_in_smaller_batches_gives_the_same_levels():
+  env, refill, _, _ = _stream_env()
+  params = env.stream_params(None, capacity=32)
+  whole = refill(jax.random.PRNGKey(5), params, 16)
+  halves = jax.jit(env.refill_stream, static_argnums=(2, 3))(jax.random.PRNGKey(5), params, 16, 8)
+  assert _same(whole.stream, halves.stream)
+  with pytest.raises(ValueError, match="batch must be a positive divisor of num=16"):
+    env.refill_stream(jax.random.PRNGKey(5), params, 16, 5)
+
+
 def test_stream_bad_input_is_refused():
   env, refill, _, _ = _stream_env()
   with pytest.raises(ValueError, match="no level stream"):
