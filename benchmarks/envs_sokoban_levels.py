@@ -16,9 +16,9 @@ i)` as in `generate_bank`, and reports
 
 With `--throughput` it measures instead
 
-- the generator's batched throughput: valid levels/s of one `generate_batch` call at
+- the generator's batched throughput: valid levels/s of `generate_batch` calls at
   `--gen-batches` (default 16, 64, 256, 1024 levels per call; one search loop as long as its
-  slowest lane), compile apart;
+  slowest lane; calls with new keys for at least 5 s), compile apart;
 - environment steps/s of `envs.Sokoban` under `vmap` at `--envs` (default 16, 64, 256)
   environments (random actions, one jitted `lax.scan`, episode clocks started at uniform
   times in [0, 120) so that resets are spread as in a long run), for the level sources in
@@ -144,8 +144,10 @@ def run_config(name, num, sample, batch, seed, out, record, resume=False):
           f"{res['solver']['steps']}", flush=True)
 
 
-def generator_throughput(name, batches, repeats=1) -> dict:
-  """Valid levels/s of `generate_batch` at each batch size (compile apart)."""
+def generator_throughput(name, batches, min_seconds=5.0, min_calls=3) -> dict:
+  """Valid levels/s of `generate_batch` at each batch size, compile apart: calls with new keys
+  until `min_seconds` and `min_calls` are reached, total valid levels over total time (a
+  call's length is its slowest lane's, which varies from call to call)."""
   height, width, boxes = CONFIGS[name]
   out = {}
   for batch in batches:
@@ -153,19 +155,22 @@ def generator_throughput(name, batches, repeats=1) -> dict:
     t = time.time()
     jax.block_until_ready(sokoban_generator.generate_batch(keys(0), height, width, boxes))
     compile_s = time.time() - t
-    best, valid = None, 0
-    for r in range(repeats):
+    calls, valid, iterations, elapsed = 0, 0, [], 0.0
+    while elapsed < min_seconds or calls < min_calls:
       t = time.time()
       _, ok, info = jax.block_until_ready(
-          sokoban_generator.generate_batch(keys(r + 1), height, width, boxes))
-      elapsed = time.time() - t
-      if best is None or elapsed < best:
-        best, valid = elapsed, int(np.sum(ok))
-      iterations = int(np.max(info["iterations"]))
-    out[f"batch_{batch}"] = {"levels_per_s": valid / best, "seconds": best, "valid": valid,
-                             "loop_iterations": iterations, "compile_s": compile_s}
-    print(f"{name} generator batch {batch:5d}: {valid / best:8.1f} levels/s ({valid} valid in "
-          f"{best:.2f} s, {iterations} loop iterations; compile {compile_s:.1f} s)", flush=True)
+          sokoban_generator.generate_batch(keys(calls + 1), height, width, boxes))
+      elapsed += time.time() - t
+      calls += 1
+      valid += int(np.sum(ok))
+      iterations.append(int(np.max(info["iterations"])))
+    out[f"batch_{batch}"] = {"levels_per_s": valid / elapsed, "seconds": elapsed,
+                             "calls": calls, "valid": valid,
+                             "loop_iterations_mean": float(np.mean(iterations)),
+                             "compile_s": compile_s}
+    print(f"{name} generator batch {batch:5d}: {valid / elapsed:8.1f} levels/s ({valid} valid "
+          f"in {calls} calls, {elapsed:.1f} s, {np.mean(iterations):.0f} loop iterations per "
+          f"call; compile {compile_s:.1f} s)", flush=True)
   return out
 
 
@@ -311,7 +316,7 @@ def main(argv=None):
     record = {"load_average_start": os.getloadavg()}
     steps = {"bank": 2000, "fresh": 20 if args.quick else 60}
     modes = args.modes.split(",")
-    envs = tuple(int(n) for n in args.envs.split(","))
+    envs = tuple(int(n) for n in args.envs.split(",") if n)
     gen_batches = tuple(int(n) for n in args.gen_batches.split(",") if n)
     for name in args.configs.split(","):
       record[name] = {"generator": generator_throughput(name, gen_batches)}
