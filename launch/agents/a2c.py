@@ -19,6 +19,7 @@ updates), `frames` (per seed), `wall_s`.
 import time
 
 import matplotlib
+from absl import logging
 
 matplotlib.use("Agg")
 import jax  # noqa: E402
@@ -61,8 +62,39 @@ def _environment(tag: str, config):
   return envs.make(tag)
 
 
-def agent_config(config) -> a2c.A2CConfig:
-  fields = {k: tuple(v) if isinstance(v, list) else v for k, v in config.agent.items()}
+def override_key(tag: str) -> str:
+  """The key of environment `tag` in `config.env_overrides`: the tag with "-" -> "_", so that
+  the command line can name it (--config.env_overrides.minipacman_hunt.num_chunks=400)."""
+  return tag.replace("-", "_")
+
+
+def _known_key(key: str) -> bool:
+  if key in {override_key(name) for name in envs.registered_environments()}:
+    return True
+  parts = key.split("_")
+  return (len(parts) == 3 and parts[0] == "sokoban" and parts[2].isdigit()
+          and parts[1].count("x") == 1 and all(x.isdigit() for x in parts[1].split("x")))
+
+
+def agent_config(config, tag: str | None = None) -> a2c.A2CConfig:
+  """The `A2CConfig` of environment `tag`: `config.agent` with the fields of
+  `config.env_overrides[override_key(tag)]` applied on top (`tag` None: only checks the keys)."""
+  fields = dict(config.agent.items())
+  overrides = config.get("env_overrides") or {}
+  unknown = [key for key in overrides if not _known_key(key)]
+  if unknown:
+    raise ValueError(f"config.env_overrides names unknown environments {sorted(unknown)}; "
+                     "keys are environment tags with '-' written '_': "
+                     f"{tuple(override_key(n) for n in envs.registered_environments())} and "
+                     "sokoban_<H>x<W>_<boxes>.")
+  if tag is not None and override_key(tag) in overrides:
+    extra = dict(overrides[override_key(tag)].items())
+    bad = sorted(set(extra) - set(fields))
+    if bad:
+      raise ValueError(f"config.env_overrides.{override_key(tag)}: {bad} are not A2CConfig "
+                       f"fields; known: {sorted(fields)}.")
+    fields.update(extra)
+  fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
   return a2c.A2CConfig(**fields)
 
 
@@ -98,9 +130,13 @@ def _mean_se(x) -> tuple[float, float]:
 
 
 def experiment(config, run: app.Run) -> dict:
-  agent = agent_config(config)
+  agent_config(config)  # refuses overrides naming unknown environments before any training
   summary, rows, curves = {}, [], {}
   for tag in config.envs:
+    agent = agent_config(config, tag)
+    if override_key(tag) in (config.get("env_overrides") or {}):
+      logging.info("%s: config.agent with %s", tag,
+                   dict(config.env_overrides[override_key(tag)].items()))
     t0 = time.perf_counter()
     env, params = environment(tag, config)
     trainer = a2c.make_trainer(agent, env, params, env_name=tag)

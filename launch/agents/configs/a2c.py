@@ -60,6 +60,14 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
       num_envs=16, rollout_length=5, updates_per_chunk=150, num_chunks=40,
       conv_features=(16,), kernel_sizes=(3,), strides=(2,), hidden_size=64,
       learning_rate=2e-3, entropy_coef=0.01, advantage="gae", gae_lambda=0.95)
+  # Per-environment changes to `c.agent` (jumanji's agent config + per-environment overrides):
+  # {tag with "-" written "_": {A2CConfig field: value}}. Budgets and settings per environment:
+  # agents/README.md, "A2C results". From the command line:
+  # --config.env_overrides.minipacman_hunt.num_chunks=100.
+  c.env_overrides = ml_collections.ConfigDict({
+      "sokoban_7x7_2": {"num_chunks": 400},      # 4.8e6 frames per seed: 7.3 SE (session 10)
+      "sokoban_10x10_4": {"num_chunks": 400},
+  })
   if preset == "smoke":
     c.envs = ("minipacman-regular",)
     c.num_seeds = 2
@@ -72,6 +80,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.agent.num_chunks = 2
     c.agent.hidden_size = 16
     c.agent.conv_features = (4,)
+    c.env_overrides = ml_collections.ConfigDict()
   elif preset == "demo":
     c.envs = ("minipacman-regular", "sokoban-7x7-2")
     c.agent.num_chunks = 20
@@ -87,4 +96,5 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.agent.strides = (1, 1, 2)
     c.agent.hidden_size = 256
     c.agent.learning_rate = 7e-4
+    c.env_overrides = ml_collections.ConfigDict()
   return c

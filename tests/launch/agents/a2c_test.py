@@ -19,6 +19,24 @@ def test_registered():
     config_module.get_config("huge")
 
 
+def test_env_overrides_change_only_their_environment():
+  c = config_module.get_config("default")
+  c.env_overrides = {"minipacman_hunt": {"num_chunks": 7, "reward_scale": 0.25},
+                     "sokoban_9x9_3": {"discount": 0.5}}
+  hunt = a2c.agent_config(c, "minipacman-hunt")
+  assert (hunt.num_chunks, hunt.reward_scale) == (7, 0.25)
+  assert hunt.learning_rate == c.agent.learning_rate          # untouched fields kept
+  regular = a2c.agent_config(c, "minipacman-regular")
+  assert (regular.num_chunks, regular.reward_scale) == (c.agent.num_chunks, 1.0)
+  assert a2c.agent_config(c, "sokoban-9x9-3").discount == 0.5
+  c.env_overrides = {"minipacman_hnt": {"num_chunks": 7}}
+  with pytest.raises(ValueError, match=r"unknown environments \['minipacman_hnt'\]"):
+    a2c.agent_config(c)
+  c.env_overrides = {"minipacman_hunt": {"num_chunk": 7}}
+  with pytest.raises(ValueError, match=r"\['num_chunk'\] are not A2CConfig fields"):
+    a2c.agent_config(c, "minipacman-hunt")
+
+
 def test_environment_tags():
   c = config_module.get_config("smoke")
   env, params = a2c.environment("sokoban-7x7-2", c)
