@@ -65,7 +65,13 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   # agents/README.md, "A2C results". From the command line:
   # --config.env_overrides.minipacman_hunt.num_chunks=100.
   c.env_overrides = ml_collections.ConfigDict({
-      "sokoban_7x7_2": {"num_chunks": 400},      # 4.8e6 frames per seed: 7.3 SE (session 10)
+      # Hunt pays only for pills (+1) and ghosts (+10), and death (-20) comes in every episode
+      # shorter than the time limit: at gamma 0.99 the policy learned to put death off, which
+      # leaves the undiscounted return unchanged, and collapsed (entropy 0.005). A shorter
+      # horizon (0.9) aims it at the pills and ghosts near by; rewards x0.3 keep the entropy
+      # bonus from being swamped. 2.9e6 frames per seed.
+      "minipacman_hunt": {"discount": 0.9, "reward_scale": 0.3, "num_chunks": 240},
+      "sokoban_7x7_2": {"num_chunks": 400},      # 4.8e6 frames per seed
       "sokoban_10x10_4": {"num_chunks": 400},
   })
   if preset == "smoke":
