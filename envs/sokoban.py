@@ -348,7 +348,7 @@ class Sokoban(environment.Environment):
     return params.replace(levels=jax.tree.map(put, params.levels, new))
 
   def stream_params(self, key: jax.Array | None, capacity: int = 4096, num: int | None = None,
-                    **kwargs) -> SokobanParams:
+                    batch: int | None = None, **kwargs) -> SokobanParams:
     """Params whose resets play the levels of a stream, each once, in order (I2A App. D: "a
     new procedurally generated level every episode"), at a bank's speed.
 
@@ -359,7 +359,7 @@ class Sokoban(environment.Environment):
     `in_axes=None` for params, so they share one stream):
 
         refill = jax.jit(env.refill_stream, static_argnums=(2, 3))
-        params = env.stream_params(jax.random.PRNGKey(0), capacity=4096)  # filled once
+        params = env.stream_params(jax.random.PRNGKey(0), 4096, batch=64)  # filled once
         obs, state = jax.vmap(env.reset, (0, None))(keys, params)
         for chunk in ...:
           params = refill(key_c, params, num, 64)  # `num` new levels, 64 per search
@@ -388,10 +388,11 @@ class Sokoban(environment.Environment):
     the pool's frames/s, less as episodes get shorter.
 
     Args:
-      key: PRNG key of the first refill (`refill_stream(key, params, num)`); None leaves the
-        stream empty (every reset dry until a refill).
+      key: PRNG key of the first refill (`refill_stream(key, params, num, batch)`); None
+        leaves the stream empty (every reset dry until a refill).
       capacity: slots of the ring (static).
       num: levels of the first refill (default `capacity`).
+      batch: levels per batched search of that refill (default `num`; see `refill_stream`).
       **kwargs: other `SokobanParams` fields (`levels` replaces the fallback pool).
 
     Returns:
@@ -407,7 +408,7 @@ class Sokoban(environment.Environment):
                          generated=jnp.int32(0))
     kwargs.setdefault("levels", self.pool(64))
     params = SokobanParams(stream=stream, **kwargs)
-    return params if key is None else self.refill_stream(key, params, num)
+    return params if key is None else self.refill_stream(key, params, num, batch)
 
   def refill_stream(self, key: jax.Array, params: SokobanParams, num: int | None = None,
                     batch: int | None = None) -> SokobanParams:
@@ -459,7 +460,8 @@ class Sokoban(environment.Environment):
   def stream_remaining(self, params: SokobanParams, state: SokobanState) -> jax.Array:
     """Stream levels still to be played (int32): written, not taken, not overwritten.
 
-    `state` is the batch of environment states (any leading axes; the counter is shared)."""
+    `state` is the batch of environment states of this stream (the counter is shared by
+    them); with one stream per seed, call it inside the vmap over seeds."""
     stream = params.stream
     if stream is None:
       raise ValueError("params has no level stream (params.stream is None)")

@@ -395,6 +395,34 @@ def test_stream_plays_no_level_twice_across_refills():
   assert len({text(i) for i in played}) == len({text(i) for i in range(144)})
 
 
+def test_stream_per_seed_under_an_outer_vmap_matches_each_seed_alone():
+  # Seeds x environments, as `jax.vmap(train)(seed_keys)` runs them: each seed has its own
+  # stream (stacked params, vmapped over seeds) and its environments share its counter.
+  env, refill, reset, step = _stream_env()
+  seeds = [env.stream_params(None, capacity=32, max_steps=1) for _ in range(2)]
+  seeds = [refill(jax.random.PRNGKey(40 + i), p, 16) for i, p in enumerate(seeds)]
+  seeds = [refill(jax.random.PRNGKey(50 + i), p, 16) for i, p in enumerate(seeds)]
+  stacked = jax.tree.map(lambda *x: jnp.stack(x), *seeds)
+
+  def run(key, params):  # reset 8 environments, then 2 steps (every episode ends at each)
+    _, state = jax.vmap(env.reset, (0, None))(jax.random.split(key, 8), params)
+    out = [state.stream_index]
+    for t in range(2):
+      _, state, *_ = jax.vmap(env.step, (0, 0, 0, None))(
+          jax.random.split(jax.random.fold_in(key, t), 8), state, jnp.zeros(8, jnp.int32), params)
+      out.append(state.stream_index)
+    return jnp.stack(out), state.boxes
+
+  keys = jax.random.split(jax.random.PRNGKey(4), 2)
+  both = jax.jit(jax.vmap(run))(keys, stacked)
+  for i in range(2):
+    alone = jax.jit(run)(keys[i], seeds[i])
+    jax.tree.map(lambda x, y, i=i: np.testing.assert_array_equal(x[i], y), both, alone)
+    # Reset takes the latest refill's levels 16..23, the steps 24..31 then dry (-1).
+    np.testing.assert_array_equal(both[0][i], [np.arange(16, 24), np.arange(24, 32),
+                                               np.full(8, -1)])
+
+
 def test_refill_in_smaller_batches_gives_the_same_levels():
   env, refill, _, _ = _stream_env()
   params = env.stream_params(None, capacity=32)
