@@ -91,6 +91,7 @@ class TrainState(NamedTuple):
   key: jax.Array
   updates: jax.Array                  # int32, updates done
   frames: jax.Array                   # int32 per environment step summed over environments
+  env_params: Any = None              # per-seed environment params (with `refresh_env_params`)
 
 
 class Trainer(NamedTuple):
@@ -186,7 +187,8 @@ def _optimizer(config: A2CConfig) -> optax.GradientTransformation:
   return opt
 
 
-def make_trainer(config: A2CConfig, env, env_params=None, *, env_name: str = "env") -> Trainer:
+def make_trainer(config: A2CConfig, env, env_params=None, *, env_name: str = "env",
+                 refresh_env_params: Callable[[jax.Array, Any], Any] | None = None) -> Trainer:
   """Builds the jittable A2C trainer for a gymnax-signature environment with discrete actions.
 
   Args:
@@ -195,6 +197,13 @@ def make_trainer(config: A2CConfig, env, env_params=None, *, env_name: str = "en
       EpisodeStatistics` unless it already is, for episode returns, lengths and solve rates.
     env_params: its params (None: the environment's defaults).
     env_name: used in error messages.
+    refresh_env_params: `(key, env_params) -> env_params`, jittable, or None. When given, the
+      environment's params live in `TrainState.env_params` (one copy per seed under `vmap`):
+      `init` applies it once to `env_params` and every `chunk` applies it again before its
+      updates. This is how a Sokoban level stream gets its new levels between chunks
+      (`lambda k, p: env.refill_stream(k, p, num, batch)`: the I2A paper's new level every
+      episode); `info["stream_dry"]`, where the environment reports it, is summed into the
+      metric `stream_dry` (resets that found the stream empty).
 
   Returns:
     A `Trainer`. `chunk` metrics (leading axis: the chunk's updates): loss terms, entropy,
@@ -229,13 +238,22 @@ def make_trainer(config: A2CConfig, env, env_params=None, *, env_name: str = "en
   def init(key: jax.Array) -> TrainState:
     k_net, k_env, key = jax.random.split(key, 3)
     params = network.init(k_net, jnp.zeros((1,) + obs_shape, obs_dtype))
-    carry = rollout_lib.reset(env, env_params, k_env, b)
-    return TrainState(params, optimizer.init(params), carry, key, jnp.int32(0), jnp.int32(0))
+    seed_env_params = None
+    if refresh_env_params is not None:  # (no extra split otherwise: same runs as before)
+      key, k_params = jax.random.split(key)
+      seed_env_params = refresh_env_params(k_params, env_params)
+    carry = rollout_lib.reset(env, _env_params(seed_env_params), k_env, b)
+    return TrainState(params, optimizer.init(params), carry, key, jnp.int32(0), jnp.int32(0),
+                      seed_env_params)
+
+  def _env_params(state_env_params):
+    return env_params if refresh_env_params is None else state_env_params
 
   def update(ts: TrainState, _):
     key, k_roll = jax.random.split(ts.key)
     act = lambda k, obs: (policy(ts.params, k, obs), None)  # noqa: E731
-    carry, traj = rollout_lib.rollout(act, env, env_params, ts.rollout, k_roll, t)
+    carry, traj = rollout_lib.rollout(act, env, _env_params(ts.env_params), ts.rollout, k_roll,
+                                      t)
 
     def minibatch_step(state, i):
       params, opt_state = state
@@ -271,9 +289,15 @@ def make_trainer(config: A2CConfig, env, env_params=None, *, env_name: str = "en
         "nonfinite_reward": jnp.sum(~jnp.isfinite(traj.reward)).astype(jnp.float32),
         "nonfinite_loss": jnp.sum(~jnp.isfinite(loss)).astype(jnp.float32),
     }
-    return TrainState(params, opt_state, carry, key, ts.updates + 1, frames), metrics
+    if isinstance(traj.info, dict) and "stream_dry" in traj.info:
+      metrics["stream_dry"] = jnp.sum(traj.info["stream_dry"]).astype(jnp.float32)
+    return TrainState(params, opt_state, carry, key, ts.updates + 1, frames,
+                      ts.env_params), metrics
 
   def chunk(ts: TrainState) -> tuple[TrainState, dict]:
+    if refresh_env_params is not None:
+      key, k_params = jax.random.split(ts.key)
+      ts = ts._replace(key=key, env_params=refresh_env_params(k_params, ts.env_params))
     return jax.lax.scan(update, ts, None, length=config.updates_per_chunk)
 
   def train(key: jax.Array) -> tuple[TrainState, dict]:

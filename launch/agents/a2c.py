@@ -31,6 +31,8 @@ import envs  # noqa: E402
 from agents import a2c  # noqa: E402
 from launch import app  # noqa: E402
 
+SOKOBAN_LEVELS = ("pool", "stream", "fresh")
+
 
 def environment(tag: str, config):
   """`(env, env_params)` of a tag: a registered name, or `sokoban-<H>x<W>-<boxes>`."""
@@ -51,11 +53,18 @@ def _environment(tag: str, config):
                        "sokoban-7x7-2.") from err
     env, params = envs.make("sokoban", height=height, width=width, num_boxes=num_boxes,
                             observation=config.observation)
-    if config.sokoban_fresh_levels:
-      if "fresh" not in getattr(params, "__dataclass_fields__", {}):
-        raise ValueError("config.sokoban_fresh_levels: this envs.sokoban has no fresh-level "
-                         "mode (SokobanParams.fresh).")
+    if config.sokoban_levels not in SOKOBAN_LEVELS:
+      raise ValueError(f"config.sokoban_levels must be one of {SOKOBAN_LEVELS}; got "
+                       f"{config.sokoban_levels!r}.")
+    if config.sokoban_levels == "fresh":
       params = params.replace(fresh=True)
+    elif config.sokoban_levels == "stream":
+      num, batch = int(config.sokoban_stream_levels), int(config.sokoban_stream_batch)
+      if num < 1 or batch < 1 or num % batch:
+        raise ValueError("config.sokoban_stream_levels (levels per chunk) must be a positive "
+                         "multiple of config.sokoban_stream_batch (levels per search); got "
+                         f"{num!r} and {batch!r}.")
+      params = env.stream_params(None, capacity=2 * num)
     return env, params
   if tag.startswith("minipacman-"):
     return envs.make(tag, observation=config.observation)
@@ -74,6 +83,25 @@ def _known_key(key: str) -> bool:
   parts = key.split("_")
   return (len(parts) == 3 and parts[0] == "sokoban" and parts[2].isdigit()
           and parts[1].count("x") == 1 and all(x.isdigit() for x in parts[1].split("x")))
+
+
+def refresh_env_params(tag: str, env, config):
+  """The trainer's `refresh_env_params` of an environment, or None: with
+  `config.sokoban_levels == "stream"`, Sokoban's level stream receives
+  `config.sokoban_stream_levels` new App. D.3 levels per seed before every chunk, searched
+  `config.sokoban_stream_batch` at a time (envs/README.md, "Level stream")."""
+  if not (tag.startswith("sokoban-") and config.sokoban_levels == "stream"):
+    return None
+  num, batch = int(config.sokoban_stream_levels), int(config.sokoban_stream_batch)
+  return lambda key, params: env.refill_stream(key, params, num, batch)
+
+
+def evaluation_params(tag: str, env, params, config):
+  """Params of the final evaluation: the training params, except that a Sokoban trained on a
+  level stream is evaluated on the held-out bank (`env.eval_params()`, levels it never saw)."""
+  if tag.startswith("sokoban-") and config.sokoban_levels == "stream":
+    return env.eval_params(max_steps=params.max_steps)
+  return params
 
 
 def agent_config(config, tag: str | None = None) -> a2c.A2CConfig:
@@ -139,7 +167,8 @@ def experiment(config, run: app.Run) -> dict:
                    dict(config.env_overrides[override_key(tag)].items()))
     t0 = time.perf_counter()
     env, params = environment(tag, config)
-    trainer = a2c.make_trainer(agent, env, params, env_name=tag)
+    trainer = a2c.make_trainer(agent, env, params, env_name=tag,
+                               refresh_env_params=refresh_env_params(tag, env, config))
     base = jax.random.key(config.seed)
     keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(jnp.arange(config.num_seeds))
     state = run.train_loop(trainer.init, trainer.chunk, agent.num_chunks, name=tag,
@@ -151,7 +180,8 @@ def experiment(config, run: app.Run) -> dict:
     last = max(1, int(round(config.final_fraction * updates)))
     train_final = history["episode_return_sum"][:, -last:].sum(-1) / np.maximum(
         history["episodes"][:, -last:].sum(-1), 1)
-    ours, rand = evaluate(trainer, env, params, jax.device_get(state.params),
+    ours, rand = evaluate(trainer, env, evaluation_params(tag, env, params, config),
+                          jax.device_get(state.params),
                           jax.random.fold_in(base, 10_000), config)
     per_seed = np.array([_mean_se(e["return"])[0] for e in ours])
     final, final_se = _mean_se(per_seed)
@@ -169,6 +199,9 @@ def experiment(config, run: app.Run) -> dict:
         "eval_episodes": int(sum(len(e["return"]) for e in ours)),
         "random_episodes": int(sum(len(e["return"]) for e in rand)),
     }
+    if "stream_dry" in history:  # resets that found the level stream empty (played a pool level)
+      values["stream_dry_fraction"] = float(history["stream_dry"].sum()
+                                            / max(1.0, history["episodes"].sum()))
     summary.update({f"{k}/{tag}": v for k, v in values.items()})
     curves[tag] = stats
     rows.append((tag, values))

@@ -217,3 +217,53 @@ def test_learns_the_chain_far_better_than_random():
   assert len(ours["length"]) >= 16 and len(uniform["length"]) >= 16
   assert ours["length"].mean() < 7.0 and ours["return"].mean() == 1.0
   assert uniform["length"].mean() > 15.0
+
+
+# ---- environment params refreshed between chunks (Sokoban level stream) ------------------------
+
+def test_refresh_env_params_runs_at_init_and_before_every_chunk(counter_trainer):
+  """A refresh that lengthens `Counter`'s time limit by one: after init and 2 chunks each seed's
+  params hold 6 + 3, and the 4-step walk started at 0..3 with limit 9 never truncates."""
+  env = tiny_envs.Counter(4)
+  refresh = lambda k, p: p.replace(max_steps=p.max_steps + 1)  # noqa: E731
+  trainer = a2c.make_trainer(a2c.default_config(**TINY), env, env.default_params,
+                             refresh_env_params=refresh)
+  states, _ = jax.jit(jax.vmap(trainer.train))(jax.random.split(jax.random.key(0), 2))
+  np.testing.assert_array_equal(states.env_params.max_steps, [9, 9])
+  assert counter_trainer.init(jax.random.key(0)).env_params is None  # no refresh: not carried
+
+
+@pytest.mark.slow  # compiles the level generator: minutes on a loaded CPU; fast counterpart above
+def test_level_stream_refilled_every_chunk_counts_dry_resets_exactly():
+  """Sokoban 7x7/2 with a level stream, 2-step episodes: `init` fills 8 levels per seed (its 4
+  environments take 4 at once), each chunk adds 8 more and then plays 4 x 2 x 3 = 24 steps, so
+  about 12 resets, more than the levels left: every reset past them finds the stream dry. The
+  dry count per chunk must be exactly max(0, resets - available), seeds' streams must differ,
+  and no stream level may be played twice (each reset takes a new index, so the stream's
+  counter equals initial resets + non-dry resets)."""
+  from envs import Sokoban
+  env = Sokoban(7, 7, 2)
+  params = env.stream_params(None, capacity=32, max_steps=2)
+  config = a2c.default_config(num_envs=4, rollout_length=3, updates_per_chunk=2, num_chunks=2,
+                              hidden_size=8, conv_features=(4,), kernel_sizes=(3,),
+                              strides=(2,))
+  trainer = a2c.make_trainer(config, env, params, env_name="sokoban-7x7-2",
+                             refresh_env_params=lambda k, p: env.refill_stream(k, p, 8))
+  states, metrics = jax.jit(jax.vmap(trainer.train))(jax.random.split(jax.random.key(0), 2))
+  metrics = jax.device_get(metrics)
+  resets = metrics["episodes"].reshape(2, 2, 2).sum(-1)     # [seed, chunk]
+  dry = metrics["stream_dry"].reshape(2, 2, 2).sum(-1)
+  for s in range(2):
+    available = 8 - 4                                      # after init's 4 resets
+    for c in range(2):
+      available += 8
+      assert dry[s, c] == max(0, resets[s, c] - available)
+      available = max(0, available - resets[s, c])
+  assert dry.sum() > 0 and (resets - dry).sum() > 0        # both cases met
+  stream = states.env_params.stream
+  np.testing.assert_array_equal(stream.generated, [24, 24])  # init + 2 chunks, 8 each
+  np.testing.assert_array_equal(stream.end, [24, 24])        # all valid (the count above uses it)
+  taken = np.asarray(states.rollout.env_state.env_state.stream_next)[:, 0]
+  np.testing.assert_array_equal(taken, 4 + (resets - dry).sum(-1))
+  # The seeds' streams hold different levels (per-seed refill keys).
+  assert not np.array_equal(stream.levels.boxes[0], stream.levels.boxes[1])

@@ -37,6 +37,23 @@ def test_env_overrides_change_only_their_environment():
     a2c.agent_config(c, "minipacman-hunt")
 
 
+def test_sokoban_level_sources():
+  c = config_module.get_config("smoke")
+  c.sokoban_levels, c.sokoban_stream_levels, c.sokoban_stream_batch = "stream", 128, 64
+  env, params = a2c.environment("sokoban-7x7-2", c)
+  assert params.stream.levels.walls.shape == (256, 7, 7) and int(params.stream.end) == 0
+  assert a2c.refresh_env_params("sokoban-7x7-2", env, c) is not None
+  assert a2c.refresh_env_params("minipacman-regular", env, c) is None
+  held_out = a2c.evaluation_params("sokoban-7x7-2", env, params, c)
+  assert held_out.stream is None and held_out.max_steps == params.max_steps == 20
+  c.sokoban_stream_levels = 100
+  with pytest.raises(ValueError, match="positive multiple of config.sokoban_stream_batch"):
+    a2c.environment("sokoban-7x7-2", c)
+  c.sokoban_levels = "bank"
+  with pytest.raises(ValueError, match=r"config.sokoban_levels must be one of \('pool'"):
+    a2c.environment("sokoban-7x7-2", c)
+
+
 def test_environment_tags():
   c = config_module.get_config("smoke")
   env, params = a2c.environment("sokoban-7x7-2", c)
