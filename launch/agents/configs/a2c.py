@@ -6,10 +6,12 @@ on Sokoban (App. D). Presets start from `agents.a2c.default_config()` (the agent
 
 - `smoke`: one MiniPacman task, 2 seeds, a few updates (seconds; CI).
 - `default`: the seven environments, 3 seeds each, sized for 2 shared CPU cores (minutes per
-  environment; agents/README.md, "A2C results", has the measured wall times).
+  environment; agents/README.md, "A2C results", has the measured wall times), with
+  per-environment changes in `c.env_overrides` (hunt's horizon, the Sokoban budgets).
 - `full`: the I2A paper's scale for a GPU: 32 environments per seed, conv torso (16, 32, 64)
   channels, 256 hidden units, 1e7-2e7 frames per run (I2A Fig. 3 and 4 plot up to 1e9 frames
-  of their much larger A3C-style runs; this budget is ours).
+  of their much larger A3C-style runs; this budget is ours), Sokoban on the level stream (a new
+  generated level every episode, as the paper trains).
 """
 import ml_collections
 
@@ -78,6 +80,9 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
       # horizon (0.9) aims it at the pills and ghosts near by; rewards x0.3 keep the entropy
       # bonus from being swamped. 2.9e6 frames per seed.
       "minipacman_hunt": {"discount": 0.9, "reward_scale": 0.3, "num_chunks": 240},
+      # Rush learns late and the seeds take off at different times (one at about 5.5e6 frames):
+      # 6.6e6 frames per seed, the most that fits about 30 minutes on the 2 cores.
+      "minipacman_rush": {"num_chunks": 550},
       "sokoban_7x7_2": {"num_chunks": 400},      # 4.8e6 frames per seed
       "sokoban_10x10_4": {"num_chunks": 400},
   })
