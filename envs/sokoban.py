@@ -383,9 +383,10 @@ class Sokoban(environment.Environment):
     Speed (envs/README.md, "Level stream"): the rollout runs at the pool's speed and the cost
     is the generation. On 2 shared CPU cores the generator makes about 330 levels/s (7x7, 2
     boxes) and 85 (10x10, 4 boxes), while A2C at 15,000 frames/s with a near-random policy
-    (episodes of 107 and 119 steps) consumes about 140 and 126 levels/s: the refills then take
-    0.4 s (7x7) and 1.5 s (10x10) per second of training, which runs at about 70% and 40% of
-    the pool's frames/s, less as episodes get shorter.
+    (episodes of 107 and 119 steps) consumes about 140 and 126 levels/s. Measured in A2C
+    training with three vmapped seeds, each with its own stream, a 7x7/2 chunk took 8.7x as
+    long as with the pool (the refills made about 60 levels/s there), so on this CPU the
+    stream is correct but slow; estimates from single-stream refills do not carry over.
 
     Args:
       key: PRNG key of the first refill (`refill_stream(key, params, num, batch)`); None

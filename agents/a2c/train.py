@@ -235,6 +235,9 @@ def make_trainer(config: A2CConfig, env, env_params=None, *, env_name: str = "en
                            config.reward_scale * traj.reward, traj.discount, traj.truncated,
                            config)
 
+  def _env_params(state_env_params):
+    return env_params if refresh_env_params is None else state_env_params
+
   def init(key: jax.Array) -> TrainState:
     k_net, k_env, key = jax.random.split(key, 3)
     params = network.init(k_net, jnp.zeros((1,) + obs_shape, obs_dtype))
@@ -245,9 +248,6 @@ def make_trainer(config: A2CConfig, env, env_params=None, *, env_name: str = "en
     carry = rollout_lib.reset(env, _env_params(seed_env_params), k_env, b)
     return TrainState(params, optimizer.init(params), carry, key, jnp.int32(0), jnp.int32(0),
                       seed_env_params)
-
-  def _env_params(state_env_params):
-    return env_params if refresh_env_params is None else state_env_params
 
   def update(ts: TrainState, _):
     key, k_roll = jax.random.split(ts.key)

@@ -10,7 +10,9 @@ not under-counted). Outputs: return and solve-rate curves over frames (`figures/
 over seeds), `random_return` / `random_return_se` (mean and SE over the random policy's
 episodes), `margin_se` ((final - random) / sqrt(SE_final^2 + SE_random^2)), `solve_rate`,
 `random_solve_rate`, `train_return` (training episodes of the last `final_fraction` of
-updates), `frames` (per seed), `wall_s`.
+updates), `frames` (per seed), `wall_s`, and on a Sokoban level stream `stream_dry_fraction`
+(resets that found the stream empty and played a fallback level). Per-environment agent
+settings: `config.env_overrides`.
 
   python -m launch.agents.a2c --config=launch/agents/configs/a2c.py:smoke --workdir=/tmp/a2c
   python -m launch.agents.a2c --config=launch/agents/configs/a2c.py \
@@ -106,7 +108,8 @@ def evaluation_params(tag: str, env, params, config):
 
 def agent_config(config, tag: str | None = None) -> a2c.A2CConfig:
   """The `A2CConfig` of environment `tag`: `config.agent` with the fields of
-  `config.env_overrides[override_key(tag)]` applied on top (`tag` None: only checks the keys)."""
+  `config.env_overrides[override_key(tag)]` applied on top (`tag` None: `config.agent`). Every
+  override is checked either way: unknown environments and fields are refused by name."""
   fields = dict(config.agent.items())
   overrides = config.get("env_overrides") or {}
   unknown = [key for key in overrides if not _known_key(key)]
@@ -115,13 +118,13 @@ def agent_config(config, tag: str | None = None) -> a2c.A2CConfig:
                      "keys are environment tags with '-' written '_': "
                      f"{tuple(override_key(n) for n in envs.registered_environments())} and "
                      "sokoban_<H>x<W>_<boxes>.")
-  if tag is not None and override_key(tag) in overrides:
-    extra = dict(overrides[override_key(tag)].items())
+  for key, extra in overrides.items():
     bad = sorted(set(extra) - set(fields))
     if bad:
-      raise ValueError(f"config.env_overrides.{override_key(tag)}: {bad} are not A2CConfig "
-                       f"fields; known: {sorted(fields)}.")
-    fields.update(extra)
+      raise ValueError(f"config.env_overrides.{key}: {bad} are not A2CConfig fields; known: "
+                       f"{sorted(fields)}.")
+  if tag is not None and override_key(tag) in overrides:
+    fields.update(dict(overrides[override_key(tag)].items()))
   fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
   return a2c.A2CConfig(**fields)
 
@@ -158,7 +161,7 @@ def _mean_se(x) -> tuple[float, float]:
 
 
 def experiment(config, run: app.Run) -> dict:
-  agent_config(config)  # refuses overrides naming unknown environments before any training
+  agent_config(config)  # refuses bad overrides, of any environment, before any training
   summary, rows, curves = {}, [], {}
   for tag in config.envs:
     agent = agent_config(config, tag)

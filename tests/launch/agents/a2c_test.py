@@ -33,8 +33,9 @@ def test_env_overrides_change_only_their_environment():
   with pytest.raises(ValueError, match=r"unknown environments \['minipacman_hnt'\]"):
     a2c.agent_config(c)
   c.env_overrides = {"minipacman_hunt": {"num_chunk": 7}}
-  with pytest.raises(ValueError, match=r"\['num_chunk'\] are not A2CConfig fields"):
-    a2c.agent_config(c, "minipacman-hunt")
+  for tag in ("minipacman-hunt", "minipacman-regular", None):  # checked whatever is trained
+    with pytest.raises(ValueError, match=r"minipacman_hunt: \['num_chunk'\] are not A2CConfig"):
+      a2c.agent_config(c, tag)
 
 
 def test_sokoban_level_sources():
