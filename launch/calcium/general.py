@@ -55,8 +55,9 @@ def on_grid(rec: data.Recording, frame_rate: float, upsample: int, max_frames: i
   return z, data.spike_counts(rec.spike_times, t, upsample), valid
 
 
-def training_data(config, tcfg) -> dict:
-  """Every recording of `config.train_dirs` as training copies on the `tcfg.frame_rate` grid.
+def training_data(config, tcfg, train_dirs=None) -> dict:
+  """Every recording of `train_dirs` (default `config.train_dirs`) as training copies on the
+  `tcfg.frame_rate` grid.
 
   Without augmentation (`config.augment.frame_rates` and `noise_levels` both empty) one copy per
   recording, normalised at its native rate (`on_grid`). Otherwise the copies of
@@ -77,7 +78,8 @@ def training_data(config, tcfg) -> dict:
          "copies_per_rate": {}, "copies_per_level": {}}
   short = 0
   key = jax.random.key(config.seed)
-  for folder in map(resolve_folder, config.train_dirs):
+  train_dirs = config.train_dirs if train_dirs is None else train_dirs
+  for folder in map(resolve_folder, train_dirs):
     name = data.data_set_description(folder)
     recs = data.select_recordings(data.load_folder(folder), config.max_recordings or None,
                                   seed=config.seed, name=name)
@@ -115,13 +117,16 @@ def training_data(config, tcfg) -> dict:
   return out
 
 
-def train_model(config, run: app.Run, name: str = "general") -> tuple[deepspike.DeepSpike, dict]:
-  """Trains the supervised network on `training_data(config, ...)` with `run.train_loop` and
-  saves it in `<workdir>/model`; returns the model and summary fields."""
-  if not config.train_dirs:
+def train_model(config, run: app.Run, name: str = "general", *, train_dirs=None,
+                model_dir=None) -> tuple[deepspike.DeepSpike, dict]:
+  """Trains the supervised network on `training_data(config, ...)` of `train_dirs` (default
+  `config.train_dirs`) with `run.train_loop` (loop `name`) and saves it in `model_dir` (default
+  `<workdir>/model`); returns the model and summary fields."""
+  train_dirs = config.train_dirs if train_dirs is None else tuple(train_dirs)
+  if not train_dirs:
     raise ValueError("config.train_dirs must name at least one ground-truth folder.")
   tcfg = train.variant_config(config.train, "supervised")
-  prepared = training_data(config, tcfg)
+  prepared = training_data(config, tcfg, train_dirs)
   dataset = train.make_dataset(prepared["traces"], prepared["spikes"], prepared["valid"],
                                normalise=False)  # Normalised above.
   # The supervised loss is the cross-entropy alone: the per-cell generative models take no part,
@@ -135,7 +140,7 @@ def train_model(config, run: app.Run, name: str = "general") -> tuple[deepspike.
   train_names = prepared["sets"]
   model = deepspike.DeepSpike(tcfg, jax.device_get(state.recognition_params),
                               training_data=", ".join(train_names))
-  model_dir = run.workdir / "model"
+  model_dir = run.workdir / "model" if model_dir is None else pathlib.Path(model_dir)
   if run.is_writer:
     deepspike.save_model(model_dir, model, overwrite=True)
   summary = {"train_recordings": prepared["recordings"], "train_copies": len(prepared["traces"]),
@@ -145,32 +150,60 @@ def train_model(config, run: app.Run, name: str = "general") -> tuple[deepspike.
   return model, summary
 
 
+def held_out_recordings(folder, config) -> list[data.Recording]:
+  """Every recording of ground-truth `folder` in the seeded order (`config.seed`), the first
+  `config.max_test_recordings` of them when that is set (0: all; a cap that drops is logged)."""
+  folder = resolve_folder(folder)
+  return data.select_recordings(data.load_folder(folder), config.max_test_recordings or None,
+                                seed=config.seed, name=data.data_set_description(folder))
+
+
+def scoring_window(rec: data.Recording, max_frames: int):
+  """(frame times, fluorescence, spike times) of the first `max_frames` frames of `rec` (0: all),
+  the spikes up to half a frame after the last frame."""
+  n = max_frames or rec.frame_times.size
+  t, f = rec.frame_times[:n], rec.fluorescence[:n]
+  return t, f, rec.spike_times[rec.spike_times <= t[-1] + 0.5 / rec.frame_rate]
+
+
+def score_recordings(model: deepspike.DeepSpike, recs, max_frames: int = 0,
+                     oasis_orders=(2,)) -> dict[str, list[float]]:
+  """Spikefinder correlation (40 ms bins) per recording of `model` (`DeepSpike.infer` at the
+  recording's own rate), key "deepspike", and of OASIS AR(p) for each p in `oasis_orders` on the
+  same normalised traces, keys "oasis_ar{p}"; each list in the order of `recs`, on their first
+  `max_frames` frames (`scoring_window`)."""
+  if oasis_orders:
+    from calcium import oasis_baseline
+  out = {"deepspike": []}
+  out.update({f"oasis_ar{p}": [] for p in oasis_orders})
+  for rec in recs:
+    t, f, spk = scoring_window(rec, max_frames)
+    est = model.infer(f, rec.frame_rate, frame_times=t, name=rec.name)
+    out["deepspike"].append(evaluation.spikefinder_correlation(est.expected_counts, t, spk))
+    if oasis_orders:
+      z = data.fill_nan(data.normalise(f))
+      for p in oasis_orders:
+        out[f"oasis_ar{p}"].append(evaluation.spikefinder_correlation(
+            oasis_baseline.oasis_deconvolve(z, p), t, spk))
+  return out
+
+
 def experiment(config, run: app.Run) -> dict:
   model, summary = train_model(config, run)
-  if config.oasis:
-    from calcium import oasis_baseline
   set_corr, set_oasis, test_count = [], [], 0
   for folder in map(resolve_folder, config.test_dirs):
     name = data.data_set_name(folder)
-    recs = data.select_recordings(data.load_folder(folder), config.max_test_recordings or None,
-                                  seed=config.seed, name=data.data_set_description(folder))
-    ours, oasis = [], []
-    for rec in recs:
-      n = config.max_test_frames or rec.frame_times.size
-      t, f = rec.frame_times[:n], rec.fluorescence[:n]
-      spk = rec.spike_times[rec.spike_times <= t[-1] + 0.5 / rec.frame_rate]
-      est = model.infer(f, rec.frame_rate, frame_times=t, name=rec.name)
-      ours.append(evaluation.spikefinder_correlation(est.expected_counts, t, spk))
-      if config.oasis:
-        z = data.fill_nan(data.normalise(f))
-        oasis.append(evaluation.spikefinder_correlation(oasis_baseline.oasis_deconvolve(z, 2), t,
-                                                        spk))
+    recs = held_out_recordings(folder, config)
+    scores = score_recordings(model, recs, config.max_test_frames,
+                              oasis_orders=(2,) if config.oasis else ())
+    ours = scores["deepspike"]
     key = set_key(name)
     summary[f"{key}_corr"] = float(np.nanmean(ours))
     summary[f"{key}_recordings"] = len(recs)
     set_corr.append(summary[f"{key}_corr"])
     test_count += len(recs)
     if config.oasis:
+      oasis = scores["oasis_ar2"]
       diff = np.asarray(ours) - np.asarray(oasis)
       diff = diff[np.isfinite(diff)]
       summary[f"{key}_oasis_ar2_corr"] = float(np.nanmean(oasis))
