@@ -417,15 +417,17 @@ class Sokoban(environment.Environment):
 
     Pure and jittable (`num`, `batch` static): `params = jax.jit(env.refill_stream,
     static_argnums=(2, 3))(key, params, num, batch)` between training chunks (see
-    `stream_params`). The levels are those of `sokoban_generator.generate_batch(
-    jax.random.split(key, num), ...)`, searched `batch` at a time (default all `num` at once;
-    `num` must be a multiple of `batch`): a batched search runs as long as its slowest lane,
-    so on a CPU, where every lane costs time, batches of about 64 give the most levels/s, while
-    an accelerator wants large ones (envs/README.md). A level depends only on its key, so
-    `batch` changes the speed, not the levels. The valid ones (`ok`) are appended in key
-    order, the failed ones left out (counted in `stream.generated - stream.end`). Appending
-    writes slot `i % capacity` for stream index i, so levels not yet played are overwritten
-    when `num` exceeds the free slots; `allocate_stream` then skips them.
+    `stream_params`). The levels are those of `sokoban_generator.generate_in_batches(
+    jax.random.split(key, num), batch, ...)`, searched `batch` at a time (default all `num` at
+    once; `num` must be a multiple of `batch`): a batched search runs as long as its slowest
+    lane, so on a CPU, where every lane costs time, batches of about 64 give the most levels/s,
+    while an accelerator wants large ones (envs/README.md). A level depends only on its key, so
+    `batch` changes the speed, not the levels; under `jax.vmap` over seeds (one stream each)
+    the seeds' searches run as one sequence of `batch`-lane searches. The valid ones (`ok`)
+    are appended in key order (`append_to_stream`), the failed ones left out (counted in
+    `stream.generated - stream.end`). Appending writes slot `i % capacity` for stream index i,
+    so levels not yet played are overwritten when `num` exceeds the free slots;
+    `allocate_stream` then skips them.
     """
     stream = params.stream
     if stream is None:
@@ -439,23 +441,29 @@ class Sokoban(environment.Environment):
     batch = num if batch is None else batch
     if not isinstance(batch, int) or batch < 1 or num % batch:
       raise ValueError(f"batch must be a positive divisor of num={num}, got {batch!r}")
-    keys = jax.random.split(key, num)
-    generate = lambda k: sokoban_generator.generate_batch(  # noqa: E731
-        k, self.height, self.width, self.num_boxes, self.generator)[:2]
-    if batch == num:
-      new, ok = generate(keys)
-    else:  # one search of `batch` lanes after another
-      keys = keys.reshape((num // batch, batch) + keys.shape[1:])
-      new, ok = jax.tree.map(lambda x: x.reshape((num,) + x.shape[2:]),
-                             jax.lax.map(generate, keys))
+    new, ok, _ = sokoban_generator.generate_in_batches(
+        jax.random.split(key, num), batch, self.height, self.width, self.num_boxes,
+        self.generator)
+    return self.append_to_stream(params, new, ok)
+
+  def append_to_stream(self, params: SokobanParams, levels: Level, ok: jax.Array
+                       ) -> SokobanParams:
+    """`params` with the valid ones of `levels` (leading axis N, `ok` bool `(N,)`) appended to
+    its stream in order; the rest of `refill_stream`, for levels made elsewhere."""
+    stream = params.stream
+    if stream is None:
+      raise ValueError("params has no level stream (params.stream is None)")
+    cap, num = stream.capacity, ok.shape[0]
+    if num > cap:
+      raise ValueError(f"{num} levels do not fit a stream of capacity {cap}")
     order = jnp.argsort(~ok, stable=True)  # the valid levels first, in key order
     count = jnp.sum(ok).astype(jnp.int32)
     rank = jnp.arange(num)
     slots = jnp.where(rank < count, (stream.end + rank) % cap, cap)  # cap: dropped
-    levels = jax.tree.map(lambda ring, x: ring.at[slots].set(x[order], mode="drop"),
-                          stream.levels, new)
+    ring = jax.tree.map(lambda r, x: r.at[slots].set(x[order], mode="drop"),
+                        stream.levels, levels)
     return params.replace(stream=stream.replace(
-        levels=levels, end=stream.end + count, start=stream.end,
+        levels=ring, end=stream.end + count, start=stream.end,
         generated=stream.generated + num))
 
   def stream_remaining(self, params: SokobanParams, state: SokobanState) -> jax.Array:

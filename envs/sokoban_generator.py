@@ -553,6 +553,61 @@ def generate_batch(keys: jax.Array, height: int = 10, width: int = 10, num_boxes
   return _generate_lanes(keys, jnp.ones(keys.shape[:1], bool), height, width, num_boxes, config)
 
 
+@functools.lru_cache(maxsize=None)
+def _generator_in_batches(height, width, num_boxes, config: GeneratorConfig, batch: int):
+  """`generate_in_batches` for one static configuration and batch, with its batching rule."""
+
+  def search(keys):  # one batched search of `batch` lanes
+    return _generate_lanes(keys, jnp.ones(keys.shape[:1], bool), height, width, num_boxes,
+                           config)
+
+  @jax.custom_batching.custom_vmap
+  def gen(keys):
+    n = keys.shape[0]
+    if n == batch:
+      return search(keys)
+    out = jax.lax.map(search, keys.reshape((n // batch, batch) + keys.shape[1:]))
+    return jax.tree.map(lambda x: x.reshape((n,) + x.shape[2:]), out)
+
+  @gen.def_vmap
+  def _rule(axis_size, in_batched, keys):
+    if not in_batched[0]:  # the same keys in every lane: one generation, broadcast
+      out = gen(keys)
+      return out, jax.tree.map(lambda _: False, out)
+    # Every lane's keys in one sequence of searches (nested vmaps flatten one at a time).
+    n = keys.shape[1]
+    out = gen(keys.reshape((axis_size * n,) + keys.shape[2:]))
+    out = jax.tree.map(lambda x: x.reshape((axis_size, n) + x.shape[1:]), out)
+    return out, jax.tree.map(lambda _: True, out)
+
+  return gen
+
+
+def generate_in_batches(keys: jax.Array, batch: int, height: int = 10, width: int = 10,
+                        num_boxes: int = 4, config: GeneratorConfig = GeneratorConfig()):
+  """`generate` over keys `(N, 2)`, searched `batch` lanes at a time (`N % batch == 0`).
+
+  A batched search runs as long as its slowest lane, so on a CPU, where every lane costs time,
+  searches of about 64 lanes give the most levels/s and an accelerator wants large ones
+  (envs/README.md). Level i depends only on `keys[i]`, so `batch` changes the speed, not the
+  levels.
+
+  Under `jax.vmap` (for example over the seeds of a training run, each refilling its own level
+  stream) the keys of every lane are flattened into one sequence of `batch`-lane searches:
+  without this rule, vmapping the search's `while_loop` gives it a batched condition, and XLA
+  then selects the whole search state, hash tables included, at every iteration (8.7x slower
+  A2C chunks with three seeds, session 12).
+
+  Returns `(levels, ok, info)` with a leading axis `N`, as `generate_batch`.
+  """
+  _check(height, width, num_boxes)
+  n = keys.shape[0] if keys.ndim else 0
+  if not isinstance(batch, int) or batch < 1 or n % batch or n == 0:
+    raise ValueError(f"batch must be a positive divisor of the number of keys ({n}), got "
+                     f"{batch!r}")
+  return _generator_in_batches(height, width, num_boxes, config, batch)(keys)
+
+
 def reverse_play(key: jax.Array, floor: jax.Array, targets: jax.Array, player: jax.Array,
                  max_depth: int = 300, max_visits: int = 1000):
   """The reverse-play search of one given room and placement (App. D.3, step 3).

@@ -34,6 +34,9 @@ from agents import a2c  # noqa: E402
 from launch import app  # noqa: E402
 
 SOKOBAN_LEVELS = ("pool", "stream", "fresh")
+# Launcher fields that a Sokoban entry of `config.env_overrides` may set besides the A2CConfig
+# fields: the level source and the stream's sizes.
+LEVEL_FIELDS = ("sokoban_levels", "sokoban_stream_levels", "sokoban_stream_batch")
 
 
 def environment(tag: str, config):
@@ -55,22 +58,37 @@ def _environment(tag: str, config):
                        "sokoban-7x7-2.") from err
     env, params = envs.make("sokoban", height=height, width=width, num_boxes=num_boxes,
                             observation=config.observation)
-    if config.sokoban_levels not in SOKOBAN_LEVELS:
+    levels = env_setting(config, tag, "sokoban_levels")
+    if levels not in SOKOBAN_LEVELS:
       raise ValueError(f"config.sokoban_levels must be one of {SOKOBAN_LEVELS}; got "
-                       f"{config.sokoban_levels!r}.")
-    if config.sokoban_levels == "fresh":
+                       f"{levels!r} for {tag}.")
+    if levels == "fresh":
       params = params.replace(fresh=True)
-    elif config.sokoban_levels == "stream":
-      num, batch = int(config.sokoban_stream_levels), int(config.sokoban_stream_batch)
+    elif levels == "stream":
+      num, batch = _stream_sizes(tag, config)
       if num < 1 or batch < 1 or num % batch:
         raise ValueError("config.sokoban_stream_levels (levels per chunk) must be a positive "
                          "multiple of config.sokoban_stream_batch (levels per search); got "
-                         f"{num!r} and {batch!r}.")
+                         f"{num!r} and {batch!r} for {tag}.")
       params = env.stream_params(None, capacity=2 * num)
     return env, params
   if tag.startswith("minipacman-"):
     return envs.make(tag, observation=config.observation)
   return envs.make(tag)
+
+
+def env_setting(config, tag: str, name: str):
+  """`config.<name>` for environment `tag`: its `config.env_overrides` entry's value if it sets
+  one (the level-source fields `LEVEL_FIELDS`), else the top-level field."""
+  entry = (config.get("env_overrides") or {}).get(override_key(tag))
+  if entry is not None and name in entry:
+    return entry[name]
+  return config[name]
+
+
+def _stream_sizes(tag: str, config) -> tuple[int, int]:
+  return (int(env_setting(config, tag, "sokoban_stream_levels")),
+          int(env_setting(config, tag, "sokoban_stream_batch")))
 
 
 def override_key(tag: str) -> str:
@@ -92,24 +110,26 @@ def refresh_env_params(tag: str, env, config):
   `config.sokoban_levels == "stream"`, Sokoban's level stream receives
   `config.sokoban_stream_levels` new App. D.3 levels per seed before every chunk, searched
   `config.sokoban_stream_batch` at a time (envs/README.md, "Level stream")."""
-  if not (tag.startswith("sokoban-") and config.sokoban_levels == "stream"):
+  if not (tag.startswith("sokoban-") and env_setting(config, tag, "sokoban_levels") == "stream"):
     return None
-  num, batch = int(config.sokoban_stream_levels), int(config.sokoban_stream_batch)
+  num, batch = _stream_sizes(tag, config)
   return lambda key, params: env.refill_stream(key, params, num, batch)
 
 
 def evaluation_params(tag: str, env, params, config):
   """Params of the final evaluation: the training params, except that a Sokoban trained on a
   level stream is evaluated on the held-out bank (`env.eval_params()`, levels it never saw)."""
-  if tag.startswith("sokoban-") and config.sokoban_levels == "stream":
+  if tag.startswith("sokoban-") and env_setting(config, tag, "sokoban_levels") == "stream":
     return env.eval_params(max_steps=params.max_steps)
   return params
 
 
 def agent_config(config, tag: str | None = None) -> a2c.A2CConfig:
   """The `A2CConfig` of environment `tag`: `config.agent` with the fields of
-  `config.env_overrides[override_key(tag)]` applied on top (`tag` None: `config.agent`). Every
-  override is checked either way: unknown environments and fields are refused by name."""
+  `config.env_overrides[override_key(tag)]` applied on top (`tag` None: `config.agent`). An
+  entry may also set a Sokoban environment's level source (`LEVEL_FIELDS`; read by
+  `env_setting`). Every override is checked either way: unknown environments and fields are
+  refused by name."""
   fields = dict(config.agent.items())
   overrides = config.get("env_overrides") or {}
   unknown = [key for key in overrides if not _known_key(key)]
@@ -119,12 +139,16 @@ def agent_config(config, tag: str | None = None) -> a2c.A2CConfig:
                      f"{tuple(override_key(n) for n in envs.registered_environments())} and "
                      "sokoban_<H>x<W>_<boxes>.")
   for key, extra in overrides.items():
-    bad = sorted(set(extra) - set(fields))
+    bad = sorted(set(extra) - set(fields) - set(LEVEL_FIELDS))
     if bad:
       raise ValueError(f"config.env_overrides.{key}: {bad} are not A2CConfig fields; known: "
-                       f"{sorted(fields)}.")
+                       f"{sorted(fields)} (and {LEVEL_FIELDS} for Sokoban).")
+    misplaced = sorted(set(extra) & set(LEVEL_FIELDS))
+    if misplaced and not key.startswith("sokoban_"):
+      raise ValueError(f"config.env_overrides.{key}: {misplaced} apply to Sokoban only.")
   if tag is not None and override_key(tag) in overrides:
-    fields.update(dict(overrides[override_key(tag)].items()))
+    fields.update({k: v for k, v in overrides[override_key(tag)].items()
+                   if k not in LEVEL_FIELDS})
   fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
   return a2c.A2CConfig(**fields)
 

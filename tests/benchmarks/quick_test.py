@@ -17,8 +17,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 # plumbing, and tests/launch/latent_dynamics/speed_vs_dynamax_test.py runs the dynamax
 # benchmark's main at T = 200.
 SLOW_BENCHMARKS = {"envs_throughput", "envs_sokoban_levels", "calcium_vs_oasis",
-                   "sac_d_throughput", "agents_a2c_throughput", "latent_dynamics_vs_dynamax",
-                   "manifold_scaling"}
+                   "sac_d_throughput", "agents_a2c_throughput", "agents_a2c_sokoban_levels",
+                   "latent_dynamics_vs_dynamax", "manifold_scaling"}
 
 
 @pytest.mark.parametrize("name", [

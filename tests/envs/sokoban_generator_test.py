@@ -289,6 +289,31 @@ def test_vmap_and_jit_agree_with_single_calls():
     jax.tree.map(np.testing.assert_array_equal, single(keys[i]), expected)
 
 
+def test_generate_in_batches_gives_each_keys_level_under_nested_vmaps():
+  # The 7x7 keys of the solvability test. Searched 16 lanes at a time, and under one and two
+  # vmaps (seeds flattened into one sequence of searches), every key gets generate_batch's
+  # level, validity and score.
+  keys = jax.random.split(jax.random.PRNGKey(1), 64)
+  full = sg.generate_batch(keys, 7, 7, 2)
+
+  def same(out, shape):
+    for a, b in zip(jax.tree.leaves(out[:2]) + [out[2]["score"]],
+                    jax.tree.leaves(full[:2]) + [full[2]["score"]]):
+      assert a.shape[:len(shape)] == shape
+      np.testing.assert_array_equal(np.asarray(a).reshape(b.shape), np.asarray(b))
+
+  in_batches = lambda k: sg.generate_in_batches(k, 16, 7, 7, 2)  # noqa: E731
+  same(jax.jit(in_batches)(keys), (64,))
+  same(jax.jit(jax.vmap(in_batches))(keys.reshape(2, 32, 2)), (2, 32))
+  same(jax.jit(jax.vmap(jax.vmap(in_batches)))(keys.reshape(2, 2, 16, 2)), (2, 2, 16))
+  # Keys shared by the lanes: one generation, the same in each.
+  shared = jax.jit(jax.vmap(lambda _: in_batches(keys[:16])))(jnp.arange(3))
+  np.testing.assert_array_equal(np.asarray(shared[0].boxes),
+                                np.broadcast_to(np.asarray(full[0].boxes)[:16], (3, 16, 7, 7)))
+  with pytest.raises(ValueError, match="batch must be a positive divisor"):
+    sg.generate_in_batches(keys, 24, 7, 7, 2)
+
+
 def test_generate_where_searches_only_needed_lanes():
   # The 7x7 keys of the solvability test: needed lanes get exactly `generate`'s level, the
   # others an all-zero level with ok False; with no lane needed nothing is searched.

@@ -10,8 +10,11 @@ on Sokoban (App. D). Presets start from `agents.a2c.default_config()` (the agent
   per-environment changes in `c.env_overrides` (hunt's horizon, the Sokoban budgets).
 - `full`: the I2A paper's scale for a GPU: 32 environments per seed, conv torso (16, 32, 64)
   channels, 256 hidden units, 1e7-2e7 frames per run (I2A Fig. 3 and 4 plot up to 1e9 frames
-  of their much larger A3C-style runs; this budget is ours), Sokoban on the level stream (a new
-  generated level every episode, as the paper trains).
+  of their much larger A3C-style runs; this budget is ours).
+
+Sokoban trains on the level stream (a new generated level every episode, as the paper trains)
+in every preset, except 10x10/4 at the `default`, which trains on the 1,024-level pool because
+generating its levels on 2 CPU cores would take over an hour.
 """
 import ml_collections
 
@@ -49,12 +52,13 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.num_seeds = 3                 # Seeds per environment, trained together under jax.vmap.
   c.envs = MINIPACMAN + SOKOBAN   # One training loop per environment (resumable by name).
   c.observation = "symbolic"      # MiniPacman / Sokoban observation ("symbolic" or "rgb").
-  # Sokoban's levels: "pool" (1,024 generated levels, repeating), "stream" (a new generated
-  # level every episode, the I2A paper's rule: `sokoban_stream_levels` levels generated per seed
-  # before every chunk; resets that find none left play a pool level and are counted in the
-  # `stream_dry` metric; evaluation on the held-out bank) or "fresh" (the generator inside every
-  # reset: correct but hundreds of times slower on a CPU).
-  c.sokoban_levels = "pool"
+  # Sokoban's levels: "stream" (a new generated level every episode, the I2A paper's rule:
+  # `sokoban_stream_levels` levels generated per seed before every chunk; resets that find none
+  # left play a pool level and are counted in the `stream_dry` metric; evaluation on the
+  # held-out bank), "pool" (1,024 generated levels, repeating) or "fresh" (the generator inside
+  # every reset: correct but hundreds of times slower on a CPU). A Sokoban entry of
+  # `env_overrides` may set these three fields for its environment.
+  c.sokoban_levels = "stream"
   c.sokoban_stream_levels = 256   # Levels per seed per chunk (the ring holds twice as many).
   c.sokoban_stream_batch = 64     # Levels per batched search (64: fastest on the 2-core CPU).
   c.final_fraction = 0.2          # Final return: episodes of the last 20% of updates.
@@ -83,8 +87,10 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
       # Rush learns late and the seeds take off at different times (one at about 5.5e6 frames):
       # 6.6e6 frames per seed, the most that fits about 30 minutes on the 2 cores.
       "minipacman_rush": {"num_chunks": 550},
-      "sokoban_7x7_2": {"num_chunks": 400},      # 4.8e6 frames per seed
-      "sokoban_10x10_4": {"num_chunks": 400},
+      "sokoban_7x7_2": {"num_chunks": 400},      # 4.8e6 frames per seed, about 20 minutes
+      # 10x10 levels take 4x as long to generate: on the stream a chunk costs 10x the pool's
+      # (benchmarks/agents_a2c_sokoban_levels.py), over an hour for this budget on the CPU.
+      "sokoban_10x10_4": {"num_chunks": 400, "sokoban_levels": "pool"},
   })
   if preset == "smoke":
     c.envs = ("minipacman-regular",)
@@ -103,7 +109,6 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.envs = ("minipacman-regular", "sokoban-7x7-2")
     c.agent.num_chunks = 20
   elif preset == "full":
-    c.sokoban_levels = "stream"
     c.sokoban_stream_levels = 4096   # 1.6e5 frames per chunk: about 1,500-5,000 episodes
     c.sokoban_stream_batch = 1024    # an accelerator wants large batches
     c.random_steps = 5_000

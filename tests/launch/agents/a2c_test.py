@@ -55,6 +55,26 @@ def test_sokoban_level_sources():
     a2c.environment("sokoban-7x7-2", c)
 
 
+def test_level_source_per_environment():
+  # The default trains 7x7/2 on the stream and 10x10/4 on the pool (its entry says so); the
+  # level fields never reach A2CConfig and are refused outside Sokoban's entries.
+  c = config_module.get_config("default")
+  assert a2c.env_setting(c, "sokoban-7x7-2", "sokoban_levels") == "stream"
+  assert a2c.env_setting(c, "sokoban-10x10-4", "sokoban_levels") == "pool"
+  env, params = a2c.environment("sokoban-10x10-4", c)
+  assert params.stream is None and a2c.refresh_env_params("sokoban-10x10-4", env, c) is None
+  assert a2c.agent_config(c, "sokoban-10x10-4").num_chunks == 400
+  c.env_overrides = {"sokoban_7x7_2": {"sokoban_stream_levels": 128, "sokoban_stream_batch": 32}}
+  _, params = a2c.environment("sokoban-7x7-2", c)
+  assert params.stream.levels.walls.shape[0] == 2 * 128
+  c.env_overrides = {"minipacman_rush": {"sokoban_levels": "pool"}}
+  with pytest.raises(ValueError, match=r"minipacman_rush: \['sokoban_levels'\] apply to Sokoban"):
+    a2c.agent_config(c)
+  c.env_overrides = {"sokoban_7x7_2": {"sokoban_levels": "bank"}}
+  with pytest.raises(ValueError, match=r"one of \('pool', 'stream', 'fresh'\); got 'bank' for"):
+    a2c.environment("sokoban-7x7-2", c)
+
+
 def test_environment_tags():
   c = config_module.get_config("smoke")
   env, params = a2c.environment("sokoban-7x7-2", c)
