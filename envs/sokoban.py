@@ -25,7 +25,8 @@ Where the levels come from (`SokobanParams`):
   the environments whose episode ended search, and a step where none did pays nothing). A
   failed generation (no try scored above 0; none among 1e5 7x7 levels) plays a level of a 64-level
   fallback pool.
-- `env.default_params` (training default) [O]: a pool of 1,024 App. D.3 levels generated on
+- `env.default_params` (the environment's default; `launch.agents.a2c` trains 7x7/2 on the
+  stream below) [O]: a pool of 1,024 App. D.3 levels generated on
   the device from seed `POOL_SEED`, drawn uniformly at each reset; `env.refill(key, params,
   num)` replaces `num` random slots with new levels (pure, jittable), for a training loop that
   wants to renew its pool between chunks. Why not fresh levels by default: one App. D.3 level
@@ -383,10 +384,10 @@ class Sokoban(environment.Environment):
     Speed (envs/README.md, "Level stream"): the rollout runs at the pool's speed and the cost
     is the generation. On 2 shared CPU cores the generator makes about 330 levels/s (7x7, 2
     boxes) and 85 (10x10, 4 boxes), while A2C at 15,000 frames/s with a near-random policy
-    (episodes of 107 and 119 steps) consumes about 140 and 126 levels/s. Measured in A2C
-    training with three vmapped seeds, each with its own stream, a 7x7/2 chunk took 8.7x as
-    long as with the pool (the refills made about 60 levels/s there), so on this CPU the
-    stream is correct but slow; estimates from single-stream refills do not carry over.
+    (episodes of 107 and 119 steps) consumes about 140 and 126 levels/s. In A2C training
+    with three vmapped seeds, each with its own stream (their refills run as one sequence of
+    searches, `sokoban_generator.generate_in_batches`), a chunk takes 4.5x (7x7/2) and 10.5x
+    (10x10/4) as long as with the pool (`benchmarks/agents_a2c_sokoban_levels.py`).
 
     Args:
       key: PRNG key of the first refill (`refill_stream(key, params, num, batch)`); None
