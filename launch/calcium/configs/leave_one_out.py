@@ -10,7 +10,8 @@ Budget of the default preset (2-core CPU): the general default (1,000 steps on n
 the DS14 fold is exactly `launch.calcium.general`'s default model; with scoring (up to 31 s for
 DS30's 140 recordings, OASIS AR2 the larger part) that is about 3.7 min per fold, 37 min for the
 ten. The label-free unsupervised variant (600 steps at 8.5 s per 100, 16 s compiling) adds about
-70 s per set, 12 min in all: about 50 min on an idle machine. `full` adds the "simulated" variant
+70 s per set, 12 min in all: about 50 min on an idle machine (measured: 46 min 49 s niced at
+load 3-6, calcium/README.md, "Leave-one-set-out"). `full` adds the "simulated" variant
 and three seeds of each, and trains the supervised model at general's `full` size (a GPU).
 """
 import ml_collections
