@@ -72,8 +72,8 @@ Non-trivial [O] (measured at the defaults with one action, 2,000 scenes, key 0):
 at mean distance 0.66 (the ship falls among the planets); aiming straight at the mothership as
 if there were no planets (`F = -x0 m / (12 dt^2)`) at mean 0.37 (median 0.31); 300 Adam steps
 (rate 0.3, from the straight aim) on squared distance + fuel through the true simulator (noise
-off) at median 0.000, mean 0.041, within 0.05
-on 89% of scenes, with a median |F| of 4.3 (13% of optimal thrusts pay fuel, none reach 50).
+off) at median 0.000, mean 0.041, within 0.05 on 89% of scenes, with a median |F| of 4.3 (13%
+of optimal thrusts pay fuel, none reach 50).
 
 Bad input raises `ValueError` naming the field: an action not of shape (2,) or not floating,
 non-finite actions or states (when concrete; inside `jit` a NaN propagates to the reward), a
