@@ -1,0 +1,550 @@
+"""I2A's action-conditional environment model on symbolic (one-hot tile) observations.
+
+Weber et al. 2017, *Imagination-augmented agents for deep reinforcement learning*, Sec. 3.1
+(the model `(o_t, a_t) -> (o_{t+1}, r_{t+1})` used by the imagination core) and App. B
+(architectures, Fig. 7 MiniPacman, Fig. 8 Sokoban). Each part, with its source: [P] the paper,
+[O] our choice where the paper is silent or our observations differ from its RGB frames.
+(The appendix text itself could not be consulted when this was written; the Fig. 7 block
+structure below follows it as it is commonly reproduced, e.g. in higgsfield's I2A port.)
+
+- Input [P] (Sec. 3.1, App. B): the observation with the action one-hot encoded and broadcast to
+  `A` constant planes, concatenated on the channel axis: `(H, W, C + A)`.
+- Torso [P] (App. B, Fig. 7): a size-preserving CNN: a 1x1 convolution (`width` channels), then
+  `len(blocks)` *basic blocks*. A basic block `(n1, n2, n3)`: pool-and-inject on its input, two
+  parallel paths (1x1 conv `n1` then a large `k x k` conv `n1`, the long-range path; 1x1 conv
+  `n2` then 3x3 conv `n2`), their concatenation through a 1x1 conv `n3`, and the result
+  concatenated with the block's input (so channels grow by `n3` per block). ReLU after every
+  conv. [O] `k` (`large_kernel`) is a field, default 7 (the whole 7x7 room; Fig. 7's long
+  kernel was sized for the 15x19 maze), all convolutions SAME-padded with stride 1
+  (`agents.a2c.networks.PatchConv`, fast gradients under `lax.scan` on the CPU).
+- Pool-and-inject [P] (App. B): global max-pooling of each feature map over the whole frame,
+  broadcast back to a map of the frame's size and concatenated with the input, so every cell
+  sees every other cell's strongest feature after one layer (`pool_and_inject`).
+- Sokoban [P] (Fig. 8) reads 80x80 RGB through an 8x8 stride-8 conv, i.e. one feature vector
+  per tile, before size-preserving layers, and writes frames back through an 8x8 deconv. Our
+  symbolic observations already have one vector per tile, so [O] both environments use the
+  tile-level torso above (the stride-8 encoder and the deconv are the identity on tiles).
+- Frame head [P] a per-pixel categorical over the palette; [O] here over the `C` tile classes of
+  the symbolic observation: 1x1 conv (`frame_hidden`), ReLU, 1x1 conv to `C` logits; likelihood
+  = softmax cross-entropy per tile, **summed** over tiles (the frame's negative log-likelihood).
+- Reward head [P] (App. B, Fig. 7): two 1x1 convs (`reward_hidden`), flatten, a linear layer to
+  reward logits; [P] MiniPacman's model predicts the *events* rather than one task's reward, so
+  one model serves all five tasks. [O] Rewards are a categorical over `K` reward classes with a
+  value per class (`RewardSpec`), chosen over a regression head because each environment's
+  one-step rewards take a handful of exact values, and a classifier predicts them exactly or
+  not at all (no blurred means between -0.1 and +10.9):
+  * Sokoban (`sokoban_reward_spec`): the 4 values a step can pay, `step`, `step + on`,
+    `step + off`, `step + on + solved` (-0.1, 0.9, -1.1, 10.9 with App. D's constants; one push
+    moves one box, and the solving push always puts a box on, so no other sum occurs);
+  * MiniPacman (`minipacman_event_spec`): the 16 joint values of the binary events (food, pill,
+    ghost eaten, Pacman eaten) of `info["events"]` (the `step` event is always 1), class
+    `food + 2 pill + 4 ghost + 8 eaten`, value `task_weights @ (1, food, pill, ghost, eaten)`;
+    one model serves every task by swapping the values (`RewardSpec.with_values`).
+  Loss = frame NLL + `reward_coef` x reward cross-entropy. [O] Transitions that end an episode
+  train the reward only: the automatic reset replaces their next observation with the next
+  episode's first one, which no model of the dynamics can predict (`frame_valid = 0`).
+- Termination [O]: the paper's model predicts no episode end (rollouts run a fixed depth); the
+  imagination step returns `terminated = truncated = False`.
+
+The functional API (`EnvModelFns` of `make_env_model`):
+
+    model = make_env_model(config, obs_shape=(7, 7, 7), num_actions=4, reward_spec=spec)
+    params = model.init(key)
+    frame_logits, reward_logits = model.apply(params, obs[..., H, W, C], action[...])
+    loss, aux = model.loss(params, batch)                    # `Transitions` [N]
+    next_obs, reward = model.predict(params, obs, action)      # greedy one-hot frame, reward
+    imagined = ImaginedEnv(model)                              # gymnax step signature:
+    obs, state, reward, term, trunc, info = imagined.step(key, state, action, params)
+    carry, traj = agents.rollout.rollout(policy_fn, imagined, params,
+                                         imagined.carry(obs[B]), key, depth)
+
+`multi_step_accuracy` scores k-step open-loop predictions on real trajectories (one
+`lax.scan`); the copy model (`copy_predict`, the identity: I2A's copy-model baseline) plugs into
+it the same way. `agents.i2a.env_model_train` collects data and trains.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from agents import rollout as rollout_lib
+from agents.a2c.networks import PatchConv
+
+FRAME_MODES = ("greedy", "sample", "probs")
+
+
+# ------------------------------------------------------------------------------ reward classes
+@dataclasses.dataclass(frozen=True)
+class RewardSpec:
+  """The reward classes of an environment: `values[k]` is the reward of class `k`.
+
+  `class_fn(reward[...], info) -> int32 class[...]` labels real transitions (-1 where a reward
+  matches no class; `check_transitions` raises on those).
+  """
+  values: tuple
+  class_fn: Callable[[jax.Array, Any], jax.Array]
+  name: str = "reward"
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.values)
+
+  def with_values(self, values: Sequence[float]) -> "RewardSpec":
+    """The same classes paying other values (MiniPacman: another task's weights)."""
+    if len(values) != self.num_classes:
+      raise ValueError(f"values must have {self.num_classes} entries; got {len(values)}.")
+    return dataclasses.replace(self, values=tuple(float(v) for v in values))
+
+
+def nearest_value_classes(values: Sequence[float], atol: float = 1e-4):
+  """`class_fn` labelling a reward by the class whose value it equals (within `atol`), else -1."""
+  table = jnp.asarray(values, jnp.float32)
+
+  def class_fn(reward, info=None):
+    del info
+    dist = jnp.abs(jnp.asarray(reward, jnp.float32)[..., None] - table)
+    return jnp.where(jnp.min(dist, -1) <= atol, jnp.argmin(dist, -1), -1).astype(jnp.int32)
+  return class_fn
+
+
+def sokoban_reward_spec(env_params) -> RewardSpec:
+  """Sokoban's 4 one-step rewards (I2A App. D): step, step + on, step + off, step + on + solved."""
+  s, on, off, solved = (float(env_params.step_reward), float(env_params.box_on_reward),
+                        float(env_params.box_off_reward), float(env_params.solved_reward))
+  values = (s, s + on, s + off, s + on + solved)
+  return RewardSpec(values, nearest_value_classes(values), "sokoban")
+
+
+def minipacman_event_spec(env_params) -> RewardSpec:
+  """MiniPacman's 16 joint event classes `food + 2 pill + 4 ghost + 8 eaten` (I2A App. C events;
+  `info["events"]` = (step, food, pill, eat_ghost, eaten)); values from `task_weights`."""
+  w = np.asarray(env_params.task_weights, np.float64)
+  bits = np.array([[(k >> i) & 1 for i in range(4)] for k in range(16)], np.float64)
+  values = tuple(float(v) for v in w[0] + bits @ w[1:])
+
+  def class_fn(reward, info):
+    del reward
+    ev = jnp.asarray(info["events"])
+    b = jnp.clip(jnp.round(ev[..., 1:5]), 0, 1).astype(jnp.int32)
+    ok = jnp.all((ev[..., 1:5] >= 0) & (ev[..., 1:5] <= 1), -1)
+    return jnp.where(ok, b @ jnp.array([1, 2, 4, 8], jnp.int32), -1).astype(jnp.int32)
+  return RewardSpec(values, class_fn, "minipacman-events")
+
+
+# ------------------------------------------------------------------------------ architecture
+def pool_and_inject(x: jax.Array) -> jax.Array:
+  """`[..., H, W, F] -> [..., H, W, 2F]`: `x` and, broadcast to every cell, the per-channel
+  maximum over the frame (I2A App. B)."""
+  pooled = jnp.max(x, axis=(-3, -2), keepdims=True)
+  return jnp.concatenate([x, jnp.broadcast_to(pooled, x.shape)], axis=-1)
+
+
+def _conv(features: int, k: int, name: str | None = None) -> PatchConv:
+  return PatchConv(features, k, 1, kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)),
+                   name=name)
+
+
+class BasicBlock(nn.Module):
+  """I2A's basic block `(n1, n2, n3)` (App. B, Fig. 7); see the module docstring.
+
+  `[N, H, W, F] -> [N, H, W, F + n3]`.
+  """
+  n1: int
+  n2: int
+  n3: int
+  large_kernel: int = 7
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    p = pool_and_inject(x)
+    long_range = nn.relu(_conv(self.n1, self.large_kernel)(nn.relu(_conv(self.n1, 1)(p))))
+    local = nn.relu(_conv(self.n2, 3)(nn.relu(_conv(self.n2, 1)(p))))
+    out = nn.relu(_conv(self.n3, 1)(jnp.concatenate([long_range, local], -1)))
+    return jnp.concatenate([out, x], -1)
+
+
+class EnvModelNet(nn.Module):
+  """`(obs[N, H, W, C], action[N]) -> (frame_logits[N, H, W, C], reward_logits[N, K])`."""
+  num_actions: int
+  num_tiles: int
+  num_reward_classes: int
+  width: int = 64
+  blocks: Sequence[tuple] = ((16, 32, 64), (16, 32, 64))
+  large_kernel: int = 7
+  frame_hidden: int = 64
+  reward_hidden: int = 64
+
+  @nn.compact
+  def __call__(self, obs: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array]:
+    planes = jax.nn.one_hot(action, self.num_actions, dtype=obs.dtype)
+    planes = jnp.broadcast_to(planes[:, None, None, :], obs.shape[:3] + (self.num_actions,))
+    x = nn.relu(_conv(self.width, 1)(jnp.concatenate([obs, planes], -1)))
+    for n1, n2, n3 in self.blocks:
+      x = BasicBlock(n1, n2, n3, self.large_kernel)(x)
+    frame = nn.relu(_conv(self.frame_hidden, 1)(x))
+    frame_logits = PatchConv(self.num_tiles, 1, 1, name="frame_out")(frame)
+    r = nn.relu(_conv(self.reward_hidden, 1)(x))
+    r = nn.relu(_conv(self.reward_hidden, 1)(r))
+    reward_logits = nn.Dense(self.num_reward_classes, name="reward_out")(
+        r.reshape((r.shape[0], -1)))
+    return frame_logits, reward_logits
+
+
+# ------------------------------------------------------------------------------ config, data
+@dataclasses.dataclass(frozen=True)
+class EnvModelConfig:
+  """Architecture and loss of the environment model (paper sizes of Fig. 7 by default)."""
+  width: int = 64                              # channels of the first 1x1 conv
+  blocks: tuple = ((16, 32, 64), (16, 32, 64))  # (n1, n2, n3) per basic block
+  large_kernel: int = 7                        # k of the long-range path's k x k conv
+  frame_hidden: int = 64                       # 1x1 conv before the frame logits
+  reward_hidden: int = 64                      # the reward path's two 1x1 convs
+  reward_coef: float = 1.0                     # weight of the reward cross-entropy
+
+  def replace(self, **kwargs) -> "EnvModelConfig":
+    return dataclasses.replace(self, **kwargs)
+
+
+class Transitions(NamedTuple):
+  """Real transitions, any leading shape (`[N]` for training, `[T, B]` for multi-step scores).
+
+  `frame_valid` is 0 where the episode ended on this step (`obs_t` is then the next episode's
+  first observation: train the reward, not the frame, and end multi-step rollouts there).
+  """
+  obs_tm1: jax.Array      # [..., H, W, C] float one-hot
+  action: jax.Array       # [...] int32
+  obs_t: jax.Array        # [..., H, W, C]
+  reward: jax.Array       # [...] float32
+  reward_class: jax.Array  # [...] int32
+  frame_valid: jax.Array  # [...] float32 in {0, 1}
+
+
+def check_config(config: EnvModelConfig) -> None:
+  """Raises a `ValueError` naming the field of an invalid config."""
+  for name in ("width", "large_kernel", "frame_hidden", "reward_hidden"):
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+      raise ValueError(f"config.{name} must be a positive integer; got {value!r}.")
+  if not config.blocks or any(len(b) != 3 or min(b) < 1 for b in config.blocks):
+    raise ValueError("config.blocks must be a non-empty sequence of positive (n1, n2, n3); got "
+                     f"{config.blocks!r}.")
+  if not config.reward_coef >= 0:
+    raise ValueError(f"config.reward_coef must be >= 0; got {config.reward_coef!r}.")
+
+
+def _concrete(x) -> bool:
+  return not isinstance(x, jax.core.Tracer)
+
+
+def check_transitions(batch: Transitions, obs_shape: tuple, num_actions: int,
+                      num_reward_classes: int, name: str = "batch") -> None:
+  """Host-side checks of real transitions (skipped for traced values). Raises a `ValueError`
+  naming the field: wrong observation shape, non-finite values, actions outside
+  `[0, num_actions)`, reward classes outside `[0, K)` (a reward no class pays)."""
+  for field in ("obs_tm1", "obs_t"):
+    value = getattr(batch, field)
+    if tuple(value.shape[-3:]) != tuple(obs_shape):
+      raise ValueError(f"{name}.{field} has observation shape {tuple(value.shape[-3:])}; the "
+                       f"environment model's obs_shape is {tuple(obs_shape)}.")
+  for field in batch._fields:
+    value = getattr(batch, field)
+    if _concrete(value) and jnp.issubdtype(jnp.asarray(value).dtype, jnp.floating):
+      bad = ~np.isfinite(np.asarray(value))
+      if bad.any():
+        raise ValueError(f"{name}.{field} holds {int(bad.sum())} non-finite value(s).")
+  if _concrete(batch.action):
+    a = np.asarray(batch.action)
+    if a.size and (a.min() < 0 or a.max() >= num_actions):
+      raise ValueError(f"{name}.action must be in [0, {num_actions}); got values in "
+                       f"[{a.min()}, {a.max()}].")
+  if _concrete(batch.reward_class):
+    c = np.asarray(batch.reward_class)
+    if c.size and (c.min() < 0 or c.max() >= num_reward_classes):
+      bad = np.asarray(batch.reward)[(c < 0) | (c >= num_reward_classes)]
+      raise ValueError(f"{name}.reward_class must be in [0, {num_reward_classes}); "
+                       f"{bad.size} transition(s) have rewards no reward class pays, e.g. "
+                       f"{bad.ravel()[:4]}.")
+
+
+# ------------------------------------------------------------------------------ the model
+class LossInfo(NamedTuple):
+  frame_nll: jax.Array       # mean over valid frames of the summed per-tile cross-entropy
+  reward_ce: jax.Array       # mean reward cross-entropy
+  tile_accuracy: jax.Array   # greedy per-tile accuracy over valid frames
+  frame_accuracy: jax.Array  # greedy whole-frame accuracy over valid frames
+  reward_accuracy: jax.Array
+
+
+class EnvModelFns(NamedTuple):
+  """Pure functions of an environment model (see the module docstring)."""
+  init: Callable[[jax.Array], Any]
+  apply: Callable[[Any, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
+  loss: Callable[[Any, Transitions], tuple[jax.Array, LossInfo]]
+  predict: Callable[..., tuple[jax.Array, jax.Array]]
+  check_params: Callable[[Any], None]
+  network: EnvModelNet
+  config: EnvModelConfig
+  obs_shape: tuple
+  num_actions: int
+  reward_spec: RewardSpec
+
+
+def frame_loss(frame_logits: jax.Array, obs_t: jax.Array) -> jax.Array:
+  """`[..., H, W, C]` -> `[...]`: per-tile softmax cross-entropy summed over the frame."""
+  return jnp.sum(optax.softmax_cross_entropy(frame_logits, obs_t), axis=(-2, -1))
+
+
+def make_env_model(config: EnvModelConfig, obs_shape: Sequence[int], num_actions: int,
+                   reward_spec: RewardSpec) -> EnvModelFns:
+  """Builds the environment model of `obs_shape = (H, W, C)` one-hot observations.
+
+  Raises:
+    ValueError: a bad config field, `obs_shape` not of rank 3, `num_actions` < 1.
+  """
+  check_config(config)
+  obs_shape = tuple(int(s) for s in obs_shape)
+  if len(obs_shape) != 3 or min(obs_shape) < 1:
+    raise ValueError(f"obs_shape must be (H, W, C) one-hot tiles; got {obs_shape}.")
+  if not isinstance(num_actions, (int, np.integer)) or num_actions < 1:
+    raise ValueError(f"num_actions must be a positive integer; got {num_actions!r}.")
+  num_actions = int(num_actions)
+  net = EnvModelNet(num_actions, obs_shape[-1], reward_spec.num_classes, config.width,
+                    tuple(tuple(b) for b in config.blocks), config.large_kernel,
+                    config.frame_hidden, config.reward_hidden)
+  values = jnp.asarray(reward_spec.values, jnp.float32)
+
+  def init(key: jax.Array):
+    return net.init(key, jnp.zeros((1,) + obs_shape, jnp.float32), jnp.zeros((1,), jnp.int32))
+
+  expected = jax.eval_shape(init, jax.random.key(0))
+
+  def check_params(params) -> None:
+    got = jax.tree.map(lambda x: tuple(jnp.shape(x)), params)
+    want = jax.tree.map(lambda x: tuple(x.shape), expected)
+    if jax.tree.structure(got) != jax.tree.structure(want) or got != want:
+      raise ValueError(f"params do not fit this environment model (obs_shape {obs_shape}, "
+                       f"{num_actions} actions, {reward_spec.num_classes} reward classes, "
+                       "the config's widths): a model built for another environment or a "
+                       "corrupted checkpoint.")
+
+  def _check_inputs(obs, action):
+    if tuple(obs.shape[-3:]) != obs_shape:
+      raise ValueError(f"obs has observation shape {tuple(obs.shape[-3:])}; the environment "
+                       f"model's obs_shape is {obs_shape}.")
+    if tuple(jnp.shape(action)) != tuple(obs.shape[:-3]):
+      raise ValueError(f"action must have the observations' batch shape {obs.shape[:-3]}; got "
+                       f"{jnp.shape(action)}.")
+    if not jnp.issubdtype(jnp.asarray(action).dtype, jnp.integer):
+      raise ValueError(f"action must be integer; got dtype {jnp.asarray(action).dtype}.")
+    if _concrete(obs) and not np.all(np.isfinite(np.asarray(obs))):
+      raise ValueError("obs holds non-finite values.")
+    if _concrete(action):
+      a = np.asarray(action)
+      if a.size and (a.min() < 0 or a.max() >= num_actions):
+        raise ValueError(f"action must be in [0, {num_actions}); got values in "
+                         f"[{a.min()}, {a.max()}].")
+
+  def apply(params, obs: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """`(frame_logits[..., H, W, C], reward_logits[..., K])` of `obs[..., H, W, C]`,
+    `action[...]`."""
+    obs = jnp.asarray(obs, jnp.float32)
+    _check_inputs(obs, action)
+    batch = obs.shape[:-3]
+    f, r = net.apply(params, obs.reshape((-1,) + obs_shape),
+                     jnp.asarray(action, jnp.int32).reshape(-1))
+    return f.reshape(batch + obs_shape), r.reshape(batch + (reward_spec.num_classes,))
+
+  def loss(params, batch: Transitions) -> tuple[jax.Array, LossInfo]:
+    """Frame NLL (valid frames) + `reward_coef` x reward cross-entropy, means over the batch."""
+    check_transitions(batch, obs_shape, num_actions, reward_spec.num_classes)
+    frame_logits, reward_logits = apply(params, batch.obs_tm1, batch.action)
+    valid = jnp.asarray(batch.frame_valid, jnp.float32)
+    count = jnp.maximum(jnp.sum(valid), 1.0)
+    nll = jnp.sum(frame_loss(frame_logits, batch.obs_t) * valid) / count
+    ce = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(reward_logits,
+                                                                  batch.reward_class))
+    hit = jnp.argmax(frame_logits, -1) == jnp.argmax(batch.obs_t, -1)
+    info = LossInfo(
+        frame_nll=nll, reward_ce=ce,
+        tile_accuracy=jnp.sum(jnp.mean(hit, (-2, -1)) * valid) / count,
+        frame_accuracy=jnp.sum(jnp.all(hit, (-2, -1)) * valid) / count,
+        reward_accuracy=jnp.mean(jnp.argmax(reward_logits, -1) == batch.reward_class))
+    return nll + config.reward_coef * ce, info
+
+  def predict(params, obs, action, *, mode: str = "greedy", key: jax.Array | None = None
+              ) -> tuple[jax.Array, jax.Array]:
+    """`(next_obs[..., H, W, C], reward[...])` of one model step.
+
+    mode: "greedy" (one-hot argmax tiles, the argmax class's reward), "sample" (one-hot tiles
+    and a reward class sampled from the model's categoricals; needs `key`), "probs" (the
+    per-tile probabilities, summing to 1 over C, and the expected reward).
+    """
+    if mode not in FRAME_MODES:
+      raise ValueError(f"mode must be one of {FRAME_MODES}; got {mode!r}.")
+    frame_logits, reward_logits = apply(params, obs, action)
+    if mode == "greedy":
+      tiles, cls = jnp.argmax(frame_logits, -1), jnp.argmax(reward_logits, -1)
+    elif mode == "sample":
+      if key is None:
+        raise ValueError("mode='sample' needs a key.")
+      k_f, k_r = jax.random.split(key)
+      tiles = jax.random.categorical(k_f, frame_logits)
+      cls = jax.random.categorical(k_r, reward_logits)
+    else:
+      return (jax.nn.softmax(frame_logits, -1),
+              jax.nn.softmax(reward_logits, -1) @ values)
+    return jax.nn.one_hot(tiles, obs_shape[-1], dtype=jnp.float32), values[cls]
+
+  return EnvModelFns(init, apply, loss, predict, check_params, net, config, obs_shape,
+                     num_actions, reward_spec)
+
+
+def env_model_for(config: EnvModelConfig, env, env_params, reward_spec: RewardSpec
+                  ) -> EnvModelFns:
+  """`make_env_model` with the shape and actions of `env` (symbolic observations)."""
+  obs_shape = tuple(env.observation_space(env_params).shape)
+  return make_env_model(config, obs_shape, env.action_space(env_params).num_values, reward_spec)
+
+
+def check_compatible(model: EnvModelFns, env, env_params, params=None) -> None:
+  """Raises a `ValueError` if `model` (and `params`) cannot stand in for `env`: another
+  observation shape or action count, or params of another model."""
+  obs_shape = tuple(env.observation_space(env_params).shape)
+  if obs_shape != model.obs_shape:
+    raise ValueError(f"environment model obs_shape {model.obs_shape} does not match the "
+                     f"environment's observation shape {obs_shape}.")
+  num_actions = env.action_space(env_params).num_values
+  if num_actions != model.num_actions:
+    raise ValueError(f"environment model num_actions {model.num_actions} does not match the "
+                     f"environment's {num_actions} actions.")
+  if params is not None:
+    model.check_params(params)
+
+
+# ------------------------------------------------------------------------------ imagination
+class ImaginedEnv:
+  """The model behind the gymnax `step(key, state, action, params)` signature, so
+  `agents.rollout.rollout` runs imagination unchanged. The state is the predicted observation,
+  `params` the model's params (pass them as the rollout's `env_params`).
+
+  `mode`: "greedy" (default: argmax tiles), "sample" (tiles and reward class drawn from the
+  model's categoricals with the step's key) or "probs" (the per-tile probabilities fed back).
+  `info`: `reward_probs[K]` and the argmax `reward_class`. Episodes never end (I2A's rollouts
+  have a fixed depth). An action outside `[0, num_actions)` raises when concrete and gives a
+  NaN reward under `jit` (as `envs.Environment`).
+  """
+
+  def __init__(self, model: EnvModelFns, mode: str = "greedy"):
+    if mode not in FRAME_MODES:
+      raise ValueError(f"mode must be one of {FRAME_MODES}; got {mode!r}.")
+    self.model, self.mode = model, mode
+    self.num_actions = model.num_actions
+
+  def carry(self, obs: jax.Array) -> rollout_lib.RolloutCarry:
+    """The rollout carry starting imagination from real observations `obs[B, H, W, C]`."""
+    obs = jnp.asarray(obs, jnp.float32)
+    if tuple(obs.shape[1:]) != self.model.obs_shape:
+      raise ValueError(f"obs must be [B, *{self.model.obs_shape}]; got {obs.shape}.")
+    return rollout_lib.RolloutCarry(obs, obs)
+
+  def step(self, key, state, action, params):
+    action = jnp.asarray(action)
+    if not jnp.issubdtype(action.dtype, jnp.integer):
+      raise ValueError(f"action must be integer; got dtype {action.dtype}.")
+    if _concrete(action) and not 0 <= int(action) < self.num_actions:
+      raise ValueError(f"action must be in [0, {self.num_actions}); got {int(action)}.")
+    valid = (action >= 0) & (action < self.num_actions)
+    frame_logits, reward_logits = self.model.apply(
+        params, state[None], jnp.clip(action, 0, self.num_actions - 1)[None])
+    frame_logits, reward_logits = frame_logits[0], reward_logits[0]
+    values = jnp.asarray(self.model.reward_spec.values, jnp.float32)
+    probs = jax.nn.softmax(reward_logits)
+    c = self.model.obs_shape[-1]
+    if self.mode == "greedy":
+      obs, reward = jax.nn.one_hot(jnp.argmax(frame_logits, -1), c), values[jnp.argmax(probs)]
+    elif self.mode == "sample":
+      k_f, k_r = jax.random.split(key)
+      obs = jax.nn.one_hot(jax.random.categorical(k_f, frame_logits), c)
+      reward = values[jax.random.categorical(k_r, reward_logits)]
+    else:
+      obs, reward = jax.nn.softmax(frame_logits, -1), probs @ values
+    reward = jnp.where(valid, reward, jnp.nan).astype(jnp.float32)
+    info = {"reward_probs": probs, "reward_class": jnp.argmax(probs).astype(jnp.int32)}
+    false = jnp.zeros((), bool)
+    return obs.astype(jnp.float32), obs.astype(jnp.float32), reward, false, false, info
+
+
+# ------------------------------------------------------------------------------ accuracy
+def copy_predict(obs: jax.Array, action: jax.Array) -> jax.Array:
+  """The copy model: the next observation is the current one (I2A's copy-model baseline)."""
+  del action
+  return obs
+
+
+def multi_step_accuracy(predict_fn: Callable[[jax.Array, jax.Array], jax.Array],
+                        traj: Transitions, ks: Sequence[int] = (1, 3, 5, 10)
+                        ) -> dict[str, jax.Array]:
+  """Open-loop k-step prediction accuracy on real `[T, B]` trajectories.
+
+  From every start `(t, b)` the model is fed the real `obs_tm1[t]` and then its own
+  predictions, with the real actions `action[t], ..., action[t + k - 1]`, and its k-th
+  prediction is compared with the real `obs_t[t + k - 1]` (tiles by argmax over C). A start
+  counts for k only if its k steps stay inside the trajectory and no episode ends within them
+  (every `frame_valid` 1), so different k average over different (nested) sets of starts.
+  One `lax.scan` over the `max(ks)` steps, all starts in parallel.
+
+  Args:
+    predict_fn: `(obs[N, H, W, C], action[N]) -> next_obs[N, H, W, C]` (one-hot or
+      probabilities; e.g. `lambda o, a: model.predict(params, o, a)[0]`, or `copy_predict`).
+    traj: `Transitions` with leading axes `[T, B]`.
+    ks: the step counts, positive and at most T.
+
+  Returns:
+    `{"k": [len(ks)], "frame": [len(ks)], "tile": [len(ks)], "changed_tile": [len(ks)],
+    "count": [len(ks)]}`: fractions of whole frames and of tiles predicted correctly, of tiles
+    correct among those whose real value after k steps differs from the start's, and the
+    number of starts scored (NaN accuracies where none).
+  """
+  ks = tuple(int(k) for k in ks)
+  t_len = traj.action.shape[0]
+  if not ks or min(ks) < 1 or max(ks) > t_len:
+    raise ValueError(f"ks must be positive step counts of at most T = {t_len}; got {ks}.")
+  k_max = max(ks)
+  obs_shape = traj.obs_tm1.shape[2:]
+  n = traj.action.shape[0] * traj.action.shape[1]
+
+  def shifted(x, j):  # x[t + j] for every t, zero-padded past the end
+    pad = jnp.zeros((k_max,) + x.shape[1:], x.dtype)
+    return jax.lax.dynamic_slice_in_dim(jnp.concatenate([x, pad]), j, t_len)
+
+  start_tiles = jnp.argmax(traj.obs_tm1, -1).reshape((n,) + obs_shape[:2])
+
+  def body(carry, j):
+    pred, alive = carry
+    action = shifted(traj.action, j).reshape(n)
+    target = jnp.argmax(shifted(traj.obs_t, j), -1).reshape((n,) + obs_shape[:2])
+    ok = (shifted(traj.frame_valid, j) > 0) & (jnp.arange(t_len)[:, None] + j < t_len)
+    alive = alive & ok.reshape(n)
+    pred = predict_fn(pred, action)
+    hit = jnp.argmax(pred, -1) == target
+    changed = target != start_tiles
+    w = alive.astype(jnp.float32)
+    out = (jnp.sum(jnp.all(hit, (-2, -1)) * w), jnp.sum(jnp.mean(hit, (-2, -1)) * w),
+           jnp.sum(hit & changed, (-2, -1)) @ w, jnp.sum(changed, (-2, -1)) @ w, jnp.sum(w))
+    return (pred, alive), out
+
+  init = (traj.obs_tm1.reshape((n,) + obs_shape).astype(jnp.float32), jnp.ones((n,), bool))
+  _, (frames, tiles, ch_hit, ch_all, count) = jax.lax.scan(body, init, jnp.arange(k_max))
+  idx = jnp.asarray(ks) - 1
+  count = count[idx]
+  safe = lambda a, b: jnp.where(b > 0, a / jnp.maximum(b, 1), jnp.nan)  # noqa: E731
+  return {"k": jnp.asarray(ks), "frame": safe(frames[idx], count),
+          "tile": safe(tiles[idx], count), "changed_tile": safe(ch_hit[idx], ch_all[idx]),
+          "count": count}

@@ -1,0 +1,333 @@
+"""I2A's environment model: pool-and-inject by hand, the loss by hand, reward classes, learning
+Sokoban 7x7/2 dynamics beyond the copy model, k-step accuracy, imagination through
+`agents.rollout`, and bad input."""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import envs
+from agents import i2a
+from agents import rollout as rollout_lib
+from agents.i2a import env_model as em
+
+TINY = i2a.EnvModelConfig(width=8, blocks=((4, 4, 8),), large_kernel=3, frame_hidden=8,
+                          reward_hidden=4)
+# The trained model of the learning tests: one basic block with a 5x5 long-range path (radius 2:
+# enough to see the box a push moves), 16 channels, 5.7k parameters.
+SMALL = i2a.EnvModelConfig(width=16, blocks=((8, 8, 16),), large_kernel=5, frame_hidden=16,
+                           reward_hidden=8)
+TRAIN_STEPS = 600
+
+
+@pytest.fixture(scope="module")
+def sokoban():
+  env, params = envs.make("sokoban", height=7, width=7, num_boxes=2)
+  return env, params, i2a.sokoban_reward_spec(params)
+
+
+@pytest.fixture(scope="module")
+def data(sokoban):
+  """3,200 training transitions (32 envs x 100 steps) and 960 held-out (16 x 60), uniform."""
+  env, params, spec = sokoban
+  policy = i2a.uniform_policy(env.num_actions)
+  train = i2a.collect_transitions(policy, env, params, spec, jax.random.key(0), 32, 100)
+  test = i2a.collect_transitions(policy, env, params, spec, jax.random.key(1), 16, 60)
+  return train, test
+
+
+@pytest.fixture(scope="module")
+def trained(sokoban, data):
+  env, params, spec = sokoban
+  model = i2a.env_model_for(SMALL, env, params, spec)
+  trainer = i2a.make_trainer(model, i2a.TrainConfig(learning_rate=3e-3, batch_size=64,
+                                                    steps_per_chunk=TRAIN_STEPS))
+  state, metrics = trainer.chunk(trainer.init(jax.random.key(2)), i2a.flatten(data[0]))
+  return model, state.params, metrics
+
+
+def _among(x, values) -> bool:
+  """Every entry of `x` equals one of `values` (to float32 precision)."""
+  x = np.asarray(x, np.float64)[..., None]
+  return bool(np.all(np.abs(x - np.asarray(values)).min(-1) < 1e-5))
+
+
+# ------------------------------------------------------------------------------ architecture
+def test_pool_and_inject_by_hand():
+  x = jnp.array([[[1.0, -2.0], [0.5, 4.0], [3.0, 0.0]],
+                 [[-1.0, 1.0], [2.0, -5.0], [0.0, 0.5]]])[None]   # [1, H=2, W=3, F=2]
+  out = np.asarray(i2a.pool_and_inject(x))
+  assert out.shape == (1, 2, 3, 4)
+  np.testing.assert_array_equal(out[..., :2], np.asarray(x))
+  # Channel 0's max is 3.0 (cell (0, 2)), channel 1's is 4.0 (cell (0, 1)): on every cell.
+  np.testing.assert_array_equal(out[..., 2], np.full((1, 2, 3), 3.0))
+  np.testing.assert_array_equal(out[..., 3], np.full((1, 2, 3), 4.0))
+
+
+def test_pool_and_inject_carries_a_distant_cell():
+  """With 1x1 and 3x3 convolutions only (radius 1), a block's output at cell (0, 0) still
+  depends on cell (6, 6) of a 7x7 frame, through the global max; without the pool it could
+  not."""
+  block = em.BasicBlock(4, 4, 4, large_kernel=1)
+  x = jax.random.uniform(jax.random.key(0), (1, 7, 7, 3))
+  params = block.init(jax.random.key(1), x)
+  far = x.at[0, 6, 6].set(5.0)   # above every other value: changes the channels' maxima
+  a, b = block.apply(params, x), block.apply(params, far)
+  assert a.shape == (1, 7, 7, 4 + 3)
+  assert np.abs(np.asarray(a[0, 0, 0, :4] - b[0, 0, 0, :4])).max() > 1e-4
+  # The block's input channels ride along unchanged (the block concatenates its input).
+  np.testing.assert_array_equal(np.asarray(a[..., 4:]), np.asarray(x))
+
+
+def test_shapes_and_per_tile_distributions(sokoban):
+  env, params, spec = sokoban
+  model = i2a.env_model_for(TINY, env, params, spec)
+  p = model.init(jax.random.key(0))
+  obs, _ = env.reset(jax.random.key(1), params)
+  obs = jnp.stack([obs, obs, obs])
+  action = jnp.array([0, 1, 3], jnp.int32)
+  apply, predict = jax.jit(model.apply), jax.jit(model.predict, static_argnames="mode")
+  frame_logits, reward_logits = apply(p, obs, action)
+  assert frame_logits.shape == (3, 7, 7, 7) and reward_logits.shape == (3, 4)
+  probs, expected_reward = predict(p, obs, action, mode="probs")
+  np.testing.assert_allclose(np.asarray(probs.sum(-1)), 1.0, rtol=1e-6)
+  assert np.all(np.asarray(probs) >= 0)
+  r_probs = np.asarray(jax.nn.softmax(reward_logits))
+  np.testing.assert_allclose(np.asarray(expected_reward), r_probs @ np.array(spec.values),
+                             rtol=1e-5)
+  greedy, reward = predict(p, obs, action)
+  np.testing.assert_array_equal(np.asarray(greedy.sum(-1)), 1.0)          # one-hot tiles
+  np.testing.assert_array_equal(np.asarray(greedy.argmax(-1)), np.asarray(probs.argmax(-1)))
+  np.testing.assert_allclose(np.asarray(reward),
+                             np.array(spec.values, np.float32)[r_probs.argmax(-1)])
+  sampled, s_reward = predict(p, obs, action, mode="sample", key=jax.random.key(2))
+  np.testing.assert_array_equal(np.asarray(sampled.sum(-1)), 1.0)
+  assert _among(s_reward, spec.values)
+  # Leading axes are kept: [2, 3] observations.
+  f2, r2 = apply(p, jnp.stack([obs, obs]), jnp.stack([action, action]))
+  assert f2.shape == (2, 3, 7, 7, 7) and r2.shape == (2, 3, 4)
+  np.testing.assert_allclose(np.asarray(f2[1]), np.asarray(frame_logits), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------ loss
+def test_frame_loss_by_hand_2x2():
+  # 2x2 frame, 2 tile classes. Tile (0,0): logits (0, 0) -> -log 1/2; tile (0,1): logits
+  # (log 3, 0), target class 0 -> -log 3/4; tile (1,0): same logits, target 1 -> -log 1/4;
+  # tile (1,1): logits (0, log 2), target 1 -> -log 2/3.
+  logits = jnp.array([[[0.0, 0.0], [math.log(3), 0.0]],
+                      [[math.log(3), 0.0], [0.0, math.log(2)]]])
+  target = jnp.array([[[1.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [0.0, 1.0]]])
+  expected = math.log(2) + math.log(4 / 3) + math.log(4) + math.log(3 / 2)
+  np.testing.assert_allclose(float(em.frame_loss(logits, target)), expected, rtol=1e-6)
+
+
+def test_loss_equals_hand_computed_cross_entropy_2x2():
+  """`loss` = mean over valid frames of the summed per-tile cross-entropy + reward_coef x the
+  mean reward cross-entropy, recomputed in numpy from the model's own logits."""
+  spec = i2a.RewardSpec((-1.0, 0.0, 2.0), em.nearest_value_classes((-1.0, 0.0, 2.0)))
+  model = i2a.make_env_model(TINY.replace(reward_coef=0.5), (2, 2, 3), 2, spec)
+  params = model.init(jax.random.key(0))
+  tiles = np.array([[[0, 1], [2, 0]], [[1, 1], [0, 2]], [[2, 2], [2, 1]]])
+  obs = jax.nn.one_hot(tiles, 3)
+  nxt = jax.nn.one_hot(np.roll(tiles, 1, axis=0), 3)
+  batch = i2a.Transitions(obs, jnp.array([0, 1, 1]), nxt, jnp.array([0.0, 2.0, -1.0]),
+                          jnp.array([1, 2, 0]), jnp.array([1.0, 0.0, 1.0]))
+  loss, info = jax.jit(model.loss)(params, batch)
+  f, r = (np.asarray(x, np.float64) for x in jax.jit(model.apply)(params, obs, batch.action))
+  log_p = f - np.log(np.exp(f).sum(-1, keepdims=True))
+  nll = -np.take_along_axis(log_p, np.roll(tiles, 1, axis=0)[..., None], -1)[..., 0].sum((1, 2))
+  frame = (nll[0] + nll[2]) / 2           # transition 1 ended an episode: reward only
+  log_q = r - np.log(np.exp(r).sum(-1, keepdims=True))
+  reward = -np.mean(log_q[[0, 1, 2], [1, 2, 0]])
+  np.testing.assert_allclose(float(info.frame_nll), frame, rtol=1e-5)
+  np.testing.assert_allclose(float(info.reward_ce), reward, rtol=1e-5)
+  np.testing.assert_allclose(float(loss), frame + 0.5 * reward, rtol=1e-5)
+
+
+# ------------------------------------------------------------------------------ reward classes
+def test_reward_specs_by_hand(sokoban):
+  _, params, spec = sokoban
+  np.testing.assert_allclose(spec.values, (-0.1, 0.9, -1.1, 10.9), rtol=1e-6)
+  classes = spec.class_fn(jnp.array([-0.1, 0.9, -1.1, 10.9, 0.5]), None)
+  np.testing.assert_array_equal(np.asarray(classes), [0, 1, 2, 3, -1])
+  _, mp = envs.make("minipacman-regular")
+  events_spec = i2a.minipacman_event_spec(mp)   # regular: food 1, pill 2, ghost 5, eaten 0
+  assert events_spec.num_classes == 16
+  np.testing.assert_allclose([events_spec.values[k] for k in (0, 1, 2, 3, 4, 8, 13)],
+                             [0, 1, 2, 3, 5, 0, 6])
+  ev = jnp.array([[1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0], [1, 1, 0, 1, 0],
+                  [1, 0, 0, 0, 1], [1, 2, 0, 0, 0]], jnp.float32)
+  np.testing.assert_array_equal(np.asarray(events_spec.class_fn(None, {"events": ev})),
+                                [0, 1, 3, 5, 8, -1])
+  avoid = np.asarray(envs.make("minipacman-avoid")[1].task_weights)
+  moved = events_spec.with_values(avoid[0] + np.array(
+      [[(k >> i) & 1 for i in range(4)] for k in range(16)]) @ avoid[1:])
+  assert moved.values[8] == pytest.approx(0.1 - 20)   # step + eaten in avoid
+
+
+def test_collected_transitions_label_rewards_and_episode_ends(sokoban, data):
+  env, params, spec = sokoban
+  train, _ = data
+  assert train.obs_tm1.shape == (100, 32, 7, 7, 7)
+  np.testing.assert_allclose(np.array(spec.values)[np.asarray(train.reward_class)],
+                             np.asarray(train.reward), rtol=1e-5)
+  # frame_valid is 0 exactly where an episode ended; the obs chain is unbroken otherwise.
+  valid = np.asarray(train.frame_valid) > 0
+  assert 0 < (~valid).sum() < valid.size
+  np.testing.assert_array_equal(np.asarray(train.obs_tm1[1:]), np.asarray(train.obs_t[:-1]))
+  assert (np.asarray(train.reward_class)[~valid] >= 0).all()
+
+
+# ------------------------------------------------------------------------------ learning
+def _one_step(predict, batch):
+  """Direct one-step scores over the valid transitions of a [T, B] batch (no scan)."""
+  pred = np.asarray(predict(batch.obs_tm1.reshape((-1, 7, 7, 7)), batch.action.reshape(-1)))
+  pred = pred.argmax(-1)
+  target = np.asarray(batch.obs_t).reshape((-1, 7, 7, 7)).argmax(-1)
+  start = np.asarray(batch.obs_tm1).reshape((-1, 7, 7, 7)).argmax(-1)
+  v = np.asarray(batch.frame_valid).reshape(-1) > 0
+  hit = pred[v] == target[v]
+  changed = target[v] != start[v]
+  return {"frame": hit.all((1, 2)).mean(), "tile": hit.mean(),
+          "changed_tile": hit[changed].mean() if changed.any() else np.nan}
+
+
+def test_training_beats_the_copy_model(trained, data):
+  """Measured (this config, keys, 600 Adam steps; the run that set the bounds): one-step
+  held-out frame accuracy 0.80 against the copy model's 0.43, changed-tile accuracy 0.89
+  against 0 (the copy model never gets a changed tile right), tile accuracy 0.995 against
+  0.976. The bounds sit about 0.1-0.2 under the measured values (run-to-run float noise on
+  the CPU moved them by under 0.02): the model must beat the copy model by 0.2 in whole frames
+  and get 70% of the changed tiles."""
+  model, params, metrics = trained
+  _, test = data
+  assert metrics["loss"][-50:].mean() < 0.5 * metrics["loss"][:50].mean()
+  ours = _one_step(jax.jit(lambda o, a: model.predict(params, o, a)[0]), test)
+  copy = _one_step(i2a.copy_predict, test)
+  assert copy["changed_tile"] == 0.0
+  assert ours["changed_tile"] > 0.7
+  assert ours["frame"] > copy["frame"] + 0.2
+  assert ours["frame"] > 0.6
+  assert ours["tile"] > 0.99 > copy["tile"]
+
+
+def test_multi_step_accuracy_k1_is_one_step_and_falls_with_k(trained, data):
+  """k = 1 of `multi_step_accuracy` equals the direct one-step scores (same starts); and on
+  this fixed model and data, frame, tile and changed-tile accuracy do not rise from k to the
+  next k (measured: frame 0.80, 0.57, 0.45, 0.27 for k = 1, 3, 5, 10; copy model 0.43, 0.28,
+  0.20, 0.15). This is a property of this model's open-loop errors, checked empirically: the
+  starts scored shrink with k (episode ends), so it is not an identity."""
+  model, params, _ = trained
+  _, test = data
+  predict = lambda o, a: model.predict(params, o, a)[0]  # noqa: E731
+  acc = jax.jit(lambda t: i2a.multi_step_accuracy(predict, t))(test)
+  copy = jax.jit(lambda t: i2a.multi_step_accuracy(i2a.copy_predict, t))(test)
+  one = _one_step(jax.jit(predict), test)
+  for name in ("frame", "tile", "changed_tile"):
+    np.testing.assert_allclose(float(acc[name][0]), one[name], rtol=1e-6)
+    assert np.all(np.diff(np.asarray(acc[name])) <= 1e-9), (name, acc[name])
+  np.testing.assert_array_equal(np.asarray(acc["k"]), [1, 3, 5, 10])
+  assert np.all(np.diff(np.asarray(acc["count"])) <= 0)
+  np.testing.assert_array_equal(np.asarray(acc["count"]), np.asarray(copy["count"]))
+  # The model stays ahead of the copy model in whole frames at every k.
+  assert np.all(np.asarray(acc["frame"]) > np.asarray(copy["frame"]))
+
+
+def test_multi_step_accuracy_by_hand():
+  """A 1x2 strip with 2 tile classes, T = 4, B = 1, scored with the copy model.
+
+  Tiles (as class pairs): s0 = (0, 0) -> s1 = (1, 0) -> s2 = (1, 0) -> s3 = (1, 1) | reset |
+  s4 = (0, 1); the episode ends on step 3 (frame_valid 0). Starts valid for k = 1: t = 0, 1, 2
+  (t = 3 ends the episode); k = 2: t = 0, 1; k = 3: t = 0.
+  """
+  states = np.array([[0, 0], [1, 0], [1, 0], [1, 1], [0, 1]])
+  onehot = jax.nn.one_hot(states[:, None, :], 2)[:, None]      # [5, B=1, H=1, W=2, C=2]
+  traj = i2a.Transitions(onehot[:4], jnp.zeros((4, 1), jnp.int32), onehot[1:],
+                         jnp.zeros((4, 1)), jnp.zeros((4, 1), jnp.int32),
+                         jnp.array([[1.0], [1.0], [1.0], [0.0]]))
+  acc = i2a.multi_step_accuracy(i2a.copy_predict, traj, ks=(1, 2, 3))
+  np.testing.assert_array_equal(np.asarray(acc["count"]), [3, 2, 1])
+  # k = 1: s0->s1 wrong (1 of 2 tiles), s1->s2 right, s2->s3 wrong (1 of 2).
+  # k = 2: s0 vs s2 (1 of 2), s1 vs s3 (1 of 2).  k = 3: s0 vs s3 (0 of 2).
+  np.testing.assert_allclose(np.asarray(acc["frame"]), [1 / 3, 0.0, 0.0])
+  np.testing.assert_allclose(np.asarray(acc["tile"]), [(0.5 + 1 + 0.5) / 3, 0.5, 0.0])
+  np.testing.assert_allclose(np.asarray(acc["changed_tile"]), [0.0, 0.0, 0.0])
+  # A constant predictor, always (1, 0): k = 1 right on s1, s2, half on s3; of the changed
+  # tiles (s0->s1 tile 0, s2->s3 tile 1) it gets tile 0. k = 2: s2 right, s3 half; changed:
+  # s0->s2 tile 0 (right), s1->s3 tile 1 (wrong). k = 3: s3 half; changed: both of s0->s3.
+  const = lambda o, a: jnp.broadcast_to(jax.nn.one_hot(jnp.array([[1, 0]]), 2), o.shape)  # noqa: E731
+  acc = i2a.multi_step_accuracy(const, traj, ks=(1, 2, 3))
+  np.testing.assert_allclose(np.asarray(acc["frame"]), [2 / 3, 0.5, 0.0])
+  np.testing.assert_allclose(np.asarray(acc["tile"]), [2.5 / 3, 0.75, 0.5])
+  np.testing.assert_allclose(np.asarray(acc["changed_tile"]), [0.5, 0.5, 0.5])
+
+
+# ------------------------------------------------------------------------------ imagination
+def test_imagination_runs_under_agents_rollout(trained, data):
+  """`rollout.rollout` through `ImaginedEnv` equals chaining `predict` by hand."""
+  model, params, _ = trained
+  _, test = data
+  imagined = i2a.ImaginedEnv(model)
+  obs0 = test.obs_tm1[0, :4]
+  policy = lambda k, o: (jax.random.randint(k, (o.shape[0],), 0, 4), None)  # noqa: E731
+  _, traj = jax.jit(lambda c, k: rollout_lib.rollout(policy, imagined, params, c, k, 5))(
+      imagined.carry(obs0), jax.random.key(3))
+  assert traj.obs_t.shape == (5, 4, 7, 7, 7)
+  obs, predict = obs0, jax.jit(model.predict)
+  for t in range(5):
+    nxt, reward = predict(params, obs, traj.action[t])
+    np.testing.assert_array_equal(np.asarray(traj.obs_t[t]), np.asarray(nxt))
+    np.testing.assert_allclose(np.asarray(traj.reward[t]), np.asarray(reward), rtol=1e-6)
+    obs = nxt
+  assert not np.asarray(traj.terminated).any() and not np.asarray(traj.truncated).any()
+  # Sampled frames: one-hot tiles, rewards among the classes' values.
+  sampler = i2a.ImaginedEnv(model, mode="sample")
+  _, straj = rollout_lib.rollout(policy, sampler, params, sampler.carry(obs0),
+                                 jax.random.key(4), 2)
+  np.testing.assert_array_equal(np.asarray(straj.obs_t.sum(-1)), 1.0)
+  assert _among(straj.reward, model.reward_spec.values)
+
+
+# ------------------------------------------------------------------------------ bad input
+def test_bad_input_names_the_field(sokoban, data):
+  env, params, spec = sokoban
+  model = i2a.env_model_for(TINY, env, params, spec)
+  p = model.init(jax.random.key(0))
+  obs = data[1].obs_tm1[0, :2]
+  # A model built for another room size.
+  big_env, big_params = envs.Sokoban(height=8, width=8, num_boxes=2), None  # (no level pool)
+  with pytest.raises(ValueError, match=r"obs_shape \(7, 7, 7\) does not match .* \(8, 8, 7\)"):
+    i2a.check_compatible(model, big_env, big_params)
+  big = i2a.env_model_for(TINY, big_env, big_params, spec)
+  with pytest.raises(ValueError, match="params do not fit"):
+    i2a.check_compatible(model, env, params, big.init(jax.random.key(0)))
+  i2a.check_compatible(model, env, params, p)   # the right params pass
+  with pytest.raises(ValueError, match=r"obs has observation shape \(8, 8, 7\)"):
+    model.apply(p, jnp.zeros((2, 8, 8, 7)), jnp.zeros((2,), jnp.int32))
+  with pytest.raises(ValueError, match="obs holds non-finite"):
+    model.apply(p, obs.at[0, 1, 1, 0].set(jnp.nan), jnp.zeros((2,), jnp.int32))
+  with pytest.raises(ValueError, match=r"action must be in \[0, 4\)"):
+    model.predict(p, obs, jnp.array([0, 4]))
+  with pytest.raises(ValueError, match="action must be integer"):
+    model.apply(p, obs, jnp.array([0.0, 1.0]))
+  bad = data[1]._replace(reward=data[1].reward.at[3, 0].set(jnp.inf))
+  with pytest.raises(ValueError, match=r"data.reward holds 1 non-finite"):
+    i2a.make_trainer(model).chunk(None, i2a.flatten(bad))
+  with pytest.raises(ValueError, match=r"batch.action must be in \[0, 4\)"):
+    model.loss(p, data[1]._replace(action=data[1].action.at[0, 0].set(-1)))
+  with pytest.raises(ValueError, match="reward_class must be in"):
+    em.check_transitions(data[1]._replace(reward_class=data[1].reward_class.at[0, 0].set(-1)),
+                         (7, 7, 7), 4, 4)
+  with pytest.raises(ValueError, match="config.large_kernel"):
+    i2a.make_env_model(TINY.replace(large_kernel=0), (7, 7, 7), 4, spec)
+  with pytest.raises(ValueError, match="config.batch_size"):
+    i2a.make_trainer(model, i2a.TrainConfig(batch_size=0))
+  with pytest.raises(ValueError, match="mode must be one of"):
+    i2a.ImaginedEnv(model, mode="mean")
+  with pytest.raises(ValueError, match=r"action must be in \[0, 4\); got 7"):
+    i2a.ImaginedEnv(model).step(jax.random.key(0), obs[0], jnp.int32(7), p)
+  # Under jit the action's value is unknown: an out-of-range action gives a NaN reward.
+  out = jax.jit(i2a.ImaginedEnv(model).step)(jax.random.key(0), obs[0], jnp.int32(7), p)
+  assert np.isnan(float(out[2]))
