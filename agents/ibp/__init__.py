@@ -1,0 +1,32 @@
+"""The imagination-based planner (IBP; Pascanu et al. 2017, *Learning model-based planning from
+scratch*). So far: the imagination I, an interaction network (Battaglia et al. 2016) predicting
+the Spaceship scene after one external action, its data, trainer and held-out checks."""
+from agents.ibp.imagination import (
+    Imagination,
+    ImaginationConfig,
+    InteractionNetwork,
+    Prediction,
+    Scales,
+    TrainConfig,
+    Trainer,
+    TrainState,
+    Transitions,
+    aggregate_effects,
+    ballistic,
+    check_inputs,
+    collect_transitions,
+    evaluate,
+    gradient_agreement,
+    make_imagination,
+    make_trainer,
+    measure_scales,
+    random_thrust,
+    relation_features,
+)
+
+__all__ = [
+    "Imagination", "ImaginationConfig", "InteractionNetwork", "Prediction", "Scales",
+    "TrainConfig", "TrainState", "Trainer", "Transitions", "aggregate_effects", "ballistic",
+    "check_inputs", "collect_transitions", "evaluate", "gradient_agreement", "make_imagination",
+    "make_trainer", "measure_scales", "random_thrust", "relation_features",
+]
