@@ -1,6 +1,7 @@
 """Imagination-augmented agents (I2A; Weber et al. 2017, *Imagination-augmented agents for deep
 reinforcement learning*). So far: the action-conditional environment model (Sec. 3.1, App. B),
-its data collection, training and multi-step accuracy."""
+its data collection, training and multi-step accuracy; the imagination core, rollout policy and
+its distillation, rollout encoder, aggregator and I2A network (Sec. 3, App. B)."""
 from agents.i2a.env_model import (
     EnvModelConfig,
     EnvModelFns,
@@ -23,9 +24,25 @@ from agents.i2a.env_model_train import (
     make_trainer,
     uniform_policy,
 )
+from agents.i2a.imagination import (
+    CopyModelEnv,
+    I2AConfig,
+    I2ANet,
+    I2AOutput,
+    Imagination,
+    RolloutEncoder,
+    RolloutPolicy,
+    aggregate,
+    distillation_loss,
+    i2a_loss,
+    imagine,
+    make_i2a_network,
+)
 
 __all__ = [
-    "EnvModelConfig", "EnvModelFns", "ImaginedEnv", "RewardSpec", "TrainConfig", "Transitions",
+    "CopyModelEnv", "EnvModelConfig", "EnvModelFns", "I2AConfig", "I2ANet", "I2AOutput",
+    "Imagination", "ImaginedEnv", "RewardSpec", "RolloutEncoder", "RolloutPolicy", "TrainConfig",
+    "Transitions", "aggregate", "distillation_loss", "i2a_loss", "imagine", "make_i2a_network",
     "check_compatible", "collect_transitions", "copy_predict", "env_model_for", "flatten",
     "make_env_model", "make_trainer", "minipacman_event_spec", "multi_step_accuracy",
     "pool_and_inject", "sokoban_reward_spec", "uniform_policy",
