@@ -1,0 +1,40 @@
+"""Counterfactually-guided policy search (CF-GPS; Buesing, Weber, Zwols, Racaniere, Guez,
+Lespiau, Heess 2019, *Woulda, coulda, shoulda: counterfactually-guided policy search*).
+
+So far (issue 19, first piece): logged episodes of PO-Sokoban with their scenario (level and
+observation-noise keys), counterfactual replay (Alg. 1), and the policy-evaluation estimators
+of Sec. 3 (per-episode importance sampling, weighted IS, CF-PE, MB-PE) behind one signature.
+"""
+from agents.cfgps.episodes import (
+    Episode,
+    Policy,
+    categorical_policy,
+    check_episodes,
+    counterfactual_rollout,
+    episode_return,
+    history,
+    log_episodes,
+    replay_actions,
+    uniform_policy,
+)
+from agents.cfgps.policy_evaluation import (
+    ESTIMATORS,
+    Estimate,
+    counterfactual_pe,
+    evaluate,
+    exact_level,
+    importance_sampling,
+    importance_weights,
+    model_based_pe,
+    relative_error,
+    target_log_probs,
+    weighted_importance_sampling,
+)
+
+__all__ = [
+    "ESTIMATORS", "Episode", "Estimate", "Policy", "categorical_policy", "check_episodes",
+    "counterfactual_pe", "counterfactual_rollout", "episode_return", "evaluate", "exact_level",
+    "history", "importance_sampling", "importance_weights", "log_episodes", "model_based_pe",
+    "relative_error", "replay_actions", "target_log_probs", "uniform_policy",
+    "weighted_importance_sampling",
+]
