@@ -6,7 +6,8 @@ action[B]`: an A2C `Trainer.policy` with its params bound, or `uniform_policy` f
 steps the environment through `agents.rollout`, so the data is the `[T, B]` trajectory that
 `env_model.multi_step_accuracy` also scores. [O] Training is supervised minibatch Adam on the
 flattened transitions (uniform draws with replacement), one `lax.scan` of `steps_per_chunk`
-steps per jitted `chunk(state, data)`:
+steps per jitted `chunk(state, data)`: the shared `agents.supervised` trainer, here with a
+constant rate and global-norm clipping at 10:
 
     traj = collect_transitions(uniform_policy(4), env, env_params, spec, key, 32, 100)
     trainer = make_trainer(model, TrainConfig())
@@ -21,14 +22,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-import optax
 
 from agents import rollout as rollout_lib
+from agents import supervised
 from agents.i2a import env_model as em
 
 
@@ -77,27 +77,21 @@ def flatten(traj: em.Transitions) -> em.Transitions:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  """Adam on minibatches of transitions (CPU-sized defaults)."""
+class TrainConfig(supervised.TrainConfig):
+  """Adam on minibatches of transitions (CPU-sized defaults); `agents.supervised.TrainConfig`
+  with this model's defaults (constant rate, clipping at global norm 10)."""
   learning_rate: float = 1e-3
   batch_size: int = 64
   steps_per_chunk: int = 500
   max_grad_norm: float = 10.0   # global-norm clipping (<= 0: none)
 
-  def replace(self, **kwargs) -> "TrainConfig":
-    return dataclasses.replace(self, **kwargs)
 
-
-class TrainState(NamedTuple):
-  params: Any
-  opt_state: Any
-  key: jax.Array
-  steps: jax.Array   # int32, gradient steps done
+TrainState = supervised.TrainState
 
 
 class ModelTrainer(NamedTuple):
   """`init(key)`, `update(state, batch) -> (state, metrics)`, `chunk(state, data[N]) ->
-  (state, metrics[steps_per_chunk])` (jitted)."""
+  (state, metrics[steps_per_chunk])` (jitted), from `agents.supervised.make_trainer`."""
   init: Callable[[jax.Array], TrainState]
   update: Callable[[TrainState, em.Transitions], tuple[TrainState, dict]]
   chunk: Callable[[TrainState, em.Transitions], tuple[TrainState, dict]]
@@ -107,37 +101,7 @@ class ModelTrainer(NamedTuple):
 
 def make_trainer(model: em.EnvModelFns, config: TrainConfig = TrainConfig()) -> ModelTrainer:
   """The environment model's trainer. Raises a `ValueError` naming a bad config field."""
-  for name in ("batch_size", "steps_per_chunk"):
-    value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-      raise ValueError(f"config.{name} must be a positive integer; got {value!r}.")
-  if not config.learning_rate > 0:
-    raise ValueError(f"config.learning_rate must be positive; got {config.learning_rate!r}.")
-  opt = optax.adam(config.learning_rate)
-  if config.max_grad_norm > 0:
-    opt = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), opt)
-
-  def init(key: jax.Array) -> TrainState:
-    k_net, key = jax.random.split(key)
-    params = model.init(k_net)
-    return TrainState(params, opt.init(params), key, jnp.int32(0))
-
-  def update(state: TrainState, batch: em.Transitions) -> tuple[TrainState, dict]:
-    (loss, info), grads = jax.value_and_grad(model.loss, has_aux=True)(state.params, batch)
-    updates, opt_state = opt.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    metrics = dict(info._asdict(), loss=loss, grad_norm=optax.tree.norm(grads))
-    return TrainState(params, opt_state, state.key, state.steps + 1), metrics
-
-  @jax.jit
-  def _chunk(state: TrainState, data: em.Transitions):
-    n = data.action.shape[0]
-
-    def body(s, _):
-      key, k = jax.random.split(s.key)
-      idx = jax.random.randint(k, (config.batch_size,), 0, n)
-      return update(s._replace(key=key), jax.tree.map(lambda x: x[idx], data))
-    return jax.lax.scan(body, state, None, length=config.steps_per_chunk)
+  trainer = supervised.make_trainer(model.loss, model.init, config)
 
   def chunk(state: TrainState, data: em.Transitions) -> tuple[TrainState, dict]:
     if data.action.ndim != 1:
@@ -145,6 +109,6 @@ def make_trainer(model: em.EnvModelFns, config: TrainConfig = TrainConfig()) -> 
                        f"{data.action.shape}.")
     em.check_transitions(data, model.obs_shape, model.num_actions,
                          model.reward_spec.num_classes, name="data")
-    return _chunk(state, data)
+    return trainer.chunk(state, data)
 
-  return ModelTrainer(init, update, chunk, model, config)
+  return ModelTrainer(trainer.init, trainer.update, chunk, model, config)

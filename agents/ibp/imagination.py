@@ -33,7 +33,8 @@ Objects and relations:
   the thrust and the predicted position (the environment's own `fuel` and `distance_loss`)
   rather than learned: a learned head could only approximate them.
 - [P] Training: supervised, on real transitions under random thrusts. [O] MSE on the normalised
-  targets, Adam, minibatches drawn with replacement, one `lax.scan` per jitted chunk. Random
+  targets, Adam, minibatches drawn with replacement, one `lax.scan` per jitted chunk (the shared
+  `agents.supervised` trainer, cosine decay, no clipping). Random
   thrusts [O]: a gravity-free displacement `d` uniform in a disc of radius 1.5 (the straight aim
   at the mothership needs |d| = |x0| <= 1 from rest), turned into `F = m d / (n dt^2)` and
   clipped, for every action of 3-action episodes, so later actions start with the velocity that
@@ -62,15 +63,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
+from agents import supervised
 from envs import spaceship as ss
 
 # ----------------------------------------------------------------------------- data
@@ -337,23 +338,18 @@ def make_imagination(config: ImaginationConfig, env_params: ss.SpaceshipParams,
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  """Adam on minibatches of transitions (CPU-sized defaults)."""
+class TrainConfig(supervised.TrainConfig):
+  """Adam on minibatches of transitions (CPU-sized defaults); `agents.supervised.TrainConfig`
+  with this model's defaults (cosine decay, no clipping)."""
   learning_rate: float = 3e-3
-  final_learning_rate: float = 1e-4   # [O] cosine decay to this over decay_steps
-  decay_steps: int = 3000
   batch_size: int = 128
   steps_per_chunk: int = 1000
+  schedule: str = "cosine"
+  final_learning_rate: float = 1e-4   # [O] cosine decay to this over decay_steps
+  decay_steps: int = 3000
 
-  def replace(self, **kwargs) -> "TrainConfig":
-    return dataclasses.replace(self, **kwargs)
 
-
-class TrainState(NamedTuple):
-  params: Any
-  opt_state: Any
-  key: jax.Array
-  steps: jax.Array
+TrainState = supervised.TrainState
 
 
 class Trainer(NamedTuple):
@@ -365,43 +361,17 @@ class Trainer(NamedTuple):
 
 
 def make_trainer(model: Imagination, config: TrainConfig = TrainConfig()) -> Trainer:
-  """Supervised trainer of the imagination; one jit, `lax.scan` over `steps_per_chunk` steps."""
-  for name in ("batch_size", "steps_per_chunk", "decay_steps"):
-    value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-      raise ValueError(f"config.{name} must be a positive integer; got {value!r}")
-  if not config.learning_rate > 0:
-    raise ValueError(f"config.learning_rate must be positive; got {config.learning_rate!r}")
-  schedule = optax.cosine_decay_schedule(config.learning_rate, config.decay_steps,
-                                         config.final_learning_rate / config.learning_rate)
-  opt = optax.adam(schedule)
-
-  def init(key):
-    k_net, key = jax.random.split(key)
-    params = model.init(k_net)
-    return TrainState(params, opt.init(params), key, jnp.int32(0))
-
-  @jax.jit
-  def _chunk(state: TrainState, data: Transitions):
-    num = data.thrust.shape[0]
-
-    def body(s, _):
-      key, k = jax.random.split(s.key)
-      idx = jax.random.randint(k, (config.batch_size,), 0, num)
-      batch = jax.tree.map(lambda x: x[idx], data)
-      (value, aux), grads = jax.value_and_grad(model.loss, has_aux=True)(s.params, batch)
-      updates, opt_state = opt.update(grads, s.opt_state, s.params)
-      params = optax.apply_updates(s.params, updates)
-      return TrainState(params, opt_state, key, s.steps + 1), dict(aux, loss=value)
-    return jax.lax.scan(body, state, None, length=config.steps_per_chunk)
+  """Supervised trainer of the imagination (`agents.supervised.make_trainer`); one jit,
+  `lax.scan` over `steps_per_chunk` steps."""
+  trainer = supervised.make_trainer(model.loss, model.init, config)
 
   def chunk(state, data: Transitions):
     if data.thrust.ndim != 2 or data.thrust.shape[-1] != 2:
       raise ValueError(f"data.thrust must be flat transitions of shape [N, 2]; got "
                        f"{data.thrust.shape}")
-    return _chunk(state, data)
+    return trainer.chunk(state, data)
 
-  return Trainer(init, chunk, model, config)
+  return Trainer(trainer.init, chunk, model, config)
 
 
 # ----------------------------------------------------------------------------- evaluation
