@@ -8,6 +8,7 @@ from agents.i2a.env_model import (
     ImaginedEnv,
     RewardSpec,
     Transitions,
+    balanced_reward_weights,
     check_compatible,
     copy_predict,
     env_model_for,
@@ -42,7 +43,8 @@ from agents.i2a.imagination import (
 __all__ = [
     "CopyModelEnv", "EnvModelConfig", "EnvModelFns", "I2AConfig", "I2ANet", "I2AOutput",
     "Imagination", "ImaginedEnv", "RewardSpec", "RolloutEncoder", "RolloutPolicy", "TrainConfig",
-    "Transitions", "aggregate", "distillation_loss", "i2a_loss", "imagine", "make_i2a_network",
+    "Transitions", "aggregate", "balanced_reward_weights", "distillation_loss", "i2a_loss",
+    "imagine", "make_i2a_network",
     "check_compatible", "collect_transitions", "copy_predict", "env_model_for", "flatten",
     "make_env_model", "make_trainer", "minipacman_event_spec", "multi_step_accuracy",
     "pool_and_inject", "sokoban_reward_spec", "uniform_policy",
