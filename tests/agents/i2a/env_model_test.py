@@ -196,6 +196,7 @@ def _one_step(predict, batch):
           "changed_tile": hit[changed].mean() if changed.any() else np.nan}
 
 
+@pytest.mark.slow  # trains the model (about 110 s under make test's XLA flags)
 def test_training_beats_the_copy_model(trained, data):
   """Measured (this config, keys, 600 Adam steps; the run that set the bounds, with the
   paper's flatten reward head, unweighted): one-step held-out frame accuracy 0.80 against the
@@ -217,6 +218,7 @@ def test_training_beats_the_copy_model(trained, data):
   assert ours["tile"] > 0.99 > copy["tile"]
 
 
+@pytest.mark.slow  # trains the model (about 110 s under make test's XLA flags)
 def test_rare_rewards_are_predicted(trained, data):
   """The max-pooled reward head with class-balanced weights predicts the non-step rewards.
 
@@ -262,6 +264,7 @@ def test_balanced_reward_weights_by_hand():
     em.balanced_reward_weights(labels, 4, cap=0.5)
 
 
+@pytest.mark.slow  # trains the model (about 110 s under make test's XLA flags)
 def test_multi_step_accuracy_k1_is_one_step_and_falls_with_k(trained, data):
   """k = 1 of `multi_step_accuracy` equals the direct one-step scores (same starts); and on
   this fixed model and data, frame, tile and changed-tile accuracy do not rise from k to the
@@ -315,6 +318,7 @@ def test_multi_step_accuracy_by_hand():
 
 
 # ------------------------------------------------------------------------------ imagination
+@pytest.mark.slow  # trains the model (about 110 s under make test's XLA flags)
 def test_imagination_runs_under_agents_rollout(trained, data):
   """`rollout.rollout` through `ImaginedEnv` equals chaining `predict` by hand."""
   model, params, _ = trained
