@@ -3,7 +3,8 @@ Lespiau, Heess 2019, *Woulda, coulda, shoulda: counterfactually-guided policy se
 
 So far (issue 19, first piece): logged episodes of PO-Sokoban with their scenario (level and
 observation-noise keys), counterfactual replay (Alg. 1), and the policy-evaluation estimators
-of Sec. 3 (per-episode importance sampling, weighted IS, CF-PE, MB-PE) behind one signature.
+of Sec. 3 (per-episode importance sampling, weighted IS, CF-PE, MB-PE) behind one signature;
+an exact Sokoban solver and the solver-based target policies of Sec. 5 (`solver`).
 """
 from agents.cfgps.episodes import (
     Episode,
@@ -30,11 +31,12 @@ from agents.cfgps.policy_evaluation import (
     target_log_probs,
     weighted_importance_sampling,
 )
+from agents.cfgps.solver import Solver, expert_probs, solver_policy
 
 __all__ = [
     "ESTIMATORS", "Episode", "Estimate", "Policy", "categorical_policy", "check_episodes",
     "counterfactual_pe", "counterfactual_rollout", "episode_return", "evaluate", "exact_level",
     "history", "importance_sampling", "importance_weights", "log_episodes", "model_based_pe",
     "relative_error", "replay_actions", "target_log_probs", "uniform_policy",
-    "weighted_importance_sampling",
+    "weighted_importance_sampling", "Solver", "expert_probs", "solver_policy",
 ]

@@ -23,6 +23,7 @@ Policies act on the observation history through a carry (so recurrent policies f
     act(key, obs, carry) -> (action, log_prob, carry)     # samples a_t ~ pi(. | h_t)
     log_prob(obs, carry, action) -> (log_prob, carry)     # log pi(a_t | h_t) of a given action
     init() -> carry                                       # the carry before the first step
+    init_level(level) -> carry   # optional, instead of init: a policy that sees the state
 
 `act` and `log_prob` must move the carry the same way for the same action (the target's
 `log_prob` is scanned along a logged history for importance sampling). `categorical_policy`
@@ -58,6 +59,13 @@ class Policy(NamedTuple):
   act: Callable[[jax.Array, Any, Any], tuple[jax.Array, jax.Array, Any]]
   log_prob: Callable[[Any, Any, jax.Array], tuple[jax.Array, Any]] | None = None
   init: Callable[[], Any] = tuple
+  # [O] init_level(level) -> carry, used instead of `init` when given: a policy that sees the
+  # true state (`agents.cfgps.solver`) tracks it from the level of the episode it acts in.
+  init_level: Callable[[Any], Any] | None = None
+
+  def initial_carry(self, level):
+    """The carry before the first step of an episode on `level`."""
+    return self.init() if self.init_level is None else self.init_level(level)
 
 
 def categorical_policy(logits_fn: Callable[[Any, Any], tuple[jax.Array, Any]],
@@ -207,7 +215,7 @@ def _run(env, params, policy: Policy, level, reset_key, step_keys, action_keys,
 
 def _scan(env, params, policy, obs0, state0, level, reset_key, step_keys, action_keys,
           forced_actions, name):
-  carry0 = policy.init() if policy is not None else ()
+  carry0 = policy.initial_carry(level) if policy is not None else ()
   forced = (jnp.zeros(step_keys.shape[:1], jnp.int32) if forced_actions is None
             else forced_actions)
 

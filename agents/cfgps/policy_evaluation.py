@@ -59,7 +59,7 @@ def _log_probs_jit(episodes: Episode, *, policy: Policy):
       ep_lib._check_scalar(logp, "target policy")
       return carry, jnp.asarray(logp, float)
     obs = jax.tree.map(lambda x: x[:-1], ep.obs)
-    return jax.lax.scan(body, policy.init(), (obs, ep.action))[1]
+    return jax.lax.scan(body, policy.initial_carry(ep.level), (obs, ep.action))[1]
   return jax.vmap(one)(episodes)
 
 
