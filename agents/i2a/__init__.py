@@ -1,7 +1,8 @@
 """Imagination-augmented agents (I2A; Weber et al. 2017, *Imagination-augmented agents for deep
 reinforcement learning*). So far: the action-conditional environment model (Sec. 3.1, App. B),
 its data collection, training and multi-step accuracy; the imagination core, rollout policy and
-its distillation, rollout encoder, aggregator and I2A network (Sec. 3, App. B)."""
+its distillation, rollout encoder, aggregator and I2A network (Sec. 3, App. B); the trainer of
+I2A, the copy-model agent and the large standard agent (`make_agent_trainer`, Sec. 3-4)."""
 from agents.i2a.env_model import (
     EnvModelConfig,
     EnvModelFns,
@@ -39,6 +40,14 @@ from agents.i2a.imagination import (
     imagine,
     make_i2a_network,
 )
+from agents.i2a.train import (
+    AgentConfig,
+    AgentTrainer,
+    i2a_param_count,
+    make_agent_trainer,
+    standard_hidden_size,
+    standard_param_count,
+)
 
 __all__ = [
     "CopyModelEnv", "EnvModelConfig", "EnvModelFns", "I2AConfig", "I2ANet", "I2AOutput",
@@ -48,4 +57,6 @@ __all__ = [
     "check_compatible", "collect_transitions", "copy_predict", "env_model_for", "flatten",
     "make_env_model", "make_trainer", "minipacman_event_spec", "multi_step_accuracy",
     "pool_and_inject", "sokoban_reward_spec", "uniform_policy",
+    "AgentConfig", "AgentTrainer", "i2a_param_count", "make_agent_trainer",
+    "standard_hidden_size", "standard_param_count",
 ]

@@ -321,7 +321,11 @@ class I2ANet(nn.Module):
   rollout_hidden: int = 32
 
   @nn.compact
-  def __call__(self, obs: jax.Array, model_params: Any, key: jax.Array | None) -> I2AOutput:
+  def __call__(self, obs: jax.Array, model_params: Any, key: jax.Array | None,
+               imagination: Imagination | None = None) -> I2AOutput:
+    """`imagination`: None (imagine here, from `key`), or an `Imagination` with `obs`'s batch
+    axes computed earlier (the acting pass's, reused by the update: `agents.i2a.train`); it is
+    stopped (no gradient flows into it) and `model_params` and `key` are then unused."""
     obs_shape = _obs_shape(self.env)
     if tuple(obs.shape[-len(obs_shape):]) != obs_shape:
       raise ValueError(f"obs has observation shape {tuple(obs.shape[-len(obs_shape):])}; the "
@@ -332,10 +336,20 @@ class I2ANet(nn.Module):
                            tuple(self.rollout_kernel_sizes), tuple(self.rollout_strides),
                            self.rollout_hidden, name="rollout_policy")
     rollout_logits = pi_hat(x)
-    frozen = jax.lax.stop_gradient(pi_hat.variables)
-    unbound = pi_hat.clone(parent=None, name=None)
-    imagination = imagine(self.env, model_params, lambda o: unbound.apply(frozen, o), x, key,
-                          self.depth, self.rollout_actions)
+    if imagination is None:
+      frozen = jax.lax.stop_gradient(pi_hat.variables)
+      unbound = pi_hat.clone(parent=None, name=None)
+      imagination = imagine(self.env, model_params, lambda o: unbound.apply(frozen, o), x, key,
+                            self.depth, self.rollout_actions)
+    else:
+      lead = len(batch)
+      if tuple(imagination.reward.shape) != batch + (self.num_actions, self.depth):
+        raise ValueError(f"imagination.reward has shape {tuple(imagination.reward.shape)}; "
+                         f"expected obs's batch shape {batch} + (num_actions "
+                         f"{self.num_actions}, depth {self.depth}).")
+      imagination = jax.tree.map(
+          lambda y: jax.lax.stop_gradient(y).reshape((x.shape[0],) + y.shape[lead:]),
+          imagination)
     a, tau = self.num_actions, self.depth
     codes = RolloutEncoder(tuple(self.encoder_features), tuple(self.encoder_kernel_sizes),
                            tuple(self.encoder_strides), self.lstm_size, name="encoder")(
