@@ -2,7 +2,8 @@
 reinforcement learning*). So far: the action-conditional environment model (Sec. 3.1, App. B),
 its data collection, training and multi-step accuracy; the imagination core, rollout policy and
 its distillation, rollout encoder, aggregator and I2A network (Sec. 3, App. B); the trainer of
-I2A, the copy-model agent and the large standard agent (`make_agent_trainer`, Sec. 3-4)."""
+I2A, the copy-model agent and the large standard agent (`make_agent_trainer`, Sec. 3-4); the
+Monte-Carlo search agent with the same model (Sec. 4.2, `make_mc_search_policy`)."""
 from agents.i2a.env_model import (
     EnvModelConfig,
     EnvModelFns,
@@ -40,6 +41,7 @@ from agents.i2a.imagination import (
     imagine,
     make_i2a_network,
 )
+from agents.i2a.mc_search import make_mc_search_policy, mc_action_values, standard_agent_parts
 from agents.i2a.train import (
     AgentConfig,
     AgentTrainer,
@@ -58,5 +60,6 @@ __all__ = [
     "make_env_model", "make_trainer", "minipacman_event_spec", "multi_step_accuracy",
     "pool_and_inject", "sokoban_reward_spec", "uniform_policy",
     "AgentConfig", "AgentTrainer", "i2a_param_count", "make_agent_trainer",
-    "standard_hidden_size", "standard_param_count",
+    "standard_hidden_size", "standard_param_count", "make_mc_search_policy", "mc_action_values",
+    "standard_agent_parts",
 ]
