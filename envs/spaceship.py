@@ -246,7 +246,7 @@ class Spaceship(environment.Environment):
 
   def check_action(self, action) -> jax.Array:
     action = super().check_action(action)
-    if _concrete(action) and not bool(jnp.all(jnp.isfinite(action))):
+    if _concrete(action) and not np.all(np.isfinite(np.asarray(action))):
       raise ValueError(f"action (the thrust) must be finite, got {np.asarray(action)}")
     return action
 
@@ -254,7 +254,7 @@ class Spaceship(environment.Environment):
     """Raises `ValueError` naming the first non-finite field of a concrete state."""
     for name in ("ship", "velocity", "ship_mass", "mothership", "planets", "masses", "fuel"):
       value = getattr(state, name)
-      if _concrete(value) and not bool(jnp.all(jnp.isfinite(value))):
+      if _concrete(value) and not np.all(np.isfinite(np.asarray(value))):
         raise ValueError(f"state.{name} must be finite, got {np.asarray(value)}")
     if jnp.shape(state.planets) != (self.num_planets, 2):
       raise ValueError(f"state.planets must have shape ({self.num_planets}, 2), got "

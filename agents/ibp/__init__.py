@@ -1,6 +1,8 @@
 """The imagination-based planner (IBP; Pascanu et al. 2017, *Learning model-based planning from
-scratch*). So far: the imagination I, an interaction network (Battaglia et al. 2016) predicting
-the Spaceship scene after one external action, its data, trainer and held-out checks."""
+scratch*): the imagination I, an interaction network (Battaglia et al. 2016) predicting the
+Spaceship scene after one external action, its data, trainer and held-out checks (`imagination`);
+the planner: manager, controller, memory, strategies and the episode as a stochastic computation
+graph (`planner`)."""
 from agents.ibp.imagination import (
     Imagination,
     ImaginationConfig,
@@ -23,8 +25,23 @@ from agents.ibp.imagination import (
     random_thrust,
     relation_features,
 )
+from agents.ibp.planner import (
+    ACT,
+    LATEST,
+    ROOT,
+    STRATEGIES,
+    Planner,
+    PlannerConfig,
+    Rollout,
+    Trace,
+    make_planner,
+    simulator_imagination,
+    state_features,
+)
 
 __all__ = [
+    "ACT", "LATEST", "ROOT", "STRATEGIES", "Planner", "PlannerConfig", "Rollout", "Trace",
+    "make_planner", "simulator_imagination", "state_features",
     "Imagination", "ImaginationConfig", "InteractionNetwork", "Prediction", "Scales",
     "TrainConfig", "TrainState", "Trainer", "Transitions", "aggregate_effects", "ballistic",
     "check_inputs", "collect_transitions", "evaluate", "gradient_agreement", "make_imagination",

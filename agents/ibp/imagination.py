@@ -284,9 +284,9 @@ def check_inputs(state, thrust, num_planets: int) -> None:
                        f"num_planets={num_planets}), got {jnp.shape(getattr(state, name))}")
   for name in ("ship", "velocity", "ship_mass", "mothership", "planets", "masses"):
     value = getattr(state, name)
-    if _concrete(value) and not bool(jnp.all(jnp.isfinite(value))):
+    if _concrete(value) and not np.all(np.isfinite(np.asarray(value))):
       raise ValueError(f"state.{name} must be finite, got {np.asarray(value)}")
-  if _concrete(thrust) and not bool(jnp.all(jnp.isfinite(thrust))):
+  if _concrete(thrust) and not np.all(np.isfinite(np.asarray(thrust))):
     raise ValueError(f"thrust must be finite, got {np.asarray(thrust)}")
 
 
