@@ -30,7 +30,8 @@ The functional API (`SSMFns` of `make_env_model`):
     state = model.observe(params, context)                 # context [B, 3, H, W, C] -> s_0
     state, out = model.imagine(params, state, actions, key)  # actions [B, T] -> T / k steps
     state, frame_logits, reward = model.step(params, state, action_k, key)  # action_k [B, k]
-    ll = model.log_likelihood(params, batch, key, num_samples=K)  # [B, T / k] per step
+    ll = model.log_likelihood(params, batch, key, num_samples=K)  # [B]: ELBO or IW bound
+    ll = model.frame_log_likelihood(params, batch, key, K)   # [B, T / k]: frames, per prefix
     loss, info = model.loss(params, batch, key)            # -ELBO per model step, surrogate
 
 `batch` is a `Sequences(obs[B, 3 + T, H, W, C], action[B, T], reward[B, T])`: three context
@@ -123,6 +124,7 @@ class SSMFns(NamedTuple):
   step: Callable[..., tuple[jax.Array, jax.Array, jax.Array]]
   imagine: Callable[..., tuple[jax.Array, Rollout]]
   log_likelihood: Callable[..., jax.Array]
+  frame_log_likelihood: Callable[..., jax.Array]
   loss: Callable[..., tuple[jax.Array, LossInfo]]
   terms: Callable[..., elbo_lib.StepTerms]
   check_batch: Callable[..., None]
@@ -387,6 +389,24 @@ def make_env_model(config: EnvModelConfig, obs_shape: Sequence[int], num_actions
     log_w = jax.lax.map(lambda kk: elbo_lib.path_log_weights(terms(params, batch, kk)), keys)
     return elbo_lib.iw_bound(log_w)
 
+  def frame_log_likelihood(params, batch: Sequences, key: jax.Array, num_samples: int = 1
+                           ) -> jax.Array:
+    """`[B, T/k]`: entry `j` bounds `log p(o_k, o_2k, ..., o_(j+1)k | o_{-2:0}, a)`, the
+    frames only (rewards marginalised), by the importance-weighted bound of `num_samples`
+    posterior paths on every prefix at once (the prefix sums of each path's log-weights;
+    exact for dSSM-DET). Divide entry `j` by `j + 1` for nats per frame."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
+        or num_samples < 1:
+      raise ValueError(f"num_samples must be a positive integer; got {num_samples!r}.")
+
+    def prefix_log_w(kk):
+      out = terms(params, batch, kk)
+      return jnp.cumsum(out.parts["frame"] + out.log_ratio, axis=0)   # [T/k, B]
+
+    n = 1 if kind == "dSSM-DET" else num_samples
+    log_w = jax.lax.map(prefix_log_w, jax.random.split(key, n))        # [K, T/k, B]
+    return elbo_lib.iw_bound(log_w).T
+
   def _neg_elbo_graph(params, batch, key):
     out = terms(params, batch, key, emit_costs=True)
     return jnp.sum(out.kl - out.log_lik)
@@ -403,5 +423,5 @@ def make_env_model(config: EnvModelConfig, obs_shape: Sequence[int], num_actions
     frame_ll, reward_ll, kl = -mean("neg_frame"), -mean("neg_reward"), mean("kl")
     return value / count, LossInfo(frame_ll + reward_ll - kl, frame_ll, reward_ll, kl)
 
-  return SSMFns(init, observe, step, imagine, log_likelihood, loss, terms, check_batch, config,
-                obs_shape, num_actions, state_shape)
+  return SSMFns(init, observe, step, imagine, log_likelihood, frame_log_likelihood, loss, terms,
+                check_batch, config, obs_shape, num_actions, state_shape)

@@ -99,9 +99,13 @@ def test_det_log_likelihood_equals_its_rollout(det2):
                                 np.asarray(out_other_key.frame_logits))
   frames = data.obs[:, jnp.array([4, 6])]
   rewards = data.reward.reshape(3, 2, 2).sum(-1)
-  want = (jnp.sum(jax.nn.log_softmax(out.frame_logits) * frames, (1, 2, 3, 4))
+  frame_ll = jnp.sum(jax.nn.log_softmax(out.frame_logits) * frames, (2, 3, 4))     # [B, 2]
+  want = (jnp.sum(frame_ll, 1)
           + jnp.sum(-0.5 * (rewards - out.reward) ** 2 - 0.5 * np.log(2 * np.pi), 1))
   np.testing.assert_allclose(np.asarray(ll), np.asarray(want), rtol=1e-5)
+  # The frames-only prefix log-likelihoods: log p(o_2), log p(o_2, o_4).
+  prefix = model.frame_log_likelihood(params, data, jax.random.key(0), 4)
+  np.testing.assert_allclose(np.asarray(prefix), np.asarray(jnp.cumsum(frame_ll, 1)), rtol=1e-5)
 
 
 def test_jumpy_targets_by_hand():

@@ -1,0 +1,58 @@
+"""Config of launch.latent_dynamics.env_models: test log-likelihood per frame of RAR, dSSM-DET,
+dSSM-VAE and sSSM over rollouts of 1-10 steps on MiniPacman and Sokoban frames (Buesing et al.
+2018, Sec. 4.2)."""
+import ml_collections
+
+from launch.claims import Claim
+
+REPORT = {"title": "State-space environment models vs the autoregressive RAR: test "
+                   "log-likelihood per frame over 1-10 step rollouts (Buesing et al. 2018)",
+          "headline": ("minipacman/sSSM/ll_per_frame_T10", "minipacman/RAR/ll_per_frame_T10",
+                       "sokoban/sSSM/ll_per_frame_T10", "sokoban/RAR/ll_per_frame_T10"),
+          "claims": (
+              Claim("Buesing et al. 2018", "the stochastic SSM models MiniPacman frames "
+                    "better than the deterministic one (log-likelihood per frame over 10-step "
+                    "rollouts, nats)", "minipacman/sSSM/ll_per_frame_T10",
+                    "minipacman/dSSM-DET/ll_per_frame_T10", ">"),
+          )}
+
+
+def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0  # Seed of data collection, initialisation and training.
+  c.envs = "minipacman,sokoban"  # Comma-separated environments: minipacman, sokoban.
+  c.models = "RAR,dSSM-DET,dSSM-VAE,sSSM"  # Comma-separated models (RAR: I2A's env model).
+  c.sokoban_size = 7  # Sokoban room height = width (I2A's test size: 7x7, 2 boxes).
+  c.sokoban_boxes = 2  # Boxes in the Sokoban rooms.
+  c.length = 10  # T: steps after the 3 context frames (rollouts of 1..T steps are scored).
+  c.num_envs = 32  # Environments recorded in parallel (uniform random policy) for training.
+  c.collect_steps = 200  # Recorded steps per environment for training.
+  c.test_envs = 16  # Environments recorded for the test set (another key).
+  c.test_steps = 60  # Recorded steps per test environment.
+  c.stride = 2  # Steps between window starts.
+  c.num_test = 128  # Test windows scored (the first ones).
+  c.eval_samples = 16  # K: importance samples of the latent models' log-likelihood bound.
+  c.num_chunks = 4  # Chunks per model of the launcher's train loop (checkpoint after each).
+  c.steps_per_chunk = 250  # Adam steps per chunk (SSMs: sequences; RAR: transitions).
+  c.batch_size = 16  # SSMs: sequences per step (RAR: 10x as many transitions).
+  c.learning_rate = 5e-4  # Adam's rate (all models).
+  # SSM sizes (latent_dynamics.env_models.EnvModelConfig); B18 App. A by default.
+  c.ssm = ml_collections.ConfigDict(dict(
+      embed_channels=64, state_channels=64, latent_channels=16, hidden=32, pool_features=32,
+      decoder_channels=64, reward_hidden=24))
+  # RAR sizes (agents.i2a.env_model.EnvModelConfig); I2A's App. B by default.
+  c.rar = ml_collections.ConfigDict(dict(width=64, blocks=((16, 32, 64), (16, 32, 64)),
+                                         frame_hidden=64, reward_hidden=64))
+  if preset == "smoke":
+    c.length, c.num_envs, c.collect_steps, c.test_envs, c.test_steps = 3, 4, 24, 2, 16
+    c.num_test, c.eval_samples, c.num_chunks, c.steps_per_chunk, c.batch_size = 8, 2, 1, 3, 4
+    c.ssm.update(embed_channels=8, state_channels=8, latent_channels=4, hidden=8,
+                 pool_features=8, decoder_channels=8, reward_hidden=4)
+    c.rar.update(width=8, blocks=((4, 4, 8),), frame_hidden=8, reward_hidden=8)
+  elif preset == "full":
+    c.num_envs, c.collect_steps, c.test_envs, c.test_steps = 64, 1000, 32, 200
+    c.num_test, c.eval_samples, c.num_chunks, c.steps_per_chunk = 512, 64, 20, 1000
+    c.batch_size = 32
+  elif preset != "default":
+    raise ValueError(f"preset must be smoke, default or full; got {preset!r}.")
+  return c

@@ -1,0 +1,172 @@
+"""Test log-likelihood per frame of learned environment models over rollouts of 1-10 steps
+(Buesing et al. 2018, Sec. 4.2, on our symbolic MiniPacman and Sokoban frames).
+
+For each environment: transitions of a uniform random policy are recorded (training and test
+sets from different keys, `agents.i2a.env_model_train.collect_transitions`), cut into windows
+of 3 context frames and `length` steps that lie inside one episode
+(`latent_dynamics.env_models.data`), and each model is trained on the training windows:
+
+- RAR: I2A's environment model (`agents.i2a.env_model`), trained on the transitions; its
+  log-likelihood of `o_{1:t}` given `o_0` and the actions is exact (teacher forcing: the true
+  frame is fed back), the sum of its per-tile categorical log-probabilities.
+- dSSM-DET (exact), dSSM-VAE and sSSM (`latent_dynamics.env_models`), trained by the ELBO;
+  their log-likelihood of `o_{1:t}` given `o_{-2:0}` and the actions is bounded by the
+  importance-weighted bound of `eval_samples` posterior paths (`frame_log_likelihood`).
+
+Reported: `<env>/<model>/ll_per_frame_T<t>` = mean over test windows of `log p(o_{1:t}) / t`
+(nats per frame, frames only) for `t = 1..length`, and a figure per environment of one test
+window's true frames beside each model's greedy rollout (argmax tiles; RAR feeds its greedy
+frames back, the SSMs roll out under their prior).
+"""
+import jax
+import jax.numpy as jnp
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import envs  # noqa: E402
+from agents.i2a import env_model as rar_lib  # noqa: E402
+from agents.i2a import env_model_train as rar_train  # noqa: E402
+from latent_dynamics import env_models  # noqa: E402
+from latent_dynamics.env_models import data as data_lib  # noqa: E402
+from latent_dynamics.env_models import train as ssm_train  # noqa: E402
+from launch import app  # noqa: E402
+
+ENVS = ("minipacman", "sokoban")
+MODELS = ("RAR",) + env_models.KINDS
+
+
+def make_env(name: str, config):
+  """`(env, env_params, reward_spec)` of environment `name`."""
+  if name == "minipacman":
+    env, params = envs.make("minipacman-regular")
+    return env, params, rar_lib.minipacman_event_spec(params)
+  if name == "sokoban":
+    env, params = envs.make("sokoban", height=config.sokoban_size, width=config.sokoban_size,
+                            num_boxes=config.sokoban_boxes)
+    return env, params, rar_lib.sokoban_reward_spec(params)
+  raise ValueError(f"config.envs: unknown environment {name!r}; expected one of {ENVS}.")
+
+
+def parse_list(value: str, allowed: tuple, field: str) -> list:
+  items = [v.strip() for v in value.split(",") if v.strip()]
+  bad = [v for v in items if v not in allowed]
+  if not items or bad:
+    raise ValueError(f"config.{field} must list some of {allowed}; got {value!r}.")
+  return items
+
+
+def rar_prefix_ll(model, params, seqs) -> np.ndarray:
+  """`[N, T]`: exact `log p(o_{1:t} | o_0, a)` of I2A's model (teacher forcing)."""
+  logits, _ = jax.jit(model.apply)(params, seqs.obs[:, 2:-1], seqs.action)
+  return np.cumsum(np.asarray(-rar_lib.frame_loss(logits, seqs.obs[:, 3:])), axis=1)
+
+
+def rar_rollout(model, params, obs0, actions) -> np.ndarray:
+  """`[T, H, W]` greedy tiles of an open-loop rollout from `obs0[H, W, C]`."""
+  obs, frames = obs0[None], []
+  for a in np.asarray(actions):
+    obs, _ = model.predict(params, obs, jnp.asarray([a], jnp.int32))
+    frames.append(np.argmax(np.asarray(obs[0]), -1))
+  return np.stack(frames)
+
+
+def experiment(config, run: app.Run) -> dict:
+  env_names = parse_list(config.envs, ENVS, "envs")
+  model_names = parse_list(config.models, MODELS, "models")
+  key = jax.random.key(config.seed)
+  summary, curves = {}, {}
+  for e_i, env_name in enumerate(env_names):
+    env, env_params, spec = make_env(env_name, config)
+    obs_shape = tuple(env.observation_space(env_params).shape)
+    num_actions = env.action_space(env_params).num_values
+    k_train, k_test, k_models = jax.random.split(jax.random.fold_in(key, e_i), 3)
+    policy = rar_train.uniform_policy(num_actions)
+    train_traj = rar_train.collect_transitions(policy, env, env_params, spec, k_train,
+                                               config.num_envs, config.collect_steps)
+    test_traj = rar_train.collect_transitions(policy, env, env_params, spec, k_test,
+                                              config.test_envs, config.test_steps)
+    cut = lambda t: data_lib.sequences_from_trajectory(  # noqa: E731
+        t.obs_tm1, t.action, t.obs_t, t.reward, t.frame_valid, config.length, config.stride)
+    train_seqs, test_seqs = cut(train_traj), cut(test_traj)
+    test_seqs = jax.tree.map(lambda x: x[:config.num_test], test_seqs)
+    summary[f"{env_name}/num_train_windows"] = int(train_seqs.action.shape[0])
+    summary[f"{env_name}/num_test_windows"] = int(test_seqs.action.shape[0])
+    show = jax.tree.map(lambda x: np.asarray(x[0]), test_seqs)
+    rollouts = {"true": np.argmax(show.obs[3:], -1)}
+    for m_i, name in enumerate(model_names):
+      k_init = jax.random.fold_in(k_models, m_i)
+      loop = f"{env_name}_{name}"
+      if name == "RAR":
+        model = rar_lib.make_env_model(rar_lib.EnvModelConfig(
+            width=config.rar.width, blocks=tuple(tuple(b) for b in config.rar.blocks),
+            frame_hidden=config.rar.frame_hidden, reward_hidden=config.rar.reward_hidden),
+            obs_shape, num_actions, spec)
+        trainer = rar_train.make_trainer(model, rar_train.TrainConfig(
+            learning_rate=config.learning_rate, batch_size=10 * config.batch_size,
+            steps_per_chunk=config.steps_per_chunk))
+        state = run.train_loop(lambda: trainer.init(k_init), trainer.chunk, config.num_chunks,
+                               name=loop, data=rar_train.flatten(train_traj))
+        prefix = rar_prefix_ll(model, state.params, test_seqs)
+        rollouts[name] = rar_rollout(model, state.params, show.obs[2], show.action)
+      else:
+        model = env_models.make_env_model(
+            env_models.EnvModelConfig(kind=name, **config.ssm.to_dict()), obs_shape,
+            num_actions)
+        trainer = ssm_train.make_trainer(model, ssm_train.TrainConfig(
+            learning_rate=config.learning_rate, batch_size=config.batch_size,
+            steps_per_chunk=config.steps_per_chunk))
+        state = run.train_loop(lambda: trainer.init(k_init), trainer.chunk, config.num_chunks,
+                               name=loop, data=train_seqs)
+        fll = jax.jit(model.frame_log_likelihood, static_argnums=3)
+        prefix = np.concatenate([
+            np.asarray(fll(state.params, jax.tree.map(lambda x: x[i:i + 32], test_seqs),
+                           jax.random.fold_in(k_init, i), config.eval_samples))
+            for i in range(0, test_seqs.action.shape[0], 32)])
+        s0 = model.observe(state.params, show.obs[None, :3])
+        _, out = model.imagine(state.params, s0, show.action[None], jax.random.fold_in(k_init, 1))
+        rollouts[name] = np.argmax(np.asarray(out.frame_logits[0]), -1)
+      per_frame = prefix.mean(0) / np.arange(1, config.length + 1)
+      curves[(env_name, name)] = per_frame
+      for t in range(config.length):
+        summary[f"{env_name}/{name}/ll_per_frame_T{t + 1}"] = float(per_frame[t])
+      run.log_metrics(0, {f"{env_name}/{name}/ll_per_frame_T{config.length}":
+                          float(per_frame[-1])})
+    _figure(run, env_name, rollouts, {m: curves[(env_name, m)] for m in model_names},
+            obs_shape[-1])
+  return summary
+
+
+def _figure(run, env_name, rollouts, curves, num_tiles):
+  rows = list(rollouts)
+  t_len = rollouts["true"].shape[0]
+  fig, axes = plt.subplots(len(rows) + 1, t_len, figsize=(1.3 * t_len, 1.4 * (len(rows) + 1)),
+                           squeeze=False)
+  for r, name in enumerate(rows):
+    for t in range(t_len):
+      ax = axes[r, t]
+      ax.imshow(rollouts[name][t], cmap="tab10", vmin=0, vmax=max(num_tiles - 1, 9),
+                interpolation="nearest")
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if t == 0:
+        ax.set_ylabel(name, fontsize=7)
+      if r == 0:
+        ax.set_title(f"t={t + 1}", fontsize=7)
+  for ax in axes[-1]:
+    ax.remove()
+  ax = fig.add_subplot(len(rows) + 1, 1, len(rows) + 1)
+  for name, curve in curves.items():
+    ax.plot(np.arange(1, t_len + 1), curve, marker="o", label=name)
+  ax.set(xlabel="rollout length t", ylabel="log p(o_1:t) / t (nats)")
+  ax.legend(fontsize=7)
+  fig.suptitle(f"{env_name}: test rollouts (argmax tiles) and log-likelihood per frame")
+  fig.tight_layout()
+  run.save_figure(f"rollouts_{env_name}", fig)
+  plt.close(fig)
+
+
+if __name__ == "__main__":
+  app.run(experiment)
