@@ -8,6 +8,7 @@ import pytest
 
 from latent_dynamics import env_models as em
 from latent_dynamics.env_models import train
+from latent_dynamics.env_models.imagination import LatentEnv
 
 H, W, C, A = 5, 6, 3, 4
 TINY = dict(embed_channels=8, state_channels=8, latent_channels=4, hidden=8, pool_features=8,
@@ -162,3 +163,28 @@ def test_bad_input_errors(ssm, det2):
     jumpy.check_batch(ball_data(jax.random.key(0), 2, 3))
   with pytest.raises(ValueError, match="num_samples must be a positive integer"):
     model.log_likelihood(params, data, jax.random.key(0), num_samples=0)
+
+
+def test_latent_env_steps_as_imagine(det2):
+  # The gymnax-signature adapter, one environment per call under vmap, reproduces the batched
+  # rollout of the deterministic jumpy model: states, rewards and decoded frames.
+  model, params = det2
+  data = ball_data(jax.random.key(11), 3, 4)
+  s0 = model.observe(params, data.obs[:, :3])
+  _, out = jax.jit(model.imagine)(params, s0, data.action, jax.random.key(0))
+  latent, probs = LatentEnv(model), LatentEnv(model, "probs")
+  step = jax.jit(jax.vmap(latent.step, in_axes=(None, 0, 0, None)))
+  step_p = jax.jit(jax.vmap(probs.step, in_axes=(None, 0, 0, None)))
+  s = s0
+  for j in range(2):
+    action_k = data.action[:, 2 * j:2 * j + 2]
+    obs, s_next, reward, term, trunc, _ = step(jax.random.key(0), s, action_k, params)
+    frame = step_p(jax.random.key(0), s, action_k, params)[0]
+    s = s_next
+    np.testing.assert_allclose(np.asarray(obs), np.asarray(out.state[:, j]), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(reward), np.asarray(out.reward[:, j]), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(frame),
+                               np.asarray(jax.nn.softmax(out.frame_logits[:, j])), atol=1e-5)
+    assert not bool(term.any()) and not bool(trunc.any())
+  with pytest.raises(ValueError, match="output must be one of"):
+    LatentEnv(model, "pixels")
