@@ -385,9 +385,12 @@ def make_planner(config: PlannerConfig, env: ss.Spaceship, env_params: ss.Spaces
   def loss(params, states0, keys):
     def one(state0, key):
       value, info = surrogate(params, state0, key)
-      return value + info.baseline_loss, (info.cost, info.baseline_loss)
-    values, (costs, baseline_losses) = jax.vmap(one)(states0, keys)
-    return jnp.mean(values), {"total_cost": jnp.mean(costs),
+      task = sum(info.costs[f"fuel_{k}"] for k in range(K)) + info.costs["final_distance"]
+      imaginations = sum(jnp.sum(info.values[f"route_{k}"] != ACT) for k in range(K)) if n else 0
+      return value + info.baseline_loss, (info.cost, task, imaginations, info.baseline_loss)
+    values, (costs, task, imaginations, baseline_losses) = jax.vmap(one)(states0, keys)
+    return jnp.mean(values), {"total_cost": jnp.mean(costs), "task_loss": jnp.mean(task),
+                              "imaginations_per_action": jnp.mean(imaginations) / K,
                               "baseline_loss": jnp.mean(baseline_losses)}
 
   return Planner(init, rollout, graph, loss, config, env, env_params)
