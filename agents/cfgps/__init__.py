@@ -4,8 +4,10 @@ Lespiau, Heess 2019, *Woulda, coulda, shoulda: counterfactually-guided policy se
 So far (issue 19, first piece): logged episodes of PO-Sokoban with their scenario (level and
 observation-noise keys), counterfactual replay (Alg. 1), and the policy-evaluation estimators
 of Sec. 3 (per-episode importance sampling, weighted IS, CF-PE, MB-PE) behind one signature;
-an exact Sokoban solver and the solver-based target policies of Sec. 5 (`solver`).
+an exact Sokoban solver and the solver-based target policies of Sec. 5 (`solver`); the learned
+scenario prior and posteriors p(U | h_t) over levels (`scenario`).
 """
+from agents.cfgps import scenario
 from agents.cfgps.episodes import (
     Episode,
     Policy,
@@ -15,6 +17,7 @@ from agents.cfgps.episodes import (
     episode_return,
     history,
     log_episodes,
+    log_on_levels,
     replay_actions,
     uniform_policy,
 )
@@ -38,5 +41,6 @@ __all__ = [
     "counterfactual_pe", "counterfactual_rollout", "episode_return", "evaluate", "exact_level",
     "history", "importance_sampling", "importance_weights", "log_episodes", "model_based_pe",
     "relative_error", "replay_actions", "target_log_probs", "uniform_policy",
-    "weighted_importance_sampling", "Solver", "expert_probs", "solver_policy",
+    "weighted_importance_sampling", "Solver", "expert_probs", "solver_policy", "log_on_levels",
+    "scenario",
 ]

@@ -286,6 +286,28 @@ def log_episodes(key: jax.Array, env, params, policy: Policy, num_episodes: int,
   return eps
 
 
+@functools.partial(jax.jit, static_argnames=("env", "policy", "horizon"))
+def _log_levels_jit(key, params, levels, *, env, policy, horizon):
+  def one(k, level):
+    k_reset, k_steps, k_actions = jax.random.split(k, 3)
+    return _run(env, params, policy, level, k_reset, jax.random.split(k_steps, horizon),
+                jax.random.split(k_actions, horizon), None, "behaviour policy")
+  n = jax.tree.leaves(levels)[0].shape[0]
+  return jax.vmap(one)(jax.random.split(key, n), levels)
+
+
+def log_on_levels(key: jax.Array, env, params, policy: Policy, levels,
+                  horizon: int | None = None) -> Episode:
+  """One episode of `policy` on each of the given levels `[N]` (`env.reset_to_level`, fresh
+  keys from `key`): `[N]`, as `log_episodes` logs them."""
+  _check_env(env)
+  _check_policy(policy, "policy")
+  horizon = check_horizon(horizon, params)
+  eps = _log_levels_jit(key, params, levels, env=env, policy=policy, horizon=horizon)
+  check_log_probs(eps.log_prob, eps.valid, "behaviour policy")
+  return eps
+
+
 @functools.partial(jax.jit, static_argnames=("env", "policy", "forced"))
 def _replay_jit(params, episodes, action_keys, level, *, env, policy, forced):
   def one(ep, ak, lv):

@@ -125,12 +125,15 @@ def _posterior_levels(key, hist, *, posterior, t):
 
 def counterfactual_pe(key, env, params, episodes: Episode, target: Policy, *,
                       posterior: Callable | None = None, t: int | None = None,
-                      check: bool = True) -> Estimate:
+                      check: bool = True, levels=None) -> Estimate:
   """CF-PE (CF-GPS Sec. 3.2, Alg. 1): the mean over logged episodes of pi's counterfactual
   return in the scenario inferred from h_t: a level from `posterior(key, history, t)` (default
   `exact_level`), the logged observation noise (reset and step keys), and fresh action keys
   for pi from `key`. `t` (default T) must not exceed the logged horizon. With `check`, the
-  episodes are first checked against their recorded levels (`episodes.check_episodes`)."""
+  episodes are first checked against their recorded levels (`episodes.check_episodes`).
+  `levels` ([N], instead of `posterior`): scenario levels already drawn from p(U | h_t), one per
+  episode [O: lets several targets share one set of posterior samples, a paired comparison,
+  and the sampler be compiled once for every t]."""
   ep_lib._check_policy(target, "target")
   ep_lib._check_episodes_shape(episodes)
   t = episodes.horizon if t is None else t
@@ -138,7 +141,11 @@ def counterfactual_pe(key, env, params, episodes: Episode, target: Policy, *,
   if check:
     ep_lib.check_episodes(env, params, episodes)
   k_post, k_act = jax.random.split(key)
-  if posterior is None:
+  if levels is not None:
+    if posterior is not None:
+      raise ValueError("give counterfactual_pe either posterior or levels, not both")
+    level = levels
+  elif posterior is None:
     level = episodes.level
   else:
     level = _posterior_levels(k_post, hist, posterior=posterior, t=t)
@@ -159,17 +166,23 @@ def _mb_jit(key, params, *, env, policy, prior, num_episodes, horizon):
 
 
 def model_based_pe(key, env, params, episodes: Episode, target: Policy, *,
-                   prior: Callable | None = None) -> Estimate:
+                   prior: Callable | None = None, levels=None) -> Estimate:
   """MB-PE (CF-GPS Sec. 3.2): the mean return of pi over N = len(episodes) rollouts in the
   model with the scenario from the prior: a fresh level (`prior(key) -> level`; default the
   env's level source, `env.reset(key, params)`'s level) and fresh observation noise, over the
-  logged horizon. The logged episodes give only N and T: nothing is inferred from them."""
+  logged horizon. The logged episodes give only N and T: nothing is inferred from them.
+  `levels` ([N], instead of `prior`): levels already drawn from the prior, one per rollout
+  (fresh noise and action keys from `key`) [O: shared by several targets]."""
   ep_lib._check_policy(target, "target")
   ep_lib._check_episodes_shape(episodes)
   ep_lib._check_env(env)
   n, horizon = episodes.action.shape
   horizon = ep_lib.check_horizon(horizon, params)
-  if prior is None:
+  if levels is not None:
+    if prior is not None:
+      raise ValueError("give model_based_pe either prior or levels, not both")
+    eps = ep_lib.log_on_levels(key, env, params, target, levels, horizon)
+  elif prior is None:
     if n < 1:
       raise ValueError("episodes must hold at least one episode")
     eps = ep_lib.log_episodes(key, env, params, target, n, horizon)
