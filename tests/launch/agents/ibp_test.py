@@ -71,3 +71,20 @@ def test_smoke_fast(tmp_path):
   assert summary["imagination_position_error"] > 0
   assert (tmp_path / "figures" / "budget.png").exists()
   assert "| K1_n1 |" in (tmp_path / "results.md").read_text()
+
+
+@pytest.mark.slow
+def test_maze_smoke(tmp_path):
+  """The maze launcher on its smoke preset (about a minute on the loaded CPU: 3 planners'
+  compilation)."""
+  from launch.agents import ibp_maze
+  from launch.agents.configs import ibp_maze as maze_config
+  assert "agents.ibp_maze" in reproduce.registered_experiments()
+  summary = app.execute(ibp_maze.experiment, maze_config.get_config("smoke"), tmp_path,
+                        progress=False)
+  for key in ("return_train/n0", "return_held_out/n1", "imaginations/multi_layout0",
+              "imaginations/multi_layout2"):
+    assert np.isfinite(summary[key])
+  assert -20 <= summary["return_held_out/n1"] <= 20
+  assert (tmp_path / "figures" / "maze.png").exists()
+  assert "| single_n1 |" in (tmp_path / "results.md").read_text()
