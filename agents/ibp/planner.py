@@ -27,8 +27,9 @@ The agent (Sec. 2):
   and 1, 2, ... in the order they are imagined (`trace.from_node` records the start node of
   every imagination, tested on a hand-worked route sequence).
 - [O] `fixed_budget=True`: "act" is masked until `max_imaginations` imaginations are done (the
-  paper's fixed numbers of imaginations per action, Fig. 3/5); `False`: the manager decides when
-  to act (the ponder-cost experiments), with at most `max_imaginations` imaginations.
+  fixed numbers of imaginations per action of the paper's Spaceship comparisons); `False`: the
+  manager decides when to act (the imagination-cost experiments), with at most
+  `max_imaginations` imaginations.
 - Under `jit` [O]: a `stochastic_graphs.scan` of `max_imaginations` steps per external action;
   after "act" the remaining steps are masked (the memory, the latest node and the counter stay,
   the manager's distribution collapses on "act", so its log-probability, entropy and cost are 0).

@@ -1,4 +1,4 @@
-"""IBP experiment (1) (Pascanu et al. 2017, Sec. 3.1 / Fig. 3): Spaceship task loss against the
+"""IBP experiment (1) (Pascanu et al. 2017, Sec. 3.1): Spaceship task loss against the
 maximum number of imaginations per action (0 = the SVG controller alone, the paper's baseline),
 for 1, 2 and 3 external actions. [O] The 1-step strategy at a fixed budget (every imagination
 from the current real state, exactly n per action), so the curve measures what imagining adds,
@@ -12,7 +12,7 @@ REPORT = {
     "title": "IBP on Spaceship: task loss vs imaginations per action, 1-3 external actions",
     "headline": tuple(f"task_loss/K{k}_n{n}" for k in (1, 2, 3) for n in (0, 3)),
     "claims": tuple(
-        Claim("Pascanu et al. 2017 (IBP, Fig. 3)",
+        Claim("Pascanu et al. 2017 (IBP, Sec. 3.1)",
               f"with {k} external action{'s' if k > 1 else ''}, imagining (3 per action) lowers "
               "the task loss below the SVG controller alone", f"task_loss/K{k}_n3",
               f"task_loss/K{k}_n0", "<", anchor_name="0 imaginations")
