@@ -111,8 +111,32 @@ def broadcast_planes(v: jax.Array, grid: tuple) -> jax.Array:
 
 
 # ------------------------------------------------------------------------------ conv blocks
-def _conv(features: int, k: int, name: str | None = None) -> nn.Conv:
-  return nn.Conv(features, (k, k), padding="SAME", name=name)
+class PatchConv(nn.Module):
+  """`nn.Conv(features, (k, k), padding="SAME")`, stride 1, computed as patches @ kernel.
+
+  [O] The same function and params (`kernel (k, k, C_in, F)`, `bias (F,)`) as `nn.Conv`; XLA's
+  CPU convolution gradients are slow under `lax.scan`, a matmul's are not (as
+  `agents.a2c.networks.PatchConv`, which `latent_dynamics` may not import).
+  """
+  features: int
+  kernel_size: int
+  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    k, c_in = self.kernel_size, x.shape[-1]
+    kernel = self.param("kernel", self.kernel_init, (k, k, c_in, self.features))
+    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    if k == 1:
+      return x @ kernel[0, 0] + bias
+    patches = jax.lax.conv_general_dilated_patches(
+        x, (k, k), (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    matrix = jnp.transpose(kernel, (2, 0, 1, 3)).reshape(c_in * k * k, self.features)
+    return patches @ matrix + bias
+
+
+def _conv(features: int, k: int, name: str | None = None) -> PatchConv:
+  return PatchConv(features, k, name=name)
 
 
 class ConvStack(nn.Module):

@@ -3,8 +3,10 @@
 
 For each environment: transitions of a uniform random policy are recorded (training and test
 sets from different keys, `agents.i2a.env_model_train.collect_transitions`), cut into windows
-of 3 context frames and `length` steps that lie inside one episode
-(`latent_dynamics.env_models.data`), and each model is trained on the training windows:
+of 3 context frames and `train_length` (training) or `length` (test) steps that lie inside
+one episode (`latent_dynamics.env_models.data`), and each model is trained on the training
+windows ([O] shorter than the test windows: a training step costs in proportion to the
+window, and the filtering ELBO's rollouts under the prior are scored on the longer ones):
 
 - RAR: I2A's environment model (`agents.i2a.env_model`), trained on the transitions; its
   log-likelihood of `o_{1:t}` given `o_0` and the actions is exact (teacher forcing: the true
@@ -88,9 +90,9 @@ def experiment(config, run: app.Run) -> dict:
                                                config.num_envs, config.collect_steps)
     test_traj = rar_train.collect_transitions(policy, env, env_params, spec, k_test,
                                               config.test_envs, config.test_steps)
-    cut = lambda t: data_lib.sequences_from_trajectory(  # noqa: E731
-        t.obs_tm1, t.action, t.obs_t, t.reward, t.frame_valid, config.length, config.stride)
-    train_seqs, test_seqs = cut(train_traj), cut(test_traj)
+    cut = lambda t, n: data_lib.sequences_from_trajectory(  # noqa: E731
+        t.obs_tm1, t.action, t.obs_t, t.reward, t.frame_valid, n, config.stride)
+    train_seqs, test_seqs = cut(train_traj, config.train_length), cut(test_traj, config.length)
     test_seqs = jax.tree.map(lambda x: x[:config.num_test], test_seqs)
     summary[f"{env_name}/num_train_windows"] = int(train_seqs.action.shape[0])
     summary[f"{env_name}/num_test_windows"] = int(test_seqs.action.shape[0])

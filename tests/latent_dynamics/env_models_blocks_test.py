@@ -1,5 +1,6 @@
 """Building blocks of `latent_dynamics.env_models.blocks`: hand-worked rearrangements and the
 I2A model's pool-and-inject as the reference."""
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,3 +36,12 @@ def test_pool_and_inject_matches_the_i2a_model():
   got = blocks.pool_and_inject(x)
   np.testing.assert_array_equal(np.asarray(got), np.asarray(i2a_env_model.pool_and_inject(x)))
   np.testing.assert_allclose(np.asarray(got[1, 2, 3, 4:]), np.asarray(x[1].max(axis=(0, 1))))
+
+
+def test_patch_conv_equals_flax_conv():
+  x = jax.random.normal(jax.random.key(1), (2, 5, 6, 3))
+  for k in (1, 5):     # the matmul shortcut and the patches path
+    conv = blocks.PatchConv(4, k)
+    params = conv.init(jax.random.key(2), x)
+    want = nn.Conv(4, (k, k), padding="SAME").apply(params, x)
+    np.testing.assert_allclose(np.asarray(conv.apply(params, x)), np.asarray(want), atol=1e-5)

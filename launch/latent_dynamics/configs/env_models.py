@@ -25,6 +25,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.sokoban_size = 7  # Sokoban room height = width (I2A's test size: 7x7, 2 boxes).
   c.sokoban_boxes = 2  # Boxes in the Sokoban rooms.
   c.length = 10  # T: steps after the 3 context frames (rollouts of 1..T steps are scored).
+  c.train_length = 5  # Steps of the training windows (the ELBO's sequence length).
   c.num_envs = 32  # Environments recorded in parallel (uniform random policy) for training.
   c.collect_steps = 200  # Recorded steps per environment for training.
   c.test_envs = 16  # Environments recorded for the test set (another key).
@@ -32,9 +33,9 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.stride = 2  # Steps between window starts.
   c.num_test = 128  # Test windows scored (the first ones).
   c.eval_samples = 16  # K: importance samples of the latent models' log-likelihood bound.
-  c.num_chunks = 4  # Chunks per model of the launcher's train loop (checkpoint after each).
-  c.steps_per_chunk = 250  # Adam steps per chunk (SSMs: sequences; RAR: transitions).
-  c.batch_size = 16  # SSMs: sequences per step (RAR: 10x as many transitions).
+  c.num_chunks = 2  # Chunks per model of the launcher's train loop (checkpoint after each).
+  c.steps_per_chunk = 200  # Adam steps per chunk (SSMs: sequences; RAR: transitions).
+  c.batch_size = 8  # SSMs: sequences per step (RAR: 10x as many transitions).
   c.learning_rate = 5e-4  # Adam's rate (all models).
   # SSM sizes (latent_dynamics.env_models.EnvModelConfig); B18 App. A by default.
   c.ssm = ml_collections.ConfigDict(dict(
@@ -45,6 +46,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
                                          frame_hidden=64, reward_hidden=64))
   if preset == "smoke":
     c.length, c.num_envs, c.collect_steps, c.test_envs, c.test_steps = 3, 4, 24, 2, 16
+    c.train_length = 2
     c.num_test, c.eval_samples, c.num_chunks, c.steps_per_chunk, c.batch_size = 8, 2, 1, 3, 4
     c.ssm.update(embed_channels=8, state_channels=8, latent_channels=4, hidden=8,
                  pool_features=8, decoder_channels=8, reward_hidden=4)
@@ -52,7 +54,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   elif preset == "full":
     c.num_envs, c.collect_steps, c.test_envs, c.test_steps = 64, 1000, 32, 200
     c.num_test, c.eval_samples, c.num_chunks, c.steps_per_chunk = 512, 64, 20, 1000
-    c.batch_size = 32
+    c.batch_size, c.train_length = 32, 10
   elif preset != "default":
     raise ValueError(f"preset must be smoke, default or full; got {preset!r}.")
   return c
