@@ -11,7 +11,8 @@ from envs import maze as maze_lib
 SMALL = dict(memory_size=8, hidden=(8,))
 
 
-@pytest.mark.parametrize("n,fixed", [(2, True), (0, False)])
+@pytest.mark.parametrize("n,fixed", [(2, True),
+                                     pytest.param(0, False, marks=pytest.mark.slow)])
 def test_tick_accounting_and_returns(n, fixed):
   env = maze_lib.Maze()
   p = env.default_params

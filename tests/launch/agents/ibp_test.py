@@ -61,9 +61,11 @@ def test_smoke(tmp_path, experiment):
   assert json.loads((tmp_path / "summary.json").read_text())["wall_s"] > 0
 
 
+@pytest.mark.slow
 def test_smoke_fast(tmp_path):
   """The budget launcher with a single setting (1 action, 1 imagination): trains, evaluates,
-  writes the figure, table and summary."""
+  writes the figure, table and summary (25 s on the loaded CPU: slow too; the default suite keeps
+  `test_registered_and_settings`)."""
   config = budget_config.get_config("smoke")
   config.budgets = (1,)
   summary = app.execute(ibp_budget.experiment, config, tmp_path, progress=False)
