@@ -13,7 +13,8 @@ history). Ours [O: the issue allows either]:
   computed in closed form]. For every tile and every non-floor tile code c (wall, target, box
   on target, box, player, player on target) it carries whether c was seen (PO-Sokoban shows a
   non-floor code only when it is the truth: noise shows "floor"), how often (count / 50), and
-  exp(-i_first / 5) of the earliest sighting i_first, which the backward scan writes last; a
+  exp(-i_first / 5) of the earliest sighting i_first, which the backward scan writes last;
+  one plane back-projects the player's sightings to step 0 through the actions taken; a
   plane t / 50 tells the network how long the history is. At t = 0 every plane but that one is
   zero: the posterior at t = 0 is the prior p(U), one network for every t.
 - The level (`level_to_classes`): the interior tiles of the room (the outer ring is always
@@ -56,7 +57,7 @@ NUM_CLASSES = 5
 # Non-floor tile codes of an observation (envs.sokoban): what a sighting can show.
 SEEN_CODES = (sokoban.WALL, sokoban.TARGET, sokoban.BOX_ON_TARGET, sokoban.BOX, sokoban.PLAYER,
               sokoban.PLAYER_ON_TARGET)
-NUM_FEATURES = 3 * len(SEEN_CODES) + 1
+NUM_FEATURES = 3 * len(SEEN_CODES) + 2
 TAU = 5.0            # steps: decay of the earliest-sighting plane
 MAX_HORIZON = 50.0   # normalises counts and t
 
@@ -114,12 +115,27 @@ def obs_codes(obs: jax.Array) -> jax.Array:
   return jnp.argmax(obs, axis=-1).astype(jnp.int8)
 
 
-def history_features(codes: jax.Array, t) -> jax.Array:
+_MOVES5 = jnp.asarray([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]], jnp.int32)
+
+
+def history_features(codes: jax.Array, t, actions: jax.Array | None = None) -> jax.Array:
   """The backward summary of h_t (module docstring): float32 `[H - 2, W - 2, NUM_FEATURES]`
-  from the observation codes `[T + 1, H, W]` of one episode; steps i >= t are ignored."""
-  codes = jnp.asarray(codes)[:, 1:-1, 1:-1]
+  from the observation codes `[T + 1, H, W]` (and the actions `[T]`) of one episode; steps
+  i >= t are ignored. The last plane but one back-projects the player's sightings to step 0:
+  a sighting at step i is moved by minus the displacement the actions a_0..a_{i-1} intend
+  (blocked moves make it approximate) and weighted exp(-i / 10), the maximum kept [O]."""
+  codes = jnp.asarray(codes)
   steps = jnp.arange(codes.shape[0])
-  inside = (steps < t)[:, None, None]
+  inside_all = (steps < t)[:, None, None]
+  if actions is None:
+    actions = jnp.zeros((codes.shape[0] - 1,), jnp.int32)
+  disp = jnp.concatenate([jnp.zeros((1, 2), jnp.int32),
+                          jnp.cumsum(_MOVES5[jnp.asarray(actions, jnp.int32)], axis=0)])
+  seen_player = ((codes == sokoban.PLAYER) | (codes == sokoban.PLAYER_ON_TARGET)) & inside_all
+  back = jax.vmap(lambda m, d: jnp.roll(m, (-d[0], -d[1]), axis=(0, 1)))(seen_player, disp)
+  back = jnp.max(back * jnp.exp(-steps / 10.0)[:, None, None], axis=0)[1:-1, 1:-1]
+  codes = codes[:, 1:-1, 1:-1]
+  inside = inside_all
   planes = []
   for c in SEEN_CODES:
     seen = (codes == c) & inside
@@ -127,6 +143,7 @@ def history_features(codes: jax.Array, t) -> jax.Array:
     first = jnp.argmax(seen, axis=0)  # the earliest sighting (0 where never seen: masked)
     planes += [count > 0, count / MAX_HORIZON,
                jnp.where(count > 0, jnp.exp(-first / TAU), 0.0)]
+  planes.append(back)
   planes.append(jnp.full(codes.shape[1:], t / MAX_HORIZON))
   return jnp.stack(planes, axis=-1).astype(jnp.float32)
 
@@ -239,6 +256,7 @@ def split_bank(levels: Level, num_heldout: int, name: str = "levels") -> tuple[L
 class ScenarioData(NamedTuple):
   """Training data: per row an episode's observation codes, its true level and a t."""
   codes: jax.Array    # int8 [N, T + 1, H, W] the behaviour episode's observations
+  actions: jax.Array  # int8 [N, T] its actions
   classes: jax.Array  # int32 [N, H - 2, W - 2] its level's interior classes
   t: jax.Array        # int32 [N] the history length this row trains p(U | h_t) on
 
@@ -249,7 +267,7 @@ def with_t_set(data: ScenarioData, t_set=T_SET) -> ScenarioData:
   in the data]."""
   n = data.codes.shape[0]
   tile = lambda x: jnp.tile(x, (len(t_set),) + (1,) * (x.ndim - 1))  # noqa: E731
-  return ScenarioData(tile(data.codes), tile(data.classes),
+  return ScenarioData(tile(data.codes), tile(data.actions), tile(data.classes),
                       jnp.repeat(jnp.asarray(t_set, jnp.int32), n))
 
 
@@ -261,13 +279,15 @@ def collect(key: jax.Array, env, params, levels: Level, horizon: int | None = No
   check_level_classes(levels)
   policy = ep_lib.uniform_policy(env.num_actions) if policy is None else policy
   n = levels.num_levels
-  codes = []
+  codes, actions = [], []
   for start in range(0, n, batch):
     part = levels[start:start + batch]
     eps = ep_lib.log_on_levels(jax.random.fold_in(key, start), env, params, policy, part,
                                horizon)
     codes.append(np.asarray(obs_codes(eps.obs)))
-  return ScenarioData(jnp.asarray(np.concatenate(codes)), level_to_classes(levels),
+    actions.append(np.asarray(eps.action, np.int8))
+  return ScenarioData(jnp.asarray(np.concatenate(codes)), jnp.asarray(np.concatenate(actions)),
+                      level_to_classes(levels),
                       jnp.full((n,), T_SET[-1], jnp.int32))
 
 
@@ -290,7 +310,7 @@ def loss_fn(net: ScenarioNet, t_set):
   """The negative log-likelihood per level at each row's t, averaged over the batch; the
   metrics `nll_t<t>` are its means over the rows of each t of `t_set` (NaN if none)."""
   def fn(params, batch: ScenarioData):
-    feats = jax.vmap(history_features)(batch.codes, batch.t)
+    feats = jax.vmap(history_features)(batch.codes, batch.t, batch.actions)
     nll = -log_likelihood(net, params, batch.classes, feats)
     aux = {}
     for t in t_set:
@@ -336,7 +356,7 @@ def make_posterior(config: ScenarioConfig, params, num_boxes: int = 3) -> Callab
   net = make_net(config)
 
   def posterior(key, history: ep_lib.Episode, t: int):
-    feats = history_features(obs_codes(history.obs), t)
+    feats = history_features(obs_codes(history.obs), t, history.action)
     return classes_to_level(sample(net, params, key, feats, num_boxes))
 
   return posterior
@@ -356,8 +376,8 @@ def make_prior(config: ScenarioConfig, params, interior: tuple[int, int],
 
 
 @functools.partial(jax.jit, static_argnames=("net", "num_boxes"))
-def _report_jit(params, key, codes, classes, t, *, net, num_boxes):
-  feats = jax.vmap(lambda c: history_features(c, t))(codes)
+def _report_jit(params, key, codes, actions, classes, t, *, net, num_boxes):
+  feats = jax.vmap(lambda c, a: history_features(c, t, a))(codes, actions)
   ll = log_likelihood(net, params, classes, feats)
   keys = jax.random.split(key, codes.shape[0])
   samples = jax.vmap(lambda k, f: sample(net, params, k, f, num_boxes))(keys, feats)
@@ -369,7 +389,7 @@ def sample_levels(key, config: ScenarioConfig, params, episodes: ep_lib.Episode,
   """One level per episode from p(U | h_t) and the log-likelihood of the episode's recorded
   level: `(levels [N], log_lik [N])`. One compiled function serves every t (t is traced)."""
   ep_lib.history(episodes, t)  # refuses a t beyond the episode length
-  ll, samples = _report_jit(params, key, obs_codes(episodes.obs),
+  ll, samples = _report_jit(params, key, obs_codes(episodes.obs), episodes.action,
                             level_to_classes(episodes.level), jnp.int32(t),
                             net=make_net(config), num_boxes=num_boxes)
   return classes_to_level(samples), ll

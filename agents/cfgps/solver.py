@@ -90,54 +90,65 @@ class RoomTable:
       r2, c2 = rr + dr, cc + dc
       inside = (r2 >= 0) & (r2 < h) & (c2 >= 0) & (c2 < w)
       nb[inside, a] = pos[(r2 * w + c2)[inside]]
+    if f > 64:
+      raise ValueError(f"a room with {f} floor cells does not fit the solver's 64-bit box sets")
+    # Box sets as 64-bit masks over the floor cells, numbered in increasing mask order.
     sets = np.array(list(itertools.combinations(range(f), k)), np.int64).reshape(-1, k)
-    self._sets = sets
-    m = len(sets)
-    rank = np.full(f ** k, -1, np.int64)
-    rank[self._flat(sets)] = np.arange(m)
-    self._rank = rank
+    bits = np.left_shift(np.uint64(1), np.arange(f, dtype=np.uint64))
+    masks = np.sort(bits[sets].sum(1, dtype=np.uint64)) if k else np.zeros(1, np.uint64)
+    self._masks, self._bits = masks, bits
+    m = len(masks)
     n = m * f
-    player = np.tile(np.arange(f), m)
-    boxes = np.repeat(sets, f, axis=0)                       # [n, k]
-    on_box = (boxes == player[:, None]).any(1)
-    trans = np.empty((n, 4), np.int64)
     state = np.arange(n)
+    player = state % f
+    mask = np.repeat(masks, f)
+    one = np.uint64(1)
+
+    def has(cells):
+      return ((mask >> np.maximum(cells, 0).astype(np.uint64)) & one).astype(bool) & (cells >= 0)
+
+    on_box = has(player)
+    trans = np.empty((n, 4), np.int64)
     for a in range(4):
       q = nb[player, a]
-      hit = (boxes == q[:, None]) & (q[:, None] >= 0)        # the box moved into, if any
-      pushes_box = hit.any(1)
-      r = np.where(pushes_box, nb[np.maximum(q, 0), a], -1)
-      free_r = (r >= 0) & ~(boxes == r[:, None]).any(1)
-      push_ok = pushes_box & free_r
-      walk_ok = (q >= 0) & ~pushes_box
-      new_boxes = np.where(hit & push_ok[:, None], r[:, None], boxes)
-      new_boxes.sort(axis=1)
-      new_set = rank[self._flat(new_boxes)]
-      moved = np.where(push_ok, new_set * f + q, state - player + np.maximum(q, 0))
-      trans[:, a] = np.where(push_ok | walk_ok, moved, state)
-    target_idx = np.sort(pos[np.flatnonzero(targets.reshape(-1))])
+      box_q = has(q)
+      r = np.where(box_q, nb[np.maximum(q, 0), a], -1)
+      push_ok = box_q & (r >= 0) & ~has(r)
+      walk_ok = (q >= 0) & ~box_q
+      moved_mask = mask ^ bits[np.maximum(q, 0)] ^ bits[np.maximum(r, 0)]
+      new_set = np.searchsorted(masks, np.where(push_ok, moved_mask, mask))
+      base = np.where(push_ok, new_set * f, state - player)
+      trans[:, a] = np.where(push_ok | walk_ok, base + np.maximum(q, 0), state)
+    target_idx = pos[np.flatnonzero(targets.reshape(-1))]
     dist = np.full(n, INF, np.int64)
     if len(target_idx) == k and (target_idx >= 0).all():
-      solved = (np.isin(boxes, target_idx).all(1)) & ~on_box
+      solved = (mask == bits[target_idx].sum(dtype=np.uint64)) & ~on_box
       dist[solved] = 0
-    # Layered backward BFS: a state gets d = layer + 1 when some move leads to layer `layer`.
-    layer = 0
-    frontier = dist == 0
+    # Backward BFS over the reversed move graph (each edge visited once): the predecessors of
+    # layer d that have no distance yet form layer d + 1.
     valid = ~on_box
-    while frontier.any():
-      nxt = valid & (dist == INF) & frontier[trans].any(1)
+    src = np.repeat(state, 4)
+    dst = trans.reshape(-1)
+    keep = (src != dst) & valid[src]
+    src, dst = src[keep], dst[keep]
+    order = np.argsort(dst, kind="stable")
+    src = src[order]
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(dst, minlength=n))])
+    frontier = np.flatnonzero(dist == 0)
+    layer = 0
+    while frontier.size:
+      starts, lens = ptr[frontier], ptr[frontier + 1] - ptr[frontier]
+      total = int(lens.sum())
+      if total == 0:
+        break
+      offsets = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+      preds = src[offsets]
+      preds = np.unique(preds[dist[preds] == INF])
       layer += 1
-      dist[nxt] = layer
-      frontier = nxt
+      dist[preds] = layer
+      frontier = preds
     self.dist = dist.astype(np.int64)
     self.trans = trans
-
-  def _flat(self, sets: np.ndarray) -> np.ndarray:
-    f = max(self.num_floor, 1)
-    out = np.zeros(sets.shape[0], np.int64)
-    for j in range(sets.shape[1]):
-      out = out * f + sets[:, j]
-    return out
 
   def state_index(self, boxes: np.ndarray, player: Sequence[int]) -> int:
     """Index of the state (bool `(H, W)` boxes, `(row, col)` player), or -1 when it is not a
@@ -147,8 +158,8 @@ class RoomTable:
     p = self._pos[int(player[0]) * w + int(player[1])]
     if len(box_cells) != self.num_boxes or (box_cells < 0).any() or p < 0:
       return -1
-    s = self._rank[self._flat(np.sort(box_cells)[None])[0]]
-    return int(s * self.num_floor + p)
+    s = int(np.searchsorted(self._masks, self._bits[box_cells].sum(dtype=np.uint64)))
+    return s * self.num_floor + int(p)
 
   def distance(self, boxes, player) -> float:
     """d(s): the fewest steps to solve from the state, `math.inf` if it cannot be solved."""

@@ -50,7 +50,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.num_eval_levels = 256     # Held-out levels, one logged behaviour episode each.
   c.epsilons = (0.05, 0.3, 0.8)  # Action noise of the three solver-based targets.
   c.t_set = scenario.T_SET    # History lengths t of the posteriors.
-  c.true_value_reps = 8       # On-policy episodes per held-out level per target (true values).
+  c.true_value_reps = 4       # On-policy episodes per held-out level per target (true values).
   c.max_floor = 44            # Rooms with more floor cells are not tabled by the solver.
   c.channels = 16             # Scenario model: layer width.
   c.layers = 3                # Scenario model: masked residual layers.
@@ -58,12 +58,13 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.learning_rate = 2e-3      # Scenario model: Adam learning rate.
   c.batch_size = 32           # Scenario model: (episode, t) rows per Adam step.
   c.steps_per_chunk = 100     # Scenario model: Adam steps per chunk.
-  c.scenario_chunks = 20      # Scenario model: chunks (2,000 steps).
+  c.scenario_chunks = 30      # Scenario model: chunks (3,000 steps).
   if preset == "smoke":
     c.height = c.width = 7
     c.num_boxes = 2
     c.horizon = 20
-    c.t_set = (0, 10, 20)
+    c.t_set = (0, 20)
+    c.epsilons = (0.05, 0.8)
     c.bank_seed = 1
     c.num_levels = 64
     c.num_eval_levels = 16

@@ -53,6 +53,14 @@ def test_history_features_by_hand():
                              rtol=1e-6)  # step 7 is beyond t = 5
   np.testing.assert_allclose(f[1, 1, 3 * player:3 * player + 3], [1.0, 1 / 50, 1.0], rtol=1e-6)
   np.testing.assert_allclose(f[..., -1], 0.1)
+  np.testing.assert_allclose(f[1, 1, -2], 1.0)  # the step-0 sighting back-projects to itself
+  # With actions: a sighting at step 2 after "right" (4) and "down" (2) back-projects up-left.
+  codes2 = np.full((11, 5, 5), sokoban.FLOOR, np.int8)
+  codes2[2, 3, 3] = sokoban.PLAYER
+  acts = np.array([4, 2] + [0] * 8)
+  f2 = np.asarray(sc.history_features(jnp.asarray(codes2), 5, jnp.asarray(acts)))
+  np.testing.assert_allclose(f2[1, 1, -2], np.exp(-2 / 10), rtol=1e-6)  # (2, 2) interior (1, 1)
+  assert f2[..., -2].sum() == pytest.approx(np.exp(-2 / 10))
   f8 = np.asarray(sc.history_features(jnp.asarray(codes), 8))
   np.testing.assert_allclose(f8[0, 0, 3 * wall:3 * wall + 3], [1.0, 2 / 50, np.exp(-3 / 5)],
                              rtol=1e-6)
