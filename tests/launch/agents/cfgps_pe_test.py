@@ -22,6 +22,27 @@ def test_registered():
     claims.check_claim(claim)
 
 
+def test_summarise_by_hand():
+  """The fast counterpart of the smoke run: summary keys, means and the IS minimum by hand."""
+  def est(err):
+    return {"rel_error": err, "rel_error_se": 0.01, "value": 1.0 - err}
+  names = cfgps_pe.ESTIMATORS + ("cf_t0", "cf_t20")
+  res = {"policies": {f"eps{e:g}": dict({n: est(0.1 * (i + 1) + 0.01 * j)
+                                          for j, n in enumerate(names)},
+                                         epsilon=e, true_value=1.0, true_value_se=0.0,
+                                         solve_rate=0.5)
+                      for i, e in enumerate((0.05, 0.8))},
+         "posterior": {0: {"log_lik": -40.0, "exact": 0.0}, 20: {"log_lik": -5.0, "exact": 0.5}},
+         "wall_s": 1.0, "scenario_train_s": 0.5}
+  s = cfgps_pe.summarise(res, (0, 20))
+  assert s["mb_rel_error/eps0.05"] == pytest.approx(0.1)
+  assert s["mb_rel_error_mean"] == pytest.approx(0.15)      # (0.1 + 0.2) / 2
+  assert s["is_rel_error_min"] == pytest.approx(0.11)       # is is the second estimator
+  assert s["cf_t50_rel_error_mean"] == s["cf_t20_rel_error_mean"] == pytest.approx(0.2)  # j = 5
+  assert s["posterior_exact_t50"] == 0.5 and s["posterior_log_lik_t0"] == -40.0
+
+
+@pytest.mark.slow
 def test_smoke(tmp_path):
   c = config_module.get_config("smoke")
   summary = app.execute(cfgps_pe.experiment, c, tmp_path, progress=False)
