@@ -73,6 +73,12 @@ def base_config() -> ml_collections.ConfigDict:
       rollout_features=(8,), rollout_kernel_sizes=(3,), rollout_strides=(2,),
       rollout_hidden=32, rollout_actions="sample", imagination_mode="greedy"))
   c.reuse_imagination = True      # The update reuses the acting pass's imagination.
+  # Train the seeds together under jax.vmap (one loop) or one after another (one loop each).
+  # [O] False: with jax 0.10.2 on the CPU, the I2A chunk vmapped over seeds hung in its first
+  # execution at XLA's default optimisation level (every thread in a futex wait, no CPU used;
+  # twice for I2A at depth 3, once for the copy model), while single seeds at 16 and 48
+  # environments ran; on a GPU set it True.
+  c.vmap_seeds = False
   # The environment model (agents.i2a.EnvModelConfig), its data and training.
   c.model = fields(i2a.EnvModelConfig(width=32, blocks=((8, 16, 32),), large_kernel=7,
                                       frame_hidden=32, reward_hidden=32))
@@ -246,9 +252,19 @@ def train_and_evaluate(run: app.Run, c, name: str, cfg: i2a.AgentConfig, tag: st
   trainer = i2a.make_agent_trainer(cfg, env, env_params, env_model=model,
                                    model_params=model_params, env_name=tag,
                                    refresh_env_params=a2c_launch.refresh_env_params(tag, env, c))
-  state = run.train_loop(trainer.init, trainer.chunk, cfg.a2c.num_chunks, name=name,
-                         seed_keys=seed_keys(c, salt))
-  history = run.history(name)
+  keys = seed_keys(c, salt)
+  if c.vmap_seeds:
+    state = run.train_loop(trainer.init, trainer.chunk, cfg.a2c.num_chunks, name=name,
+                           seed_keys=keys)
+    history = run.history(name)
+  else:  # one loop per seed (see `base_config`'s vmap_seeds), stacked as vmap would
+    states, histories = [], []
+    for s in range(c.num_seeds):
+      states.append(run.train_loop(trainer.init, trainer.chunk, cfg.a2c.num_chunks,
+                                   name=f"{name}_seed{s}", seed_keys=keys[s:s + 1]))
+      histories.append(run.history(f"{name}_seed{s}"))
+    state = jax.tree.map(lambda *x: jnp.concatenate(x), *jax.device_get(states))
+    history = {k: np.concatenate([np.asarray(h[k]) for h in histories]) for k in histories[0]}
   a2c.check_finite(history, tag)
   updates = history["episodes"].shape[-1]
   curves = a2c.episode_statistics(history, max(1, updates // c.curve_points))

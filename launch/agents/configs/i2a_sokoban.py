@@ -63,6 +63,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.data_agent_chunks = 1
     c.data_envs, c.data_steps = 4, 12
   elif preset == "full":
+    c.vmap_seeds = True            # on a GPU (see base_config)
     c.env = "sokoban-10x10-4"
     c.sokoban_stream_levels = 4096
     c.sokoban_stream_batch = 1024
