@@ -49,6 +49,9 @@ class PEConfig:
   t_set: tuple = sc.T_SET                 # history lengths of the posteriors
   true_value_reps: int = 8                # on-policy episodes per held-out level per target
   max_floor: int = 44                     # rooms the solver tables (see agents.cfgps.solver)
+  posterior_tries: int = 8                # CF-PE's levels: up to this many posterior samples
+                                          # per episode, the first consistent with h_t kept
+                                          # (scenario.sample_consistent_levels; 1: plain)
   scenario: sc.ScenarioConfig = sc.ScenarioConfig()
   scenario_chunks: int = 20               # training chunks of the scenario model
 
@@ -100,6 +103,18 @@ def run(config: PEConfig, log: Callable[[str], None] = print) -> dict:
   for t, row in out["posterior"].items():
     log(f"posterior t={t}: log-lik {row['log_lik']:.1f}, exact {row['exact']:.2f}, consistent "
         f"{row['consistent']:.2f}, solvable {row.get('solvable', float('nan')):.2f}")
+  if config.posterior_tries > 1:
+    out["rejection"] = {}
+    for t in config.t_set:
+      levels, found = sc.sample_consistent_levels(
+          jax.random.fold_in(k_rep, 20_000 + t), config.scenario, net_params, env, params,
+          logged, t, config.posterior_tries)
+      post_levels[t] = levels
+      exact = np.all(np.asarray(sc.level_to_classes(levels))
+                     == np.asarray(sc.level_to_classes(logged.level)), axis=(1, 2))
+      out["rejection"][t] = {"found": float(np.mean(found)), "exact": float(exact.mean())}
+      log(f"posterior t={t} with rejection ({config.posterior_tries} tries): consistent "
+          f"{np.mean(found):.2f}, exact {exact.mean():.2f}")
   # The prior's levels for MB-PE: p(U) is the posterior at t = 0; fresh draws (another key).
   prior_levels, _ = sc.sample_levels(jax.random.fold_in(k_rep, 10_000), config.scenario,
                                      net_params, logged, 0, config.num_boxes)

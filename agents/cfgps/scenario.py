@@ -424,6 +424,37 @@ def posterior_report(key, config: ScenarioConfig, params, env, env_params,
   return (out, drawn) if return_samples else out
 
 
+def sample_consistent_levels(key, config: ScenarioConfig, params, env, env_params,
+                             episodes: ep_lib.Episode, t: int, tries: int):
+  """Posterior samples with those that contradict h_t rejected [O]: per episode, the first
+  of up to `tries` samples of p(U | h_t) (keys `fold_in(key, i)`) whose replay under the logged
+  actions and noise keys shows the logged h_t (`consistent_with_history`), else the last one.
+  This conditions the learned posterior q(U | h_t) on the event p(h_t | U) > 0, a projection
+  that can only move it towards the true posterior. Returns `(levels [N], found [N] bool)`."""
+  if isinstance(tries, bool) or not isinstance(tries, int) or tries < 1:
+    raise ValueError(f"tries must be a positive integer; got {tries!r}")
+  chosen, found = None, None
+  for i in range(tries):
+    levels, _ = sample_levels(jax.random.fold_in(key, i), config, params, episodes, t,
+                              env.num_boxes)
+    ok = consistent_with_history(env, env_params, episodes, levels, t)
+    if chosen is None:
+      chosen, found = levels, ok
+    else:
+      take = ok & ~found
+      chosen = jax.tree.map(
+          lambda new, old: jnp.where(take.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
+          levels, chosen)
+      # an episode with no consistent sample yet keeps the latest sample
+      chosen = jax.tree.map(
+          lambda new, old: jnp.where((~found & ~ok).reshape((-1,) + (1,) * (new.ndim - 1)),
+                                     new, old), levels, chosen)
+      found = found | ok
+    if found.all():
+      break
+  return chosen, found
+
+
 def consistent_with_history(env, params, episodes: ep_lib.Episode, levels: Level,
                             t: int) -> np.ndarray:
   """bool `[N]`: each level, replayed with the episode's logged actions and keys, shows the

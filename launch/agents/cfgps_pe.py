@@ -34,7 +34,7 @@ def pe_config(config) -> pe_experiment.PEConfig:
       bank_seed=int(config.bank_seed), num_levels=int(config.num_levels),
       num_eval_levels=int(config.num_eval_levels), epsilons=tuple(config.epsilons),
       t_set=tuple(int(t) for t in config.t_set), true_value_reps=int(config.true_value_reps),
-      max_floor=int(config.max_floor),
+      max_floor=int(config.max_floor), posterior_tries=int(config.posterior_tries),
       scenario=pe_experiment.scenario_config(
           config.channels, config.layers, config.cond_layers, config.learning_rate,
           config.batch_size, config.steps_per_chunk),
@@ -64,6 +64,9 @@ def summarise(res: dict, t_set) -> dict:
       if k in row:
         s[f"posterior_{k}_t{t}"] = row[k]
   s["posterior_exact_t50"] = res["posterior"][last]["exact"]
+  for t, row in res.get("rejection", {}).items():
+    s[f"rejection_consistent_t{t}"] = row["found"]
+    s[f"rejection_exact_t{t}"] = row["exact"]
   s["wall_s"] = res["wall_s"]
   s["scenario_train_s"] = res["scenario_train_s"]
   return s
@@ -108,6 +111,12 @@ def _table(run: app.Run, res: dict, t_set) -> None:
     lines.append(f"| {t} | {r['log_lik']:.1f} ± {r['log_lik_se']:.1f} | {r['exact']:.3f} | "
                  f"{r['consistent']:.3f} | {r.get('solvable', float('nan')):.3f} | "
                  f"{r.get('consistent_and_solvable', float('nan')):.3f} |")
+  if res.get("rejection"):
+    lines += ["", "CF-PE's levels with rejection of samples that contradict h_t (up to "
+              f"{res['config']['posterior_tries']} tries per episode):", "",
+              "| t | a consistent sample found | sample = true level |", "|---|---|---|"]
+    for t, r in res["rejection"].items():
+      lines.append(f"| {t} | {r['found']:.3f} | {r['exact']:.3f} |")
   if run.is_writer:
     (run.workdir / "results.md").write_text("\n".join(lines) + "\n")
 

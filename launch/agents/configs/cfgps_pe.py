@@ -52,6 +52,9 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.t_set = scenario.T_SET    # History lengths t of the posteriors.
   c.true_value_reps = 4       # On-policy episodes per held-out level per target (true values).
   c.max_floor = 44            # Rooms with more floor cells are not tabled by the solver.
+  # CF-PE's levels: up to this many posterior samples per episode, the first consistent with
+  # h_t kept (agents.cfgps.scenario.sample_consistent_levels); 1: one plain sample.
+  c.posterior_tries = 8
   c.channels = 16             # Scenario model: layer width.
   c.layers = 3                # Scenario model: masked residual layers.
   c.cond_layers = 2           # Scenario model: layers of the history-summary trunk.
@@ -69,6 +72,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.num_levels = 64
     c.num_eval_levels = 16
     c.true_value_reps = 2
+    c.posterior_tries = 2
     c.channels = 8
     c.layers = 1
     c.cond_layers = 1

@@ -160,3 +160,23 @@ def test_posterior_concentrates_at_t50_on_easy_histories(env, bank):
   assert rep[50]["consistent"] >= 0.9, rep
   assert rep[0]["exact"] <= 0.4, rep
   assert rep[50]["log_lik"] > rep[0]["log_lik"] + 5.0, rep
+
+
+def test_rejection_keeps_consistent_samples(env, bank, small_net):
+  """At t = 0 every sample is consistent: the first try is kept (the plain sample of key
+  fold_in(key, 0)); at t = 10 a kept sample that is marked found is consistent."""
+  net, params = small_net
+  cfg = sc.ScenarioConfig(channels=8, layers=2, cond_layers=1)
+  env_params = env.make_params(bank[:4])
+  eps = cfgps.log_on_levels(jax.random.PRNGKey(5), env, env_params, cfgps.uniform_policy(5),
+                            bank[:4], 10)
+  key = jax.random.PRNGKey(6)
+  levels, found = sc.sample_consistent_levels(key, cfg, params, env, env_params, eps, 0, 3)
+  plain, _ = sc.sample_levels(jax.random.fold_in(key, 0), cfg, params, eps, 0, 3)
+  assert found.all()
+  np.testing.assert_array_equal(np.asarray(levels.boxes), np.asarray(plain.boxes))
+  levels, found = sc.sample_consistent_levels(key, cfg, params, env, env_params, eps, 10, 2)
+  ok = sc.consistent_with_history(env, env_params, eps, levels, 10)
+  assert (ok | ~found).all() and (ok == found).all()
+  with pytest.raises(ValueError, match="tries must be a positive integer"):
+    sc.sample_consistent_levels(key, cfg, params, env, env_params, eps, 10, 0)
