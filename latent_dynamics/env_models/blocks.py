@@ -10,6 +10,9 @@ choice where the paper is silent or our symbolic-tile frames differ from its RGB
   encoder's down-sampling and the decoder's up-sampling, no strided convolutions). [O] Frames
   whose height or width is not a multiple of the total factor are zero-padded at the bottom and
   right (`pad_to_multiple`) and the decoder crops back.
+- `Conv` [O]: `nn.Conv` (SAME, stride 1) with two lowerings of one function and one set of
+  params: XLA's convolution ("xla", fast forward passes) and patches @ kernel ("patches", fast
+  gradients under `lax.scan` on the CPU); the models train with one and roll out with the other.
 - `ConvStack` [P]: `conv k1 (c1) -> relu -> conv k2 (c2), plus the first conv's output -> relu
   -> conv k3 (c3)`, stride 1, SAME padding. [O] When `c1 != c2` the skip is left out.
 - `ResConv` [P]: `x + (conv 3x3 (h) -> relu -> conv 5x5 (h) -> relu -> conv 3x3 (C_x))(y)`:
@@ -111,15 +114,22 @@ def broadcast_planes(v: jax.Array, grid: tuple) -> jax.Array:
 
 
 # ------------------------------------------------------------------------------ conv blocks
-class PatchConv(nn.Module):
-  """`nn.Conv(features, (k, k), padding="SAME")`, stride 1, computed as patches @ kernel.
+CONV_IMPLS = ("xla", "patches")
 
-  [O] The same function and params (`kernel (k, k, C_in, F)`, `bias (F,)`) as `nn.Conv`; XLA's
-  CPU convolution gradients are slow under `lax.scan`, a matmul's are not (as
-  `agents.a2c.networks.PatchConv`, which `latent_dynamics` may not import).
+
+class Conv(nn.Module):
+  """`nn.Conv(features, (k, k), padding="SAME")`, stride 1, with `nn.Conv`'s params
+  (`kernel (k, k, C_in, F)`, `bias (F,)`) and a choice of lowering, `impl`:
+
+  - "xla": `lax.conv_general_dilated`, XLA's convolution (fast forward rollouts);
+  - "patches": patches @ kernel (`conv_general_dilated_patches`, then a matmul), the same
+    function; [O] XLA's CPU convolution *gradients* under `lax.scan` are 3-6x slower than a
+    matmul's (as `agents.a2c.networks.PatchConv`, which `latent_dynamics` may not import).
+  Both give the same params, so one model's params serve either.
   """
   features: int
   kernel_size: int
+  impl: str = "xla"
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
 
   @nn.compact
@@ -129,50 +139,56 @@ class PatchConv(nn.Module):
     bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
     if k == 1:
       return x @ kernel[0, 0] + bias
+    if self.impl == "xla":
+      return jax.lax.conv_general_dilated(
+          x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
     patches = jax.lax.conv_general_dilated_patches(
         x, (k, k), (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
     matrix = jnp.transpose(kernel, (2, 0, 1, 3)).reshape(c_in * k * k, self.features)
     return patches @ matrix + bias
 
 
-def _conv(features: int, k: int, name: str | None = None) -> PatchConv:
-  return PatchConv(features, k, name=name)
+def _conv(features: int, k: int, impl: str, name: str | None = None) -> Conv:
+  return Conv(features, k, impl, name=name)
 
 
 class ConvStack(nn.Module):
   """B18's `conv_stack((k1, k2, k3), (c1, c2, c3))`; see the module docstring."""
   kernels: Sequence[int]
   channels: Sequence[int]
+  impl: str = "xla"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     (k1, k2, k3), (c1, c2, c3) = self.kernels, self.channels
-    h = nn.relu(_conv(c1, k1)(x))
-    y = _conv(c2, k2)(h)
+    h = nn.relu(_conv(c1, k1, self.impl)(x))
+    y = _conv(c2, k2, self.impl)(h)
     if c1 == c2:
       y = y + h
-    return _conv(c3, k3)(nn.relu(y))
+    return _conv(c3, k3, self.impl)(nn.relu(y))
 
 
 class ResConv(nn.Module):
   """`x + f(y)` with `f = conv 3x3 (h) -> relu -> conv 5x5 (h) -> relu -> conv 3x3 (C_x)`."""
   hidden: int = 32
+  impl: str = "xla"
 
   @nn.compact
   def __call__(self, x: jax.Array, y: jax.Array | None = None) -> jax.Array:
     y = x if y is None else y
-    h = nn.relu(_conv(self.hidden, 3)(y))
-    h = nn.relu(_conv(self.hidden, 5)(h))
-    return x + _conv(x.shape[-1], 3)(h)
+    h = nn.relu(_conv(self.hidden, 3, self.impl)(y))
+    h = nn.relu(_conv(self.hidden, 5, self.impl)(h))
+    return x + _conv(x.shape[-1], 3, self.impl)(h)
 
 
 class PoolAndInject(nn.Module):
   """`[N, h, w, F] -> [N, h, w, F + P]`: the input and the broadcast max-pool of a 3x3 conv."""
   features: int = 32
+  impl: str = "xla"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    pooled = pool_and_inject(_conv(self.features, 3)(x))[..., self.features:]
+    pooled = pool_and_inject(_conv(self.features, 3, self.impl)(x))[..., self.features:]
     return jnp.concatenate([x, pooled], -1)
 
 
@@ -180,26 +196,28 @@ class Encoder(nn.Module):
   """`o[N, H, W, C] -> e[N, h, w, E]` with `h = ceil(H / (f1 f2))`, `w` likewise."""
   factors: Sequence[int] = (1, 2)
   channels: int = 64
+  impl: str = "xla"
 
   @nn.compact
   def __call__(self, obs: jax.Array) -> jax.Array:
     f1, f2 = self.factors
     x = space_to_depth(pad_to_multiple(obs, f1 * f2), f1)
-    x = ConvStack((3, 5, 3), (16, 16, self.channels))(x)
+    x = ConvStack((3, 5, 3), (16, 16, self.channels), self.impl)(x)
     x = space_to_depth(x, f2)
-    return nn.relu(ConvStack((3, 5, 3), (32, 32, self.channels))(x))
+    return nn.relu(ConvStack((3, 5, 3), (32, 32, self.channels), self.impl)(x))
 
 
 class InitialState(nn.Module):
   """`(e_{-2}, e_{-1}, e_0)[N, h, w, E] -> s_0[N, h, w, S]`."""
   state_channels: int = 64
+  impl: str = "xla"
 
   @nn.compact
   def __call__(self, e_context: jax.Array) -> jax.Array:
     """`e_context[N, 3, h, w, E]`."""
     x = jnp.concatenate([e_context[:, i] for i in range(e_context.shape[1])], -1)
     s = self.state_channels
-    return ConvStack((1, 3, 3), (s, s, s))(x)
+    return ConvStack((1, 3, 3), (s, s, s), self.impl)(x)
 
 
 class Transition(nn.Module):
@@ -207,22 +225,25 @@ class Transition(nn.Module):
   flat action code (one one-hot, or `k` concatenated for a jumpy model)."""
   hidden: int = 32
   pool_features: int = 32
+  impl: str = "xla"
 
   @nn.compact
   def __call__(self, s: jax.Array, a: jax.Array, z: jax.Array | None = None) -> jax.Array:
     parts = [s, broadcast_planes(a, s.shape[1:3])] + ([] if z is None else [z])
-    h = nn.relu(ResConv(self.hidden)(s, jnp.concatenate(parts, -1)))
-    return ResConv(self.hidden)(h, PoolAndInject(self.pool_features)(h))
+    h = nn.relu(ResConv(self.hidden, self.impl)(s, jnp.concatenate(parts, -1)))
+    return ResConv(self.hidden, self.impl)(h, PoolAndInject(self.pool_features, self.impl)(h))
 
 
 class GaussianHead(nn.Module):
   """`inputs[N, h, w, *] -> (mu, sigma)[N, h, w, Z]` by `ConvStack(1, 3, 3; h, h, 2Z)`."""
   latent_channels: int
   hidden: int = 32
+  impl: str = "xla"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    out = ConvStack((1, 3, 3), (self.hidden, self.hidden, 2 * self.latent_channels))(x)
+    out = ConvStack((1, 3, 3), (self.hidden, self.hidden, 2 * self.latent_channels),
+                    self.impl)(x)
     mu, pre = jnp.split(out, 2, axis=-1)
     return mu, nn.softplus(pre) + SIGMA_MIN
 
@@ -234,16 +255,17 @@ class Decoder(nn.Module):
   hidden: int = 32
   channels: int = 64
   reward_hidden: int = 24
+  impl: str = "xla"
 
   @nn.compact
   def __call__(self, s: jax.Array, z: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     f1, f2 = self.factors
     height, width, c = self.frame_shape
     x = s if z is None else jnp.concatenate([s, z], -1)
-    x = ConvStack((1, 5, 3), (self.hidden, self.hidden, self.channels))(x)
+    x = ConvStack((1, 5, 3), (self.hidden, self.hidden, self.channels), self.impl)(x)
     x = depth_to_space(x, f2)
-    x = ConvStack((3, 3, 1), (self.channels, self.channels, c * f1 * f1))(x)
+    x = ConvStack((3, 3, 1), (self.channels, self.channels, c * f1 * f1), self.impl)(x)
     logits = depth_to_space(x, f1)[:, :height, :width, :]
-    r = nn.relu(_conv(self.reward_hidden, 3)(s))
+    r = nn.relu(_conv(self.reward_hidden, 3, self.impl)(s))
     reward = nn.Dense(1, name="reward_out")(r.reshape((r.shape[0], -1)))[:, 0]
     return logits, reward

@@ -38,10 +38,10 @@ def test_pool_and_inject_matches_the_i2a_model():
   np.testing.assert_allclose(np.asarray(got[1, 2, 3, 4:]), np.asarray(x[1].max(axis=(0, 1))))
 
 
-def test_patch_conv_equals_flax_conv():
+def test_both_conv_lowerings_equal_flax_conv():
   x = jax.random.normal(jax.random.key(1), (2, 5, 6, 3))
-  for k in (1, 5):     # the matmul shortcut and the patches path
-    conv = blocks.PatchConv(4, k)
+  for k, impl in ((1, "xla"), (5, "xla"), (5, "patches")):   # 1x1 is a matmul in both
+    conv = blocks.Conv(4, k, impl)
     params = conv.init(jax.random.key(2), x)
     want = nn.Conv(4, (k, k), padding="SAME").apply(params, x)
     np.testing.assert_allclose(np.asarray(conv.apply(params, x)), np.asarray(want), atol=1e-5)
