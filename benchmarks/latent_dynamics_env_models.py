@@ -7,6 +7,10 @@ batch, jumpy ones faster still).
 * RAR: I2A's environment model (`agents.i2a.env_model`, its default, paper-sized config: a
   1x1 conv of 64 channels and two basic blocks with 7x7 long-range convs), which predicts in
   frame space and feeds its own *sampled* frame back at every step (`predict(mode="sample")`).
+  Its convolutions are `agents.a2c.networks.PatchConv` (patches @ kernel, chosen for fast
+  gradients); the row "RAR, XLA conv" computes the same function with XLA's convolution (a
+  flax method interceptor), the lowering the SSMs roll out with (`blocks.Conv(impl="xla")`).
+  The speed-up column divides by the plain RAR row; compare with both.
 * dSSM-DET, dSSM-VAE, sSSM, jumpy sSSM (`k = 4` actions per model step):
   `latent_dynamics.env_models` at their default (B18 App. A) sizes, rolled out by
   `imagine` with the frame logits decoded at every model step (`decode=True`, the rows
@@ -36,9 +40,11 @@ import time
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
+from agents.a2c.networks import PatchConv  # noqa: E402
 from agents.i2a import env_model as i2a_env_model  # noqa: E402
 from envs import minipacman  # noqa: E402
 from latent_dynamics import env_models  # noqa: E402
@@ -52,7 +58,19 @@ def num_params(tree) -> int:
   return int(sum(x.size for x in jax.tree.leaves(tree)))
 
 
-def rar_runner(obs_shape, num_actions, reward_spec):
+def _xla_conv(next_fun, args, kwargs, context):
+  """A flax method interceptor computing `agents.a2c.networks.PatchConv` (patches @ kernel) by
+  XLA's convolution instead: the same function of the same params."""
+  module = context.module
+  if not isinstance(module, PatchConv) or context.method_name != "__call__" \
+      or module.stride != 1:
+    return next_fun(*args, **kwargs)
+  kernel, bias = module.variables["params"]["kernel"], module.variables["params"]["bias"]
+  return jax.lax.conv_general_dilated(args[0], kernel, (1, 1), "SAME",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
+
+
+def rar_runner(obs_shape, num_actions, reward_spec, xla_conv: bool = False):
   """`(params, rollout(params, obs0[B], actions[B, T], key) -> (frames, rewards))`."""
   model = i2a_env_model.make_env_model(i2a_env_model.EnvModelConfig(), obs_shape, num_actions,
                                        reward_spec)
@@ -63,7 +81,11 @@ def rar_runner(obs_shape, num_actions, reward_spec):
       a, t = x
       obs, reward = model.predict(params, obs, a, mode="sample", key=jax.random.fold_in(key, t))
       return obs, (obs, reward)
-    _, out = jax.lax.scan(body, obs0, (actions.T, jnp.arange(actions.shape[1])))
+    if xla_conv:
+      with nn.intercept_methods(_xla_conv):
+        _, out = jax.lax.scan(body, obs0, (actions.T, jnp.arange(actions.shape[1])))
+    else:
+      _, out = jax.lax.scan(body, obs0, (actions.T, jnp.arange(actions.shape[1])))
     return out
 
   return params, rollout
@@ -100,7 +122,9 @@ def main():
   spec = i2a_env_model.minipacman_event_spec(env_params)
 
   rar_params, rar_fn = rar_runner(obs_shape, num_actions, spec)
-  entries = [("RAR (I2A env model)", "frames", 1, None, rar_params, rar_fn)]
+  _, rar_xla_fn = rar_runner(obs_shape, num_actions, spec, xla_conv=True)
+  entries = [("RAR (I2A env model)", "frames", 1, None, rar_params, rar_fn),
+             ("RAR, XLA conv", "frames", 1, None, rar_params, rar_xla_fn)]
   for kind, jump in (("dSSM-DET", 1), ("dSSM-VAE", 1), ("sSSM", 1), ("sSSM", JUMP)):
     for decode in (True, False):
       model, params, fn = ssm_runner(kind, jump, obs_shape, num_actions, decode)
