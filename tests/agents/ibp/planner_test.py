@@ -122,12 +122,15 @@ def _svg_check(num_actions, routes, directions, through_surrogate):
   s0 = jax.tree.map(lambda x: x.astype(jnp.float64) if x.dtype == jnp.float32 else x,
                     _state(env, p, seed=4))
   routes, key = jnp.asarray(routes), jax.random.PRNGKey(5)
-  task = jax.jit(lambda q: planner.rollout(q, s0, key, routes).task_loss)
+  # One compiled function gives the loss (for the finite differences) and its gradient.
+  task_and_grad = jax.jit(jax.value_and_grad(
+      lambda q: planner.rollout(q, s0, key, routes).task_loss))
+  task = lambda q: task_and_grad(q)[0]
   if through_surrogate:   # the planner's training objective (costs' pathwise gradient)
     surrogate = sg.make_surrogate(planner.graph)
     grads = jax.jit(jax.grad(lambda q: surrogate(q, s0, key, routes)[0]))(params)
   else:
-    grads = jax.jit(jax.grad(task))(params)
+    grads = task_and_grad(params)[1]
   for part, seed in directions:
     leaves, tdef = jax.tree.flatten(params[part])
     ks = jax.random.split(jax.random.PRNGKey(seed), len(leaves))
