@@ -8,7 +8,7 @@ from launch.latent_dynamics import env_models as ld_env_models
 from launch.latent_dynamics.configs import env_models as config_module
 
 
-@pytest.mark.slow   # about 270 s on 2 cores at load 8.5 (four models trained and scored)
+@pytest.mark.slow   # 270 s cold at load 8.5; 48 s with a warm XLA cache (four models)
 def test_smoke(tmp_path):
   config = config_module.get_config("smoke")
   config.envs = "sokoban"
@@ -21,7 +21,7 @@ def test_smoke(tmp_path):
   assert (tmp_path / "figures" / "rollouts_sokoban.png").exists()
 
 
-@pytest.mark.slow   # 34-75 s on 2 cores at load 8.5-8.7
+@pytest.mark.slow   # 34-75 s cold at load 8.5-8.7 on 2 cores; 3.5 s with a warm XLA cache
 def test_smoke_one_model(tmp_path):
   # The lighter counterpart of test_smoke: the deterministic SSM alone, whose log-likelihood is
   # exact, so its per-frame curve is the mean of exact prefix log-likelihoods over t.
