@@ -10,7 +10,7 @@ held-out multi-step accuracy is reported beside the good one's). The Monte-Carlo
 and bootstrap value. Presets start from `launch.agents.i2a_common.base_config()`:
 
 - `smoke`: 2 seeds, a few updates, tiny networks (seconds; CI).
-- `default`: Sokoban 7x7/2, 3 seeds, depth 3, 9.6e4 frames per seed per agent (about 38
+- `default`: Sokoban 7x7/2, 3 seeds, depth 3, 9.6e4 frames per seed per agent (about 42
   minutes estimated on the shared 2 cores).
 - `full`: 10x10/4 at the paper's agent sizes for a GPU.
 """
@@ -46,7 +46,8 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.mc_depth = 3                   # Monte-Carlo rollout depth (I2A: c.net.depth).
   if preset in ("default", "demo"):
     # 3 agents trained (standard, I2A good, I2A poor: 9.6e4 frames per seed each, about 30
-    # minutes at the benchmark's rates) + 2 Monte-Carlo evaluations (about 3 minutes each).
+    # minutes at the benchmark's rates) + 2 Monte-Carlo evaluations (about 3 minutes each)
+    # + the data agent and the models (about 4 minutes): about 42 minutes.
     c.agent.num_chunks = 6
   if preset == "smoke":
     c.poor_model_steps = 2

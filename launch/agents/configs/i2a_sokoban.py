@@ -7,7 +7,7 @@ saturate within the budget. Presets start from `launch.agents.i2a_common.base_co
 
 - `smoke`: 2 seeds, a few updates, tiny networks, depth 1 (about a minute on 2 cores; CI).
 - `default`: 7x7/2 on the level stream, 3 seeds, depths 1/3/5, 6.4e4 frames per seed per agent
-  (4 chunks x 200 updates x 16 x 5; about 37 minutes estimated on the shared 2 cores; far
+  (4 chunks x 200 updates x 16 x 5; about 41 minutes estimated on the shared 2 cores; far
   below what A2C needs to solve 7x7/2, 4.8e6 frames: a first number, not the paper's regime).
 - `full`: the paper's agent sizes for a GPU: 10x10/4, 32 environments, depth 1/3/5, 1.6e7
   frames per seed per agent.
@@ -44,7 +44,8 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   # 16 envs x 5 steps x 200 updates = 1.6e4 frames per chunk; 4 chunks = 6.4e4 frames per seed
   # per agent: at the rates of benchmarks/i2a_throughput.py on the shared 2 cores (standard
   # 27k, copy 3.5k, I2A depth 1/3/5 945/319/185 frames/s) the 5 agents x 3 seeds train in
-  # about 32 minutes, about 37 with compilation, the model and the evaluation (agents/README).
+  # about 32 minutes, about 41 with compilation, the data agent and the model (224 s measured)
+  # and the evaluation.
   c.agent.updates_per_chunk = 200
   c.agent.num_chunks = 4
   c.random_steps = 241             # evaluation: 2 x the 120-step limit + 1

@@ -38,7 +38,7 @@ def test_registered_and_every_preset_builds_the_agents():
 
 def test_default_budgets():
   """Frames per seed and agent of the CPU presets (agents/README.md states their wall times)."""
-  for module, frames in ((c_minipacman, 4_800), (c_sokoban, 64_000), (c_poor, 96_000)):
+  for module, frames in ((c_minipacman, 3_200), (c_sokoban, 64_000), (c_poor, 96_000)):
     a = module.get_config("default").agent
     assert a.num_envs * a.rollout_length * a.updates_per_chunk * a.num_chunks == frames
 
