@@ -7,9 +7,10 @@ nonlinear embeddings" (fLDS: LDS latents, neural-network embedding, smoothing po
 
 Modules: `block_tridiag` (sequential) and `block_tridiag_parallel` (O(log T) depth) linear
 algebra, `kalman` (exact reference), `models`, `posteriors`, `recognition`, `train`,
-`evaluation`. See README.md for the equation-to-function table.
+`evaluation`; `env_models`, the state-space environment models of Buesing et al. 2018
+(env_models/README.md). See README.md for the equation-to-function table.
 """
-from latent_dynamics import block_tridiag, block_tridiag_parallel
+from latent_dynamics import block_tridiag, block_tridiag_parallel, env_models
 from latent_dynamics.block_tridiag import BlockCholesky
 from latent_dynamics.evaluation import (
     best_linear_map_r2,
@@ -42,7 +43,8 @@ from latent_dynamics.train import (
 __all__ = [
     "BlockCholesky", "BlockTridiagGaussian", "Dataset", "Embedding", "KalmanResult",
     "Recognition", "StateSpaceModel", "TrainState", "Trainer", "best_linear_map_r2",
-    "block_tridiag", "block_tridiag_parallel", "default_config", "dynamics", "kalman_smoother",
+    "block_tridiag", "block_tridiag_parallel", "default_config", "dynamics", "env_models",
+    "kalman_smoother",
     "lds_params", "lds_posterior", "leave_one_neuron_out_loglik", "make_dataset", "make_elbo",
     "make_model",
     "make_recognition", "make_train", "make_trainer", "mean_field", "minibatch",

@@ -101,6 +101,7 @@ import optax
 
 from agents import rollout as rollout_lib
 from agents.a2c.networks import PatchConv
+from latent_dynamics.env_models.blocks import pool_and_inject  # shared with the SSMs
 
 FRAME_MODES = ("greedy", "sample", "probs")
 REWARD_POOLS = ("max", "flatten")
@@ -165,13 +166,6 @@ def minipacman_event_spec(env_params) -> RewardSpec:
 
 
 # ------------------------------------------------------------------------------ architecture
-def pool_and_inject(x: jax.Array) -> jax.Array:
-  """`[..., H, W, F] -> [..., H, W, 2F]`: `x` and, broadcast to every cell, the per-channel
-  maximum over the frame (I2A App. B)."""
-  pooled = jnp.max(x, axis=(-3, -2), keepdims=True)
-  return jnp.concatenate([x, jnp.broadcast_to(pooled, x.shape)], axis=-1)
-
-
 def _conv(features: int, k: int, name: str | None = None) -> PatchConv:
   return PatchConv(features, k, 1, kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)),
                    name=name)

@@ -18,7 +18,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 # benchmark's main at T = 200.
 SLOW_BENCHMARKS = {"envs_throughput", "envs_sokoban_levels", "calcium_vs_oasis",
                    "sac_d_throughput", "agents_a2c_throughput", "agents_a2c_sokoban_levels",
-                   "latent_dynamics_vs_dynamax", "manifold_scaling"}
+                   "latent_dynamics_vs_dynamax", "manifold_scaling", "i2a_throughput",
+                   "latent_dynamics_env_models"}
 
 
 @pytest.mark.parametrize("name", [
