@@ -170,6 +170,7 @@ def test_bad_input_is_refused_by_name(chain):
 
 
 # ------------------------------------------------------------------------------ learning
+@pytest.mark.slow  # 9-17 s; fast counterparts: the loss, gradient and reuse checks above
 def test_i2a_learns_the_corridor_far_better_than_random(chain):
   """GridChain(6), 30-step limit: the shortest episode is 5 steps; a uniform policy needs about
   25 on average and is often cut at 30. The model is trained first (uniform data), then frozen;
