@@ -61,14 +61,24 @@ Losses as one stochastic computation graph (`episode_graph`; Sec. 2 "Training"):
   backpropagation through the real actions and through the imagined steps that the plan context
   read (routes held fixed: they are stopped samples). The imagination cost has no pathwise
   gradient, and the score terms reach only the manager (its inputs are stopped): each subgraph
-  gets its own objective's gradient from one surrogate. [O] The imagination's weights are not
-  trained by this surrogate (its predictions are a function of frozen params, `imagine` closed
-  over them); it is trained supervised (`imagination.py`).
+  gets its own objective's gradient from one surrogate.
+- The imagination, trained together with the planner [P] ("each subgraph on its own
+  objective"): with `model=` (an `agents.ibp.imagination.Imagination`) its params are
+  `params["imagination"]`, read inside the surrogate through `stop_gradient` (the SVG path uses
+  the model's Jacobian w.r.t. its inputs, never trains its weights), and the loss adds the
+  model's own supervised loss (`Imagination.loss`) on the real transitions of the batch's
+  episodes (state and commanded thrust -> the environment's next state, all stopped): the
+  model's gradient is exactly that loss's gradient, and the other subgraphs' gradients are those
+  of the surrogate alone (both tested). [O] The transitions are the planner's own (on-policy):
+  the model is fitted where the controller acts. With `imagine=` (a fixed closure, e.g.
+  `simulator_imagination` in the proofs, or a model fitted first and frozen) there is no
+  supervised term and no `"imagination"` params.
 
     planner = make_planner(PlannerConfig(strategy="tree", max_imaginations=3), env, env_params,
-                           imagine=lambda s, c: model.predict(model_params, s, c))
+                           model=model, model_params=warm_start_params)    # trained jointly
+    planner = make_planner(config, env, env_params, imagine=simulator_imagination(env, p))
     params = planner.init(key)
-    loss, info = planner.loss(params, states0 [B], keys [B])     # surrogate, per-batch mean
+    loss, info = planner.loss(params, states0 [B], keys [B])     # surrogate + model loss, mean
     out = planner.rollout(params, state0, key)                   # one episode, no surrogate
 """
 from __future__ import annotations
@@ -184,6 +194,7 @@ class Rollout(NamedTuple):
   final_distance: jax.Array  # () the final distance-loss term
   imagination_cost: jax.Array  # () tau x imaginations
   trace: Trace
+  transitions: imagination_lib.Transitions  # [K] the real transitions (stopped; clipped thrust)
 
 
 class Planner(NamedTuple):
@@ -194,7 +205,11 @@ class Planner(NamedTuple):
   int overrides the manager); `graph(params, state0, key, routes=None)` the same episode as a
   stochastic computation graph (call it under `stochastic_graphs.make_surrogate`);
   `loss(params, states0 [B], keys [B]) -> (loss, aux)`: batch mean of the surrogate plus the
-  baseline's fitting loss, its gradient the three objectives' gradients.
+  baseline's fitting loss, plus (with a trainable `model`) the model's supervised loss on the
+  batch's real transitions; its gradient the subgraphs' own objectives' gradients.
+  `loss_terms(params, states0, keys) -> (planner_loss, model_loss, aux, transitions [B K])`: the
+  two terms apart (`model_loss` 0 without a trainable model). `model`: the trainable
+  `Imagination` or None (a fixed `imagine`).
   """
   init: Callable
   rollout: Callable
@@ -203,6 +218,8 @@ class Planner(NamedTuple):
   config: PlannerConfig
   env: Any
   env_params: Any
+  loss_terms: Callable | None = None
+  model: Any = None
 
 
 def _check_state(state0) -> None:
@@ -214,7 +231,8 @@ def _check_state(state0) -> None:
 
 def make_planner(config: PlannerConfig, env: ss.Spaceship, env_params: ss.SpaceshipParams,
                  imagine: Callable[[ss.SpaceshipState, jax.Array], imagination_lib.Prediction]
-                 ) -> Planner:
+                 | None = None, *, model: imagination_lib.Imagination | None = None,
+                 model_params: Any = None) -> Planner:
   """The IBP planner on Spaceship.
 
   Args:
@@ -222,11 +240,23 @@ def make_planner(config: PlannerConfig, env: ss.Spaceship, env_params: ss.Spaces
     env: the `Spaceship` environment (real steps).
     env_params: its params; `num_actions` (K, 1-3) fixes the episode length (checked by
       `envs.spaceship.check_params`, naming `params.num_actions`).
-    imagination: `imagine(state, thrust) -> Prediction` (ship, velocity, fuel, final_loss) of
-      one scene, e.g. a trained `Imagination.predict` with its params closed over, or
-      `simulator_imagination` (the true, noise-free simulator).
+    imagine: a fixed imagination, `imagine(state, thrust) -> Prediction` (ship, velocity, fuel,
+      final_loss) of one scene, e.g. a fitted `Imagination.predict` with its params closed over
+      (frozen), or `simulator_imagination` (the true, noise-free simulator).
+    model: instead of `imagine`, a trainable `Imagination` (trained together with the planner
+      on its own supervised loss; see the module docstring).
+    model_params: the model's initial params (a warm start, e.g. `train.fit_imagination`'s);
+      None: `model.init` of the planner's init key.
   """
   check_config(config)
+  if (imagine is None) == (model is None):
+    raise ValueError("make_planner needs exactly one of imagine= (a fixed imagination) and "
+                     "model= (a trainable agents.ibp.imagination.Imagination)")
+  if model is not None and not isinstance(model, imagination_lib.Imagination):
+    raise ValueError(f"model must be an agents.ibp.imagination.Imagination; got "
+                     f"{type(model).__name__}")
+  if model_params is not None and model is None:
+    raise ValueError("model_params is the warm start of a trainable model=; got no model")
   ss.check_params(env_params)
   if not isinstance(env, ss.Spaceship):
     raise ValueError(f"env must be an envs.spaceship.Spaceship; got {type(env).__name__}")
@@ -245,10 +275,21 @@ def make_planner(config: PlannerConfig, env: ss.Spaceship, env_params: ss.Spaces
   def init(key):
     kc, km, kg, kb = jax.random.split(key, 4)
     carry = _zero_carry()
-    return {"controller": controller.init(kc, jnp.zeros(nf + config.memory_size)),
-            "memory": memory.init(km, carry, jnp.zeros(d_size)),
-            "manager": manager.init(kg, jnp.zeros(m_size)),
-            "baseline": baseline_net.init(kb, jnp.zeros(m_size + 1))}
+    params = {"controller": controller.init(kc, jnp.zeros(nf + config.memory_size)),
+              "memory": memory.init(km, carry, jnp.zeros(d_size)),
+              "manager": manager.init(kg, jnp.zeros(m_size)),
+              "baseline": baseline_net.init(kb, jnp.zeros(m_size + 1))}
+    if model is not None:
+      params["imagination"] = (model.init(jax.random.fold_in(key, 4)) if model_params is None
+                               else jax.tree.map(jnp.asarray, model_params))
+    return params
+
+  def imagine_with(params, x, thrust):
+    """The imagination I; a trainable model's params are stopped (it learns only from its
+    supervised loss, never through the SVG path) [P]."""
+    if model is None:
+      return imagine(x, thrust)
+    return model.predict(jax.lax.stop_gradient(params["imagination"]), x, thrust)
 
   def _zero_carry():
     z = jnp.zeros(config.memory_size)
@@ -277,7 +318,7 @@ def make_planner(config: PlannerConfig, env: ss.Spaceship, env_params: ss.Spaces
     """One imagination from the node chosen by `route` (ROOT: `s`, LATEST: `latest`)."""
     x = jax.tree.map(lambda a, b: jnp.where(route == ROOT, a, b), s, latest)
     d, thrust = act(params, x, carry[1])
-    pred = imagine(x, thrust)
+    pred = imagine_with(params, x, thrust)
     x_next = x.replace(ship=pred.ship, velocity=pred.velocity, fuel=x.fuel + pred.fuel,
                        time=x.time + 1)
     reward = reward_of(pred, x.time + 1)
@@ -332,14 +373,14 @@ def make_planner(config: PlannerConfig, env: ss.Spaceship, env_params: ss.Spaces
     (carry, _, _, count, _), per_step = scan(body, init, xs)
     return carry, per_step, count
 
-  def episode(params, state0, key, routes=None, in_graph=False):
+  def episode(params, state0, key, routes=None, in_graph=False, record=None):
     _check_state(state0)
     if routes is not None and jnp.shape(routes) != (K, n):
       raise ValueError(f"routes must have shape (num_actions, max_imaginations) = {(K, n)}; "
                        f"got {jnp.shape(routes)}")
     carry = _zero_carry()
     s = state0
-    fuels, traces = [], []
+    fuels, traces, transitions = [], [], []
     tau_spent = jnp.zeros((), s.ship.dtype)
     for k in range(K):
       key, k_plan, k_env = jax.random.split(key, 3)
@@ -351,11 +392,15 @@ def make_planner(config: PlannerConfig, env: ss.Spaceship, env_params: ss.Spaces
       # The real step (environment, control noise) with the imagination's Jacobian (SVG).
       _, real, _, _, _, info = env.step_env(k_env, jax.lax.stop_gradient(s),
                                             jax.lax.stop_gradient(thrust), env_params)
-      pred = imagine(s, thrust)
+      pred = imagine_with(params, s, thrust)
       ship = real.ship + pred.ship - jax.lax.stop_gradient(pred.ship)
       velocity = real.velocity + pred.velocity - jax.lax.stop_gradient(pred.velocity)
-      fuel_k = ss.fuel(jnp.clip(thrust, -env_params.max_thrust, env_params.max_thrust),
-                       env_params)
+      clipped = jnp.clip(thrust, -env_params.max_thrust, env_params.max_thrust)
+      fuel_k = ss.fuel(clipped, env_params)
+      # The real transition, the imagination's supervised data [P] (as collect_transitions).
+      transitions.append(jax.lax.stop_gradient(imagination_lib.Transitions(
+          s.ship, s.velocity, s.ship_mass, s.mothership, s.planets, s.masses, clipped,
+          real.ship, real.velocity, fuel_k)))
       s_next = real.replace(ship=ship, velocity=velocity, fuel=s.fuel + fuel_k)
       last = k == K - 1
       final = ss.distance_loss(ship, s.mothership, env_params) if last else jnp.zeros(())
@@ -373,28 +418,47 @@ def make_planner(config: PlannerConfig, env: ss.Spaceship, env_params: ss.Spaces
       sg.cost("final_distance", final)
     fuel = sum(fuels)
     trace = Trace(*(jnp.stack(x) for x in zip(*traces)))
-    return Rollout(fuel + final, fuel, final, tau_spent, trace)
+    transitions = jax.tree.map(lambda *x: jnp.stack(x), *transitions)
+    if record is not None:
+      record["transitions"] = transitions
+    return Rollout(fuel + final, fuel, final, tau_spent, trace, transitions)
 
   def rollout(params, state0, key, routes=None) -> Rollout:
     return episode(params, state0, key, routes, in_graph=False)
 
-  def graph(params, state0, key, routes=None):
-    return episode(params, state0, key, routes, in_graph=True)
+  def graph(params, state0, key, routes=None, record=None):
+    """The episode under `stochastic_graphs`; `record` (a dict, optional) receives the real
+    transitions of the run (the surrogate drops the graph's return value) [O]."""
+    return episode(params, state0, key, routes, in_graph=True, record=record)
 
   surrogate = sg.make_surrogate(graph, check_finite=False)
 
-  def loss(params, states0, keys):
+  def loss_terms(params, states0, keys):
     def one(state0, key):
-      value, info = surrogate(params, state0, key)
+      record = {}
+      value, info = surrogate(params, state0, key, record=record)
       task = sum(info.costs[f"fuel_{k}"] for k in range(K)) + info.costs["final_distance"]
       imaginations = sum(jnp.sum(info.values[f"route_{k}"] != ACT) for k in range(K)) if n else 0
-      return value + info.baseline_loss, (info.cost, task, imaginations, info.baseline_loss)
-    values, (costs, task, imaginations, baseline_losses) = jax.vmap(one)(states0, keys)
-    return jnp.mean(values), {"total_cost": jnp.mean(costs), "task_loss": jnp.mean(task),
-                              "imaginations_per_action": jnp.mean(imaginations) / K,
-                              "baseline_loss": jnp.mean(baseline_losses)}
+      return value + info.baseline_loss, (info.cost, task, imaginations, info.baseline_loss,
+                                          record["transitions"])
+    values, (costs, task, imaginations, baseline_losses, trs) = jax.vmap(one)(states0, keys)
+    trs = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), trs)   # [B K]
+    aux = {"total_cost": jnp.mean(costs), "task_loss": jnp.mean(task),
+           "imaginations_per_action": jnp.mean(imaginations) / K,
+           "baseline_loss": jnp.mean(baseline_losses)}
+    if model is None:
+      model_loss = jnp.zeros(())
+    else:   # [P] the model's own objective, on the real transitions (stopped inputs/targets)
+      model_loss, model_aux = model.loss(params["imagination"], trs)
+      aux.update({f"model_{k}": v for k, v in model_aux.items()})
+    aux["model_loss"] = model_loss
+    return jnp.mean(values), model_loss, aux, trs
 
-  return Planner(init, rollout, graph, loss, config, env, env_params)
+  def loss(params, states0, keys):
+    planner_loss, model_loss, aux, _ = loss_terms(params, states0, keys)
+    return planner_loss + model_loss, aux
+
+  return Planner(init, rollout, graph, loss, config, env, env_params, loss_terms, model)
 
 
 def simulator_imagination(env: ss.Spaceship, env_params: ss.SpaceshipParams

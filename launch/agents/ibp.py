@@ -9,14 +9,20 @@ One launcher, three registered experiments, chosen by `config.experiment`:
 - `strategies` (`configs/ibp_strategies.py`): 1-step vs n-step vs tree at a fixed budget, for
   both fuel prices.
 
-Every experiment first fits the imagination (interaction network, supervised, held-out error in
-the summary), then, per setting, trains `config.num_seeds` planners together (`jax.vmap` over
-seeds, `launch.train_loop`, resumable by setting name) and evaluates each on
-`config.eval_episodes` fresh scenes. Outputs: `figures/<experiment>.png`, `results.md` (one row
-per setting: task loss mean +- SE over seeds, imaginations per action, fuel, final distance, wall
-time) and summary keys `<metric>/<setting>` (`task_loss`, `task_loss_se`, `imaginations`,
-`final_distance`, `fuel`), settings named `K<actions>_n<budget>`, `tau<i>` (i-th tau),
-`<strategy>_p<price index>`.
+Every experiment first pre-fits the imagination (interaction network, supervised on
+random-thrust transitions, held-out error in the summary), then, per setting, trains
+`config.num_seeds` planners together (`jax.vmap` over seeds, `launch.train_loop`, resumable by
+setting name) and evaluates each on `config.eval_episodes` fresh scenes.
+`config.imagination_training`: `"joint"` (default; [P] the model trained together with the
+planner on its own supervised loss, on the planner's real transitions, the pre-fit of
+`warm_start_steps` its warm start) or `"frozen"` (the pre-fit of `imagination_steps` is the
+whole of its training). Outputs: `figures/<experiment>.png`, `results.md` (one row per setting:
+task loss mean +- SE over seeds, imaginations per action, fuel, final distance, the model's
+held-out position error after training, wall time) and summary keys `<metric>/<setting>`
+(`task_loss`, `task_loss_se`, `imaginations`, `final_distance`, `fuel`, and when joint
+`imagination_error` on the random-thrust held-out transitions and `imagination_error_own` on the
+evaluation episodes' real transitions), settings named `K<actions>_n<budget>`, `tau<i>` (i-th
+tau), `<strategy>_p<price index>`.
 
   python -m launch.agents.ibp_budget --config=launch/agents/configs/ibp_budget.py:smoke \
     --workdir=/tmp/ibp_budget
@@ -38,6 +44,7 @@ from envs import spaceship as ss  # noqa: E402
 from launch import app  # noqa: E402
 
 EXPERIMENTS = ("budget", "tau", "strategies")
+IMAGINATION_TRAINING = ("joint", "frozen")
 
 
 def settings(config) -> list[tuple[str, int, float, ibp.PlannerConfig]]:
@@ -45,6 +52,9 @@ def settings(config) -> list[tuple[str, int, float, ibp.PlannerConfig]]:
   if config.experiment not in EXPERIMENTS:
     raise ValueError(f"config.experiment must be one of {EXPERIMENTS}; got "
                      f"{config.experiment!r}")
+  if config.imagination_training not in IMAGINATION_TRAINING:
+    raise ValueError(f"config.imagination_training must be one of {IMAGINATION_TRAINING}; got "
+                     f"{config.imagination_training!r}")
   base = ibp.PlannerConfig(memory_size=config.memory_size,
                            controller_hidden=tuple(config.controller_hidden),
                            manager_hidden=tuple(config.manager_hidden),
@@ -78,25 +88,31 @@ def experiment(config, run: app.Run) -> dict:
   env = ss.Spaceship()
   base_params = env.default_params
   key = jax.random.key(config.seed)
+  joint = config.imagination_training == "joint"
   t0 = time.perf_counter()
-  fit = ibp_train.fit_imagination(env, base_params, jax.random.fold_in(key, 1),
-                                  num_episodes=config.imagination_episodes,
-                                  steps=config.imagination_steps)
+  fit = ibp_train.fit_imagination(
+      env, base_params, jax.random.fold_in(key, 1), num_episodes=config.imagination_episodes,
+      steps=config.warm_start_steps if joint else config.imagination_steps)
   summary = {"imagination_position_error": fit.held_out["model"]["position_error"],
              "ballistic_position_error": fit.held_out["ballistic"]["position_error"],
              "imagination_wall_s": time.perf_counter() - t0}
-  logging.info("imagination: held-out position error %.3f (ballistic %.3f)",
-               summary["imagination_position_error"], summary["ballistic_position_error"])
+  logging.info("imagination (%s): pre-fit held-out position error %.3f (ballistic %.3f)",
+               config.imagination_training, summary["imagination_position_error"],
+               summary["ballistic_position_error"])
   tc = ibp_train.TrainConfig(learning_rate=config.learning_rate, batch_size=config.batch_size,
                              updates_per_chunk=config.updates_per_chunk,
-                             eval_episodes=config.eval_episodes)
+                             eval_episodes=config.eval_episodes,
+                             model_learning_rate=config.model_learning_rate)
   rows = []
   seed_keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.fold_in(key, 2), s))(
       jnp.arange(config.num_seeds))
   for name, num_actions, price, pc in todo:
     t1 = time.perf_counter()
     env_params = base_params.replace(num_actions=num_actions, fuel_price=price)
-    planner = ibp.make_planner(pc, env, env_params, fit.imagine)
+    if joint:
+      planner = ibp.make_planner(pc, env, env_params, model=fit.model, model_params=fit.params)
+    else:
+      planner = ibp.make_planner(pc, env, env_params, imagine=fit.imagine)
     trainer = ibp_train.make_trainer(planner, tc)
     state = run.train_loop(trainer.init, trainer.chunk, config.num_chunks, name=name,
                            seed_keys=seed_keys)
@@ -116,6 +132,12 @@ def experiment(config, run: app.Run) -> dict:
         "fuel": float(np.mean([e["fuel"] for e in per_seed])),
         "wall_s": time.perf_counter() - t1,
     }
+    if joint:   # the jointly trained model's held-out errors (random thrusts; own episodes)
+      values["imagination_error"] = float(np.mean([ibp_train.model_position_error(
+          fit.model, jax.tree.map(lambda x, s=s: x[s], params["imagination"]), fit.test)
+          for s in range(config.num_seeds)]))
+      values["imagination_error_own"] = float(np.mean(
+          [e["imagination_position_error"] for e in per_seed]))
     logging.info("%s: task loss %.4f +- %.4f, imaginations/action %.2f (%.0f s)", name,
                  values["task_loss"], values["task_loss_se"], values["imaginations"],
                  values["wall_s"])
@@ -178,17 +200,20 @@ def _table(run: app.Run, config, rows, summary) -> None:
   lines = [f"IBP on Spaceship, experiment `{config.experiment}`: {config.num_seeds} seeds per "
            f"setting, {config.num_chunks * config.updates_per_chunk} updates of "
            f"{config.batch_size} episodes, evaluated on {config.eval_episodes} held-out scenes "
-           "per seed (task loss: mean +- SE over seeds). Imagination: held-out position error "
+           f"per seed (task loss: mean +- SE over seeds). Imagination trained "
+           f"{config.imagination_training}; after its pre-fit, held-out position error "
            f"{summary['imagination_position_error']:.3f} of the mean displacement (ballistic "
-           f"{summary['ballistic_position_error']:.3f}).", "",
+           f"{summary['ballistic_position_error']:.3f}); the model error column: after the "
+           "planner's training, on the random-thrust held-out transitions (joint only).", "",
            "| setting | actions | fuel price | strategy | budget | tau | task loss | "
-           "imaginations / action | final distance | fuel | wall (s) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "imaginations / action | final distance | fuel | model error | wall (s) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
   for name, k, price, pc, v in rows:
+    err = f"{v['imagination_error']:.3f}" if "imagination_error" in v else "-"
     lines.append(f"| {name} | {k} | {price:g} | {pc.strategy} | {pc.max_imaginations}"
                  f"{' (fixed)' if pc.fixed_budget else ''} | {pc.imagination_cost:g} | "
                  f"{v['task_loss']:.4f} +- {v['task_loss_se']:.4f} | {v['imaginations']:.2f} | "
-                 f"{v['final_distance']:.4f} | {v['fuel']:.5f} | {v['wall_s']:.0f} |")
+                 f"{v['final_distance']:.4f} | {v['fuel']:.5f} | {err} | {v['wall_s']:.0f} |")
   (run.workdir / "results.md").write_text("\n".join(lines) + "\n")
 
 

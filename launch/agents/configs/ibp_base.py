@@ -21,9 +21,16 @@ def base_config(experiment: str, preset: str) -> ml_collections.ConfigDict:
   c.experiment = experiment       # One of launch.agents.ibp.EXPERIMENTS.
   c.seed = 0                      # Key of everything: fold_in(key(seed), ...).
   c.num_seeds = 2                 # Planners per setting, trained together under jax.vmap.
-  # The imagination (interaction network), fitted first on random-thrust transitions.
-  c.imagination_episodes = 2048   # 3-action episodes of training transitions.
-  c.imagination_steps = 3000      # Adam steps (cosine decay).
+  # The imagination (interaction network). "joint" (default, the paper): trained together with
+  # the planner, on its own supervised loss over the planner's real transitions, after a short
+  # pre-fit on random-thrust transitions (warm_start_steps; [O] so that the first SVG gradients
+  # go through a model that knows gravity, not a random network). "frozen": fitted first
+  # (imagination_steps) and held fixed (the session-14 results; kept for comparison).
+  c.imagination_training = "joint"  # One of launch.agents.ibp.IMAGINATION_TRAINING.
+  c.imagination_episodes = 2048   # 3-action episodes of pre-fit (random-thrust) transitions.
+  c.imagination_steps = 3000      # Frozen: Adam steps of the fit (cosine decay).
+  c.warm_start_steps = 500        # Joint: Adam steps of the pre-fit (0: from the random init).
+  c.model_learning_rate = 1e-3    # Joint: the model's own Adam during the planner's training.
   # The planner's training (agents.ibp.train.TrainConfig) and evaluation.
   c.learning_rate = 1e-3          # Adam, all subgraphs.
   c.batch_size = 32               # Episodes (fresh scenes) per update.
@@ -44,12 +51,12 @@ def base_config(experiment: str, preset: str) -> ml_collections.ConfigDict:
   c.fuel_prices = (0.0002,)       # Fuel prices (strategies: one bar per price; else [0] used).
   if preset == "smoke":
     c.num_seeds = 1
-    c.imagination_episodes, c.imagination_steps = 64, 20
+    c.imagination_episodes, c.imagination_steps, c.warm_start_steps = 64, 20, 20
     c.batch_size, c.updates_per_chunk, c.num_chunks, c.eval_episodes = 4, 2, 1, 16
     c.memory_size, c.controller_hidden, c.manager_hidden = 8, (8,), (8,)
   elif preset == "full":
     c.num_seeds = 5
-    c.imagination_episodes, c.imagination_steps = 8192, 15000
+    c.imagination_episodes, c.imagination_steps, c.warm_start_steps = 8192, 15000, 2000
     c.batch_size, c.updates_per_chunk, c.num_chunks, c.eval_episodes = 64, 500, 40, 2048
     c.memory_size, c.controller_hidden, c.manager_hidden = 128, (128, 128), (128,)
   return c

@@ -16,6 +16,8 @@ def test_bad_config_is_named():
       tr.check_config(tr.TrainConfig().replace(**{field: value}))
   with pytest.raises(ValueError, match="config.learning_rate"):
     tr.check_config(tr.TrainConfig(learning_rate=0.0))
+  with pytest.raises(ValueError, match="config.model_learning_rate"):
+    tr.check_config(tr.TrainConfig(model_learning_rate=-1e-3))
 
 
 @pytest.mark.slow

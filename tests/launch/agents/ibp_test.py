@@ -40,6 +40,13 @@ def test_registered_and_settings():
   c.experiment = "beam"
   with pytest.raises(ValueError, match="config.experiment must be one of"):
     launcher.settings(c)
+  # The imagination is trained with the planner by default; "frozen" is the earlier setting.
+  for _, module in MODULES.values():
+    assert module.get_config().imagination_training == "joint"
+  c = budget_config.get_config("smoke")
+  c.imagination_training = "fixed"
+  with pytest.raises(ValueError, match="config.imagination_training must be one of"):
+    launcher.settings(c)
 
 
 @pytest.mark.slow
@@ -71,8 +78,19 @@ def test_smoke_fast(tmp_path):
   summary = app.execute(ibp_budget.experiment, config, tmp_path, progress=False)
   assert summary["imaginations/K1_n1"] == 1.0 and np.isfinite(summary["task_loss/K1_n1"])
   assert summary["imagination_position_error"] > 0
+  assert summary["imagination_error/K1_n1"] > 0 and summary["imagination_error_own/K1_n1"] > 0
   assert (tmp_path / "figures" / "budget.png").exists()
   assert "| K1_n1 |" in (tmp_path / "results.md").read_text()
+
+
+@pytest.mark.slow
+def test_smoke_frozen(tmp_path):
+  """The budget launcher with the imagination fitted first and frozen (the earlier setting)."""
+  config = budget_config.get_config("smoke")
+  config.budgets, config.imagination_training = (1,), "frozen"
+  summary = app.execute(ibp_budget.experiment, config, tmp_path, progress=False)
+  assert np.isfinite(summary["task_loss/K1_n1"]) and "imagination_error/K1_n1" not in summary
+  assert "trained frozen" in (tmp_path / "results.md").read_text()
 
 
 @pytest.mark.slow
