@@ -331,6 +331,7 @@ def test_squarem_cycle_with_unit_steps_is_three_em_iterations(x64):
   assert float(carry.step_max) == 1.0
 
 
+@pytest.mark.slow  # 16-84 s on 2 cores (batched LAPACK); fast counterparts: the SQUAREM tests above
 def test_squarem_fit_reaches_the_em_fixed_point_in_fewer_iterations(x64):
   rng = np.random.default_rng(0)
   t = rng.uniform(1.5 * np.pi, 4.0 * np.pi, 60)
