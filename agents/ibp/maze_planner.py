@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import stochastic_graphs as sg
+from agents.ibp import planner as planner_lib
 from agents.ibp.planner import (
   ACT,
   ALLOWED_ROUTES,
@@ -49,7 +50,6 @@ from agents.ibp.planner import (
   MLP,
   NUM_ROUTES,
   ROOT,
-  STRATEGIES,
   Memory,
 )
 from envs import maze as maze_lib
@@ -72,16 +72,7 @@ class MazePlannerConfig:
 
 
 def check_config(config: MazePlannerConfig) -> None:
-  n = config.max_imaginations
-  if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-    raise ValueError(f"config.max_imaginations (the imagination budget per real move) must be "
-                     f"an integer >= 0; got {n!r}")
-  if config.strategy not in STRATEGIES:
-    raise ValueError(f"config.strategy must be one of {STRATEGIES}; got {config.strategy!r}")
-  for name in ("imagination_cost", "entropy_coef"):
-    value = getattr(config, name)
-    if not (np.isfinite(value) and value >= 0):
-      raise ValueError(f"config.{name} must be finite and >= 0; got {value!r}")
+  planner_lib.check_budget_and_costs(config, "real move")
 
 
 class MazeRollout(NamedTuple):

@@ -121,18 +121,24 @@ class PlannerConfig:
     return dataclasses.replace(self, **kwargs)
 
 
-def check_config(config: PlannerConfig) -> None:
-  """Raises `ValueError` naming the bad field of a `PlannerConfig`."""
+def check_budget_and_costs(config, per: str) -> None:
+  """The checks shared by the Spaceship and maze planners' configs: the imagination budget
+  `max_imaginations` (per `per`), the strategy, and the non-negative costs."""
   n = config.max_imaginations
   if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-    raise ValueError(f"config.max_imaginations (the imagination budget per external action) must "
-                     f"be an integer >= 0; got {n!r}")
+    raise ValueError(f"config.max_imaginations (the imagination budget per {per}) must be an "
+                     f"integer >= 0; got {n!r}")
   if config.strategy not in STRATEGIES:
     raise ValueError(f"config.strategy must be one of {STRATEGIES}; got {config.strategy!r}")
   for name in ("imagination_cost", "entropy_coef"):
     value = getattr(config, name)
     if not (np.isfinite(value) and value >= 0):
       raise ValueError(f"config.{name} must be finite and >= 0; got {value!r}")
+
+
+def check_config(config: PlannerConfig) -> None:
+  """Raises `ValueError` naming the bad field of a `PlannerConfig`."""
+  check_budget_and_costs(config, "external action")
   if int(config.memory_size) < 1:
     raise ValueError(f"config.memory_size must be >= 1; got {config.memory_size!r}")
 
@@ -140,15 +146,7 @@ def check_config(config: PlannerConfig) -> None:
 # ----------------------------------------------------------------------------- networks
 
 
-class MLP(nn.Module):
-  hidden: tuple
-  out: int
-
-  @nn.compact
-  def __call__(self, x):
-    for h in self.hidden:
-      x = nn.tanh(nn.Dense(h)(x))
-    return nn.Dense(self.out)(x)
+MLP = imagination_lib.MLP  # tanh MLP, one definition for the package
 
 
 class Memory(nn.Module):
