@@ -17,6 +17,7 @@ from calcium.augmentation import (
                           bin_average,
                           cascade_noise_level,
                           decimate,
+                          time_warp,
 )
 from calcium.calibration import (
                           Reliability,
@@ -104,7 +105,7 @@ __all__ = [
     "Reliability", "add_noise_to_level", "augmentation", "augmented_copies", "bin_average",
     "calibration", "cascade_noise_level", "credible_intervals", "decimate", "interval_coverage",
     "pit_coverage", "randomised_pit", "reliability", "spread_bin_sum", "spread_correlation",
-    "window_sums",
+    "time_warp", "window_sums",
     "AutoregressiveRNN", "Dataset", "DeepSpike", "FactorisedCNN", "GenerativeModel", "Inference",
     "MODEL_NAMES", "Recognition", "Recording", "RiseDecayMoments", "SPIKEFINDER_BIN_S",
     "ScfMoments", "SpikeEstimate", "TrainState", "Trainer", "VARIANTS", "alpha_at_rate",

@@ -25,6 +25,12 @@ trained on what it is later shown.
   sigma); CASCADE adds Gaussian and Poisson noise, only the Gaussian part is made here. A level 0
   means "as recorded"; a copy whose recording is already noisier than the level is left out, as in
   CASCADE (noise cannot be taken away).
+* Indicator kinetics (`time_warp`) [O, not in CASCADE]: a recording replayed s times faster
+  (frame and spike times divided by s) is what an indicator with s times shorter rise and decay
+  would have recorded from a neuron firing s times faster, at s times the frame rate with the same
+  noise per frame. CASCADE covers new indicators by training on ground truth of that indicator;
+  when none is at hand (a jGCaMP8f set held out from nine slower sets), warped copies put faster
+  kinetics into the training data. Warped copies then go through the rate and noise copies above.
 
 Everything is vectorised over frames (numpy `bincount`, `interp`); the loops run over copies.
 """
@@ -162,9 +168,24 @@ def add_noise_to_level(fluorescence, frame_rate: float, level: float, key
   return f + s * noise, s
 
 
+def time_warp(recording: data_lib.Recording, factor: float) -> data_lib.Recording:
+  """The recording replayed `factor` times faster: frame and spike times divided by `factor`,
+  frame rate multiplied by it, fluorescence unchanged (module doc: an indicator `factor` times
+  faster, a neuron firing `factor` times faster). `factor` 1 returns the recording itself."""
+  s = _positive(factor, "factor")
+  if s == 1.0:
+    return recording
+  return recording._replace(
+      name=f"{recording.name}@x{s:g}",
+      frame_times=np.asarray(recording.frame_times, np.float64) / s,
+      spike_times=np.asarray(recording.spike_times, np.float64) / s,
+      frame_rate=float(recording.frame_rate) * s)
+
+
 def augmented_copies(recording: data_lib.Recording, frame_rates: Sequence[float],
                      noise_levels: Sequence[float], model_rate: float, key, *, upsample: int = 1,
-                     max_frames: int = 0, tolerance: float = 0.02) -> list[Copy]:
+                     max_frames: int = 0, tolerance: float = 0.02,
+                     time_warps: Sequence[float] = ()) -> list[Copy]:
   """Training copies of one recording, one per (frame rate, noise level), on the model's grid.
 
   For each rate r of `frame_rates` (empty: the recording's own rate only) not above the
@@ -185,10 +206,23 @@ def augmented_copies(recording: data_lib.Recording, frame_rates: Sequence[float]
     upsample: fine spike bins per model frame.
     max_frames: frames kept per copy on the model's grid (0: all).
     tolerance: relative rate difference treated as equal.
+    time_warps: kinetics factors (`time_warp`); every warped recording gets the rate and noise
+      copies above (empty: (1,), the recording as recorded), in the order of `time_warps`;
+      factor 1's copies are exactly those made without warps (same key).
 
   Returns:
     the copies (possibly none, e.g. when every level is below the recording's noise).
   """
+  warps = [_positive(w, "time_warps[...]") for w in time_warps] or [1.0]
+  if len(warps) > 1 or warps[0] != 1.0:
+    copies = []
+    for i, w in enumerate(warps):
+      # Factor 1 keeps the unwarped key, so its copies are those made without warps.
+      k = key if w == 1.0 else jax.random.fold_in(key, 1_000_003 + i)
+      copies += augmented_copies(time_warp(recording, w), frame_rates, noise_levels, model_rate,
+                                 k, upsample=upsample, max_frames=max_frames,
+                                 tolerance=tolerance)
+    return copies
   model_rate = _positive(model_rate, "model_rate")
   rates = [_positive(r, "frame_rates[...]") for r in frame_rates] or [recording.frame_rate]
   levels = list(noise_levels) or [0.0]

@@ -74,6 +74,7 @@ def training_data(config, tcfg, train_dirs=None) -> dict:
   augment = config.get("augment", None)
   rates = tuple(augment.frame_rates) if augment is not None else ()
   levels = tuple(augment.noise_levels) if augment is not None else ()
+  warps = tuple(augment.get("time_warps", ())) if augment is not None else ()
   out = {"traces": [], "spikes": [], "valid": [], "recordings": 0, "sets": [],
          "copies_per_rate": {}, "copies_per_level": {}}
   short = 0
@@ -85,10 +86,10 @@ def training_data(config, tcfg, train_dirs=None) -> dict:
                                   seed=config.seed, name=name)
     for rec in recs:
       out["recordings"] += 1
-      if rates or levels:
+      if rates or levels or warps:
         copies = augmentation.augmented_copies(
             rec, rates, levels, tcfg.frame_rate, jax.random.fold_in(key, out["recordings"]),
-            upsample=tcfg.upsample, max_frames=config.max_frames)
+            upsample=tcfg.upsample, max_frames=config.max_frames, time_warps=warps)
         copies = [(c.trace, c.spikes, c.valid, c.frame_rate, c.noise_level) for c in copies]
       else:
         copies = [on_grid(rec, tcfg.frame_rate, tcfg.upsample, config.max_frames)

@@ -143,3 +143,43 @@ def test_augmented_copies_rates_levels_and_spikes():
     augmentation.augmented_copies(rec, (30.0,), (-1.0,), 30.0, jax.random.key(0))
   with pytest.raises(ValueError, match="model_rate must be a positive number"):
     augmentation.augmented_copies(rec, (30.0,), (0.0,), 0.0, jax.random.key(0))
+
+
+def test_time_warp_hand_worked():
+  rec = data.Recording("cell#0", np.arange(4) / 10.0, np.array([0.0, 1.0, 0.5, 0.25]),
+                       np.array([0.05, 0.25]), 10.0, np.ones(4, bool), 0)
+  fast = augmentation.time_warp(rec, 2.0)
+  np.testing.assert_allclose(fast.frame_times, [0.0, 0.05, 0.1, 0.15])
+  np.testing.assert_allclose(fast.spike_times, [0.025, 0.125])
+  np.testing.assert_array_equal(fast.fluorescence, rec.fluorescence)  # Same samples.
+  assert fast.frame_rate == 20.0 and fast.name == "cell#0@x2"
+  # A decay of tau seconds becomes tau / 2: the trace halves in 0.1 s instead of 0.2 s.
+  assert augmentation.time_warp(rec, 1.0) is rec
+  with pytest.raises(ValueError, match="factor must be a positive number"):
+    augmentation.time_warp(rec, 0.0)
+
+
+def test_augmented_copies_with_time_warps():
+  t, f, spikes = _synthetic(30.0, 60.0, sigma=0.05, spike_rate=1.0, amplitude=0.05, seed=6)
+  rec = data.Recording("cell#0", t, f, spikes, 30.0, np.ones(t.size, bool), 0)
+  key = jax.random.key(3)
+  plain = augmentation.augmented_copies(rec, (30.0, 15.0), (0.0, 4.0), 30.0, key)
+  warped = augmentation.augmented_copies(rec, (30.0, 15.0), (0.0, 4.0), 30.0, key,
+                                         time_warps=(1.0, 2.0))
+  # Factor 1's copies are exactly the unwarped ones (same key), then the factor-2 copies: the
+  # recording at 60 Hz, bin-averaged to 30 and 15 Hz (60 Hz is not asked, so none at 60).
+  assert len(warped) == len(plain) + 4
+  for a, b in zip(plain, warped[:len(plain)], strict=True):
+    np.testing.assert_array_equal(a.trace, b.trace)
+    np.testing.assert_array_equal(a.spikes, b.spikes)
+  fast = warped[len(plain):]
+  assert [(c.frame_rate, c.noise_level) for c in fast] == [(30.0, 0.0), (30.0, 4.0),
+                                                           (15.0, 0.0), (15.0, 4.0)]
+  # The warped recording lasts 30 s: 900 frames on the 30 Hz grid, pairs of original frames
+  # averaged (normalised at 30 Hz), and every spike kept.
+  c = fast[0]
+  assert c.trace.size == 900 and c.spikes.sum() == spikes.size
+  np.testing.assert_allclose(c.trace, data.normalise(f.reshape(900, 2).mean(1)), rtol=1e-6,
+                             atol=1e-9)
+  with pytest.raises(ValueError, match=r"time_warps\[...\] must be a positive number"):
+    augmentation.augmented_copies(rec, (30.0,), (0.0,), 30.0, key, time_warps=(-2.0,))

@@ -41,6 +41,10 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   # is brought to by added Gaussian noise; 0 = as recorded; a copy already noisier than a level is
   # left out (the shared sets' own levels: 0.2-13, median about 0.8). () = as recorded only.
   c.augment.noise_levels = (0.0, 2.0, 4.0, 8.0)
+  # Indicator-kinetics factors (calcium.augmentation.time_warp [O]): each recording is also
+  # replayed this many times faster (shorter rise and decay, higher rate) before the rate and
+  # noise copies. () or (1.0,) = as recorded only.
+  c.augment.time_warps = ()
   c.num_chunks = 10  # Chunks of the training loop.
   c.train = train.default_config()  # DeepSpike training (calcium.train.default_config).
   c.train.frame_rate = 30.0  # One grid for every set (their native rates: 30-180 Hz).
