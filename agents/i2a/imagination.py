@@ -55,8 +55,10 @@ from agents import rollout as rollout_lib
 from agents.a2c import losses as a2c_losses
 from agents.a2c.networks import PatchConv
 from agents.i2a.env_model import EnvModelFns, ImaginedEnv, copy_predict
+from stochastic_graphs import magic_box
 
 ROLLOUT_ACTIONS = ("sample", "greedy")
+ROLLOUT_TRAINING = ("distill", "query")
 
 
 # ------------------------------------------------------------------------------ distillation
@@ -74,21 +76,59 @@ def distillation_loss(policy_logits: jax.Array, rollout_logits: jax.Array) -> ja
   return jnp.mean(-jnp.sum(pi * jax.nn.log_softmax(rollout_logits, -1), -1))
 
 
+def query_loss(imagined_log_prob: jax.Array, advantage: jax.Array) -> jax.Array:
+  """"Learning to query" (Buesing et al. 2018, Sec. 5): pi_hat trained by the agent's policy
+  gradient. The score-function surrogate `-mean over [T, B] of (magic_box(L) - 1) sg(A)`, with
+  `L = sum over the A rollouts and their sampled steps of log pi_hat(a_k | o_hat_k)` (the whole
+  imagination of one observation is one joint draw from pi_hat) and `A` the agent's A2C
+  advantage at that observation. `stochastic_graphs.magic_box` (DiCE, Foerster et al. 2018,
+  Eq. (3)) gives the gradient `-mean sg(A) grad L`, the score-function estimate of the gradient
+  of `-E[A]` through pi_hat's choices; `- 1` makes the value 0 (only its gradient matters).
+
+  Args:
+    imagined_log_prob: `[T, B, A, tau - 1]` log pi_hat of the sampled actions (differentiable
+      in pi_hat's params; `I2AOutput.imagined_log_prob`).
+    advantage: `[T, B]` advantages (stopped here).
+  """
+  if imagined_log_prob.shape[:2] != advantage.shape:
+    raise ValueError(f"imagined_log_prob {imagined_log_prob.shape} must have advantage's "
+                     f"[T, B] = {advantage.shape} as its leading axes.")
+  total = jnp.sum(imagined_log_prob.reshape(advantage.shape + (-1,)), -1)
+  return -jnp.mean((magic_box(total) - 1.0) * jax.lax.stop_gradient(advantage))
+
+
 def i2a_loss(logits: jax.Array, values: jax.Array, rollout_logits: jax.Array,
              bootstrap_value: jax.Array, action: jax.Array, reward: jax.Array,
-             discount: jax.Array, truncated: jax.Array, config: Any, distill_coef: float
-             ) -> tuple[jax.Array, tuple[Any, jax.Array]]:
+             discount: jax.Array, truncated: jax.Array, config: Any, distill_coef: float,
+             *, rollout_training: str = "distill", imagined_log_prob: jax.Array | None = None,
+             query_coef: float = 1.0) -> tuple[jax.Array, tuple[Any, jax.Array]]:
   """I2A's objective (Sec. 3.2): the A2C loss of `agents.a2c.losses.a2c_loss` on the I2A
-  policy and value, plus `distill_coef` x `distillation_loss(logits, rollout_logits)`.
+  policy and value, plus pi_hat's loss: with `rollout_training="distill"` (default)
+  `distill_coef` x `distillation_loss(logits, rollout_logits)`; with `"query"` (B18 Sec. 5,
+  learning to query) `query_coef` x `query_loss(imagined_log_prob, A)`, `A` the A2C
+  advantage `G - sg(V)` of the same return targets, and no distillation term.
 
   Args: `[T, B, A]` logits and rollout_logits, `[T, B]` values, `[B]` bootstrap_value, the
-  rollout's `[T, B]` action, reward, discount, truncated; `config` as `a2c_loss`'s.
-  Returns: `(loss, (a2c LossInfo, l_dist))`.
+  rollout's `[T, B]` action, reward, discount, truncated; `config` as `a2c_loss`'s;
+  `imagined_log_prob` `[T, B, A, tau - 1]`, required for "query".
+  Returns: `(loss, (a2c LossInfo, l_dist))`, `l_dist` the (stopped) distillation loss in both
+  modes (a diagnostic in "query").
   """
+  if rollout_training not in ROLLOUT_TRAINING:
+    raise ValueError(f"rollout_training must be one of {ROLLOUT_TRAINING}; got "
+                     f"{rollout_training!r}.")
   a2c, info = a2c_losses.a2c_loss(logits, values, bootstrap_value, action, reward, discount,
                                   truncated, config)
   dist = distillation_loss(logits, rollout_logits)
-  return a2c + distill_coef * dist, (info, jax.lax.stop_gradient(dist))
+  if rollout_training == "distill":
+    return a2c + distill_coef * dist, (info, jax.lax.stop_gradient(dist))
+  if imagined_log_prob is None:
+    raise ValueError("rollout_training='query' needs imagined_log_prob.")
+  target = a2c_losses.return_targets(reward, discount, truncated, values, bootstrap_value,
+                                     config)
+  advantage = target - jax.lax.stop_gradient(values)
+  query = query_loss(imagined_log_prob, advantage)
+  return a2c + query_coef * query, (info, jax.lax.stop_gradient(dist))
 
 
 # ------------------------------------------------------------------------------ imagination
@@ -114,6 +154,22 @@ def _obs_shape(env) -> tuple:
   return tuple(env.model.obs_shape) if isinstance(env, ImaginedEnv) else tuple(env.obs_shape)
 
 
+def _imagined_shape(env) -> tuple:
+  """The shape of an imagined observation (the real one's unless the env says otherwise, e.g.
+  an SSM's latent state: `agents.i2a.ssm_model.SSMEnv`)."""
+  return tuple(getattr(env, "imagined_shape", _obs_shape(env)))
+
+
+def _carry(env, obs, params) -> rollout_lib.RolloutCarry:
+  """`env.carry(obs)`, or `env.carry(obs, params)` for an env whose start reads the model."""
+  return env.carry(obs, params) if getattr(env, "carry_reads_params", False) else env.carry(obs)
+
+
+def _policy_input(env, obs, params):
+  """What pi_hat reads at the real observations (the env's `policy_input`, else `obs`)."""
+  return env.policy_input(obs, params) if hasattr(env, "policy_input") else obs
+
+
 class _FirstActionFixed:
   """Wraps an imagination env: the observation carries the forced first action (-1 after it)."""
 
@@ -134,7 +190,7 @@ class Imagination(NamedTuple):
   `action[b, a, k]`, taken in `o_{t+k}` (the real `o_t` for k = 0), where pi_hat had
   `rollout_logits[b, a, k]` (unused for k = 0: the action is fixed).
   """
-  obs: jax.Array             # [B, A, tau, H, W, C]
+  obs: jax.Array             # [B, A, tau, *imagined_shape] ([H, W, C] unless the env says)
   reward: jax.Array          # [B, A, tau]
   action: jax.Array          # [B, A, tau] int32
   rollout_logits: jax.Array  # [B, A, tau, A]
@@ -150,9 +206,12 @@ def imagine(env, env_params, rollout_policy: Callable[[jax.Array], jax.Array], o
   """The imagination core (I2A Sec. 3.1): one depth-`depth` rollout per action from `obs`.
 
   Args:
-    env: the model behind the gymnax step signature: `ImaginedEnv(model)` or `CopyModelEnv`.
+    env: the model behind the gymnax step signature: `ImaginedEnv(model)`, `CopyModelEnv` or
+      `agents.i2a.ssm_model.SSMEnv` (an SSM; its start `carry(obs, params)` reads the model).
     env_params: the model's params (`stop_gradient` is applied: the model is frozen).
-    rollout_policy: pi_hat, `obs[N, H, W, C] -> logits[N, A]` (its actions carry no gradient).
+    rollout_policy: pi_hat, `x[N, ...] -> logits[N, A]` on the env's carried observations (the
+      real frame at the start, imagined ones after; an SSM's latent states with
+      `output="latent"`). Its actions carry no gradient.
     obs: `[B, H, W, C]` real observations.
     key: PRNG key of pi_hat's sampled actions (and a sampling model); None only if greedy.
     depth: tau, a positive integer.
@@ -177,7 +236,8 @@ def imagine(env, env_params, rollout_policy: Callable[[jax.Array], jax.Array], o
   b = obs.shape[0]
   start = jnp.repeat(obs, num_actions, axis=0)                      # [B * A, ...], b-major
   first = jnp.tile(jnp.arange(num_actions, dtype=jnp.int32), b)     # rollout index b * A + a
-  carry = env.carry(start)
+  env_params = jax.lax.stop_gradient(env_params)
+  carry = _carry(env, start, env_params)
   carry = rollout_lib.RolloutCarry((carry.env_state, first), (carry.obs, first))
 
   def policy_fn(k, o):
@@ -189,8 +249,8 @@ def imagine(env, env_params, rollout_policy: Callable[[jax.Array], jax.Array], o
       action = jax.random.categorical(k, logits)
     return jnp.where(forced >= 0, forced, action).astype(jnp.int32), logits
 
-  _, traj = rollout_lib.rollout(policy_fn, _FirstActionFixed(env),
-                                jax.lax.stop_gradient(env_params), carry, key, depth)
+  _, traj = rollout_lib.rollout(policy_fn, _FirstActionFixed(env), env_params, carry, key,
+                                depth)
 
   def arrange(x):  # [tau, B * A, ...] -> [B, A, tau, ...]
     x = x.reshape((depth, b, num_actions) + x.shape[2:])
@@ -291,6 +351,9 @@ class I2AOutput(NamedTuple):
   value: jax.Array           # [...]
   rollout_logits: jax.Array  # [..., A] pi_hat at the real observation (for distillation)
   imagination: Imagination   # [..., A, tau, ...]
+  # [..., A, tau - 1] log pi_hat of the imagined sampled actions (steps 1..tau-1), with
+  # gradient into pi_hat's params ("query"; zeros under "distill")
+  imagined_log_prob: jax.Array
 
 
 class I2ANet(nn.Module):
@@ -301,7 +364,13 @@ class I2ANet(nn.Module):
   Params: `rollout_policy` (pi_hat), `encoder`, `torso` (model-free path), `hidden`, `policy`,
   `value`. No gradient of the policy or value reaches pi_hat's params (they are stopped inside
   the imagination, and its actions are discrete) or the model's; pi_hat learns from
-  `distillation_loss` on `rollout_logits`.
+  `distillation_loss` on `rollout_logits` (`rollout_training="distill"`), or, learning to
+  query (B18 Sec. 5, `"query"`), from `query_loss` on `imagined_log_prob`: pi_hat re-applied,
+  with gradient, to the imagined observations its sampled actions were taken in
+  (`imagination.obs[..., k - 1, ...]` for the action of step k >= 1; step 0's is fixed).
+  The encoder reads imagined observations of the env's `imagined_shape` (an SSM's latent
+  state may differ from the real observation's shape); pi_hat reads the env's
+  `policy_input` at the real observation (the same space as in imagination).
   """
   num_actions: int
   env: Any
@@ -319,6 +388,7 @@ class I2ANet(nn.Module):
   rollout_kernel_sizes: Sequence[int] = (3,)
   rollout_strides: Sequence[int] = (1,)
   rollout_hidden: int = 32
+  rollout_training: str = "distill"
 
   @nn.compact
   def __call__(self, obs: jax.Array, model_params: Any, key: jax.Array | None,
@@ -335,11 +405,12 @@ class I2ANet(nn.Module):
     pi_hat = RolloutPolicy(self.num_actions, tuple(self.rollout_features),
                            tuple(self.rollout_kernel_sizes), tuple(self.rollout_strides),
                            self.rollout_hidden, name="rollout_policy")
-    rollout_logits = pi_hat(x)
+    frozen_model = jax.lax.stop_gradient(model_params)
+    rollout_logits = pi_hat(_policy_input(self.env, x, frozen_model))
     if imagination is None:
       frozen = jax.lax.stop_gradient(pi_hat.variables)
       unbound = pi_hat.clone(parent=None, name=None)
-      imagination = imagine(self.env, model_params, lambda o: unbound.apply(frozen, o), x, key,
+      imagination = imagine(self.env, frozen_model, lambda o: unbound.apply(frozen, o), x, key,
                             self.depth, self.rollout_actions)
     else:
       lead = len(batch)
@@ -351,9 +422,23 @@ class I2ANet(nn.Module):
           lambda y: jax.lax.stop_gradient(y).reshape((x.shape[0],) + y.shape[lead:]),
           imagination)
     a, tau = self.num_actions, self.depth
+    img_shape = _imagined_shape(self.env)
+    if tuple(imagination.obs.shape[3:]) != img_shape:
+      raise ValueError(f"imagination.obs has imagined observations of shape "
+                       f"{tuple(imagination.obs.shape[3:])}; the environment's imagined_shape "
+                       f"is {img_shape}.")
+    if self.rollout_training == "query" and tau > 1:
+      # pi_hat with gradient at the imagined observations its sampled actions were taken in.
+      inputs = jax.lax.stop_gradient(imagination.obs[:, :, :-1])
+      lp = jax.nn.log_softmax(pi_hat(inputs.reshape((-1,) + img_shape)), -1)
+      taken = jax.lax.stop_gradient(imagination.action[:, :, 1:]).reshape(-1)
+      imagined_log_prob = jnp.take_along_axis(lp, taken[:, None], -1)[:, 0].reshape(
+          (x.shape[0], a, tau - 1))
+    else:
+      imagined_log_prob = jnp.zeros((x.shape[0], a, tau - 1), jnp.float32)
     codes = RolloutEncoder(tuple(self.encoder_features), tuple(self.encoder_kernel_sizes),
                            tuple(self.encoder_strides), self.lstm_size, name="encoder")(
-        imagination.obs.reshape((-1, tau) + obs_shape), imagination.reward.reshape((-1, tau)))
+        imagination.obs.reshape((-1, tau) + img_shape), imagination.reward.reshape((-1, tau)))
     c_ia = aggregate(codes.reshape((x.shape[0], a, -1)))
     c_mf = ConvTorso(tuple(self.conv_features), tuple(self.kernel_sizes), tuple(self.strides),
                      name="torso")(x)
@@ -363,7 +448,7 @@ class I2ANet(nn.Module):
     value = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0), name="value")(h)[:, 0]
     unflat = lambda y: y.reshape(batch + y.shape[1:])  # noqa: E731
     return I2AOutput(unflat(logits), unflat(value), unflat(rollout_logits),
-                     jax.tree.map(unflat, imagination))
+                     jax.tree.map(unflat, imagination), unflat(imagined_log_prob))
 
 
 # ------------------------------------------------------------------------------ config
@@ -386,7 +471,9 @@ class I2AConfig:
   rollout_kernel_sizes: tuple = (3,)
   rollout_strides: tuple = (1,)
   rollout_hidden: int = 32
-  distill_coef: float = 1.0            # weight of l_dist in the total loss
+  distill_coef: float = 1.0            # weight of l_dist in the total loss ("distill")
+  rollout_training: str = "distill"    # pi_hat's loss: "distill" or "query" (B18 Sec. 5)
+  query_coef: float = 1.0              # weight of the learning-to-query term ("query")
 
   def replace(self, **kwargs) -> "I2AConfig":
     return dataclasses.replace(self, **kwargs)
@@ -411,6 +498,14 @@ def check_config(config: I2AConfig) -> None:
                        f"{[getattr(config, n) for n in names]}.")
   if not config.distill_coef >= 0:
     raise ValueError(f"config.distill_coef must be >= 0; got {config.distill_coef!r}.")
+  if config.rollout_training not in ROLLOUT_TRAINING:
+    raise ValueError(f"config.rollout_training must be one of {ROLLOUT_TRAINING}; got "
+                     f"{config.rollout_training!r}.")
+  if config.rollout_training == "query" and config.rollout_actions != "sample":
+    raise ValueError("config.rollout_training='query' needs config.rollout_actions='sample' "
+                     "(the score function of greedy actions is undefined).")
+  if not config.query_coef >= 0:
+    raise ValueError(f"config.query_coef must be >= 0; got {config.query_coef!r}.")
 
 
 def make_i2a_network(config: I2AConfig, obs_shape: Sequence[int], num_actions: int,
@@ -418,7 +513,9 @@ def make_i2a_network(config: I2AConfig, obs_shape: Sequence[int], num_actions: i
   """The I2A network for `obs_shape` observations and `num_actions` actions.
 
   `env_model` (its params are passed to `apply`) is required unless `config.copy_model`, which
-  replaces it by the identity (`CopyModelEnv`).
+  replaces it by the identity (`CopyModelEnv`): I2A's model (`EnvModelFns`, wrapped in
+  `ImaginedEnv(mode=config.imagination_mode)`) or an imagination environment used as it is
+  (anything with `carry` and `step`, e.g. `agents.i2a.ssm_model.SSMEnv`, an SSM).
 
   Raises:
     ValueError: a bad config field (depth 0 by name), no environment model, or one whose
@@ -437,7 +534,10 @@ def make_i2a_network(config: I2AConfig, obs_shape: Sequence[int], num_actions: i
     if env_model.num_actions != num_actions:
       raise ValueError(f"environment model num_actions {env_model.num_actions} does not match "
                        f"the environment's {num_actions} actions.")
-    env = ImaginedEnv(env_model, mode=config.imagination_mode)
+    if hasattr(env_model, "carry") and hasattr(env_model, "step"):
+      env = env_model
+    else:
+      env = ImaginedEnv(env_model, mode=config.imagination_mode)
   return I2ANet(
       num_actions=int(num_actions), env=env, depth=int(config.depth),
       rollout_actions=config.rollout_actions, conv_features=tuple(config.conv_features),
@@ -447,4 +547,5 @@ def make_i2a_network(config: I2AConfig, obs_shape: Sequence[int], num_actions: i
       encoder_strides=tuple(config.encoder_strides), lstm_size=config.lstm_size,
       rollout_features=tuple(config.rollout_features),
       rollout_kernel_sizes=tuple(config.rollout_kernel_sizes),
-      rollout_strides=tuple(config.rollout_strides), rollout_hidden=config.rollout_hidden)
+      rollout_strides=tuple(config.rollout_strides), rollout_hidden=config.rollout_hidden,
+      rollout_training=config.rollout_training)

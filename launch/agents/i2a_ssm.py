@@ -1,0 +1,176 @@
+"""I2A on a state-space environment model (Buesing et al. 2018, Sec. 5) on MiniPacman: returns
+over frames of the large standard agent, I2A with RAR (I2A's own pixel-space model), I2A with
+an SSM (`agents.i2a.ssm_model.SSMEnv`) trained by distillation, and the same with learning to
+query (`rollout_training="query"`: pi_hat trained by the agent's policy gradient).
+
+Both models learn from the same data policy, a partly trained standard agent
+(`launch.agents.i2a_common.data_agent_policy`, as I2A's MiniPacman experiment): RAR through
+`i2a_common.env_model` (cached in `WORKDIR/env_model/minipacman.*`), the SSM here by its ELBO
+(`latent_dynamics.env_models.train`) on windows of 3 context frames + `ssm_train_length` steps
+of `data_envs` x `data_steps` transitions, the context replaced by the last context frame
+repeated three times ([O], what the agent gives it: `agents.i2a.ssm_model.repeat_context`),
+and cached in `WORKDIR/env_model/ssm_<kind>.msgpack` + `.json` (a cache that does not fit
+raises a `ValueError` naming the file). Its held-out one-step tile and frame accuracy (greedy
+argmax of its rollout under the prior) sits beside RAR's in the table.
+
+Outputs: `figures/curves.png`, `results.md`, summary keys `<value>/<agent>` (as
+`i2a_minipacman`'s) and `ssm_tile_accuracy_k1`, `ssm_frame_accuracy_k1`,
+`model_frame_accuracy_k<k>` (RAR).
+
+  python -m launch.agents.i2a_ssm --config=launch/agents/configs/i2a_ssm.py:smoke \
+    --workdir=/tmp/i2a_ssm
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from agents import i2a
+from agents.i2a import ssm_model
+from latent_dynamics import env_models
+from latent_dynamics.env_models import data as data_lib
+from latent_dynamics.env_models import train as ssm_train
+from launch import app
+from launch.agents import i2a_common
+from launch.agents.configs.i2a_ssm import AGENTS
+
+
+def check_agents(agents) -> tuple:
+  agents = tuple(agents)
+  bad = [a for a in agents if a not in AGENTS]
+  if not agents or bad:
+    raise ValueError(f"config.agents must list some of {AGENTS}; got {agents!r}.")
+  return agents
+
+
+def _windows(traj, c):
+  seqs = data_lib.sequences_from_trajectory(traj.obs_tm1, traj.action, traj.obs_t,
+                                            traj.reward, traj.frame_valid,
+                                            int(c.ssm_train_length), 1)
+  obs = np.asarray(seqs.obs)
+  obs[:, :env_models.models.NUM_CONTEXT] = obs[:, env_models.models.NUM_CONTEXT - 1][:, None]
+  return seqs._replace(obs=obs)
+
+
+def ssm_env_model(run: app.Run, c, tag: str, env, env_params):
+  """`(model, params, info)`: the SSM of `c.ssm`, trained (module doc) or loaded from cache."""
+  obs_shape = tuple(env.observation_space(env_params).shape)
+  num_actions = env.action_space(env_params).num_values
+  model = env_models.make_env_model(env_models.EnvModelConfig(**dict(c.ssm.items())), obs_shape,
+                                    num_actions)
+  adapter = ssm_model.SSMEnv(model, c.ssm_output)
+  folder = run.workdir / "env_model"
+  path, meta_path = folder / f"ssm_{c.ssm.kind}.msgpack", folder / f"ssm_{c.ssm.kind}.json"
+  if path.exists() and meta_path.exists():
+    try:
+      params = flax.serialization.from_bytes(model.init(jax.random.key(0)), path.read_bytes())
+      adapter.check_params(params)
+    except Exception as err:  # noqa: BLE001
+      raise ValueError(f"SSM cache {path} is corrupted or from another model config: "
+                       f"{err}") from err
+    return model, params, json.loads(meta_path.read_text())
+  t0 = time.perf_counter()
+  policy = i2a_common.data_agent_policy(run, c, tag, env, env_params)
+  spec = i2a_common.reward_spec(tag, env_params)
+  k_data, k_held, k_init = jax.random.split(jax.random.fold_in(jax.random.key(c.seed), 778), 3)
+  data = i2a.collect_transitions(policy, env, env_params, spec, k_data, c.data_envs,
+                                 c.data_steps)
+  held = i2a.collect_transitions(policy, env, env_params, spec, k_held, c.data_envs,
+                                 c.data_steps)
+  train_seqs, held_seqs = _windows(data, c), _windows(held, c)
+  trainer = ssm_train.make_trainer(model, ssm_train.TrainConfig(
+      learning_rate=float(c.ssm_learning_rate), batch_size=int(c.ssm_batch_size),
+      steps_per_chunk=int(c.ssm_steps_per_chunk)))
+  state = trainer.init(k_init)
+  losses = []
+  for _ in range(int(c.ssm_chunks)):
+    state, metrics = trainer.chunk(state, train_seqs)
+    losses.append(float(np.mean(metrics["loss"])))
+
+  @jax.jit
+  def one_step(params, obs, action, key):
+    s0 = model.observe(params, obs[:, :3])
+    _, out = model.imagine(params, s0, action[:, :1], key)
+    pred = jnp.argmax(out.frame_logits[:, 0], -1)
+    true = jnp.argmax(obs[:, 3], -1)
+    return jnp.mean(pred == true), jnp.mean(jnp.all(pred == true, (-2, -1)))
+
+  n = min(512, held_seqs.action.shape[0])
+  tile, frame = one_step(state.params, held_seqs.obs[:n], held_seqs.action[:n],
+                         jax.random.fold_in(k_init, 1))
+  info = {"kind": c.ssm.kind, "steps": int(c.ssm_chunks) * int(c.ssm_steps_per_chunk),
+          "train_windows": int(train_seqs.action.shape[0]),
+          "final_loss": losses[-1] if losses else None, "tile_accuracy_k1": float(tile),
+          "frame_accuracy_k1": float(frame), "wall_s": time.perf_counter() - t0}
+  if run.is_writer:
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(flax.serialization.to_bytes(jax.device_get(state.params)))
+    meta_path.write_text(json.dumps(info, indent=2))
+  return model, state.params, info
+
+
+def experiment(config, run: app.Run) -> dict:
+  t0 = time.perf_counter()
+  agents = check_agents(config.agents)
+  tag = config.task
+  if not tag.startswith("minipacman-"):
+    raise ValueError(f"config.task: {tag!r} is not a MiniPacman task.")
+  env, params = i2a_common.environment(tag, config)
+  summary, models = {}, {}
+  if "i2a_rar" in agents:
+    rar, rar_params, rar_info = i2a_common.env_model(run, config, "minipacman", tag, env, params)
+    models["i2a_rar"] = (rar, rar_params)
+    summary.update({f"model_frame_accuracy_k{k}": f
+                    for k, f in zip(rar_info["ks"], rar_info["frame_accuracy"])})
+  ssm_info = None
+  if any(a.startswith("i2a_ssm") for a in agents):
+    ssm, ssm_params, ssm_info = ssm_env_model(run, config, tag, env, params)
+    adapter = ssm_model.SSMEnv(ssm, config.ssm_output)
+    models["i2a_ssm"] = models["i2a_ssm_query"] = (adapter, ssm_params)
+    summary["ssm_tile_accuracy_k1"] = ssm_info["tile_accuracy_k1"]
+    summary["ssm_frame_accuracy_k1"] = ssm_info["frame_accuracy_k1"]
+  panel, rows = {}, []
+  for name in agents:
+    cfg = i2a_common.agent_config(config, "standard" if name == "standard" else "i2a")
+    if name == "i2a_ssm_query":
+      cfg = cfg.replace(net=cfg.net.replace(rollout_training="query",
+                                            query_coef=float(config.query_coef)))
+    model, model_params = models.get(name, (None, None))
+    values, stats, _, _ = i2a_common.train_and_evaluate(
+        run, config, name, cfg, tag, env, params, model=model, model_params=model_params)
+    panel[name] = stats
+    rows.append((name, values))
+    summary.update({f"{k}/{name}": v for k, v in values.items()})
+    run.log_metrics(int(values["frames"]), {f"{k}/{name}": v for k, v in values.items()},
+                    stream="final")
+  i2a_common.figure(run, {tag: panel}, "curves")
+  lines = [f"I2A on {tag} with an SSM ({config.ssm.kind}, imagining its {config.ssm_output}) vs "
+           f"RAR vs the standard agent; {config.num_seeds} seeds per agent; final return "
+           "(mean +- SE over seeds) beside a uniform policy.", "",
+           "| agent | final return | uniform | margin (SE) | frames per seed | wall (s) |",
+           "|---|---|---|---|---|---|"]
+  for name, v in rows:
+    lines.append(f"| {name} | {i2a_common.fmt(v['final_return'])} ± "
+                 f"{i2a_common.fmt(v['final_return_se'])} | {i2a_common.fmt(v['random_return'])}"
+                 f" | {i2a_common.fmt(v['margin_se'], 1)} | {v['frames']:.0f} | "
+                 f"{v['wall_s']:.0f} |")
+  if ssm_info is not None:
+    lines += ["", f"SSM ({ssm_info['kind']}, {ssm_info['steps']} Adam steps on "
+              f"{ssm_info['train_windows']} windows, final loss "
+              f"{i2a_common.fmt(ssm_info['final_loss'])}): held-out one-step tile accuracy "
+              f"{ssm_info['tile_accuracy_k1']:.3f}, frame accuracy "
+              f"{ssm_info['frame_accuracy_k1']:.3f}."]
+  if "i2a_rar" in agents:
+    lines += [""] + i2a_common.model_lines("minipacman", rar_info)
+  i2a_common.write_table(run, lines)
+  summary["experiment_wall_s"] = time.perf_counter() - t0
+  return summary
+
+
+if __name__ == "__main__":
+  app.run(experiment)
