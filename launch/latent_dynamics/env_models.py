@@ -1,5 +1,6 @@
 """Test log-likelihood per frame of learned environment models over rollouts of 1-10 steps
-(Buesing et al. 2018, Sec. 4.2, on our symbolic MiniPacman and Sokoban frames).
+(Buesing et al. 2018, Sec. 4.2, on our symbolic MiniPacman and Sokoban frames, and on envpool's
+MsPacman frames, `--config.envs=mspacman`).
 
 For each environment: transitions of a uniform random policy are recorded (training and test
 sets from different keys, `agents.i2a.env_model_train.collect_transitions`), cut into windows
@@ -14,6 +15,15 @@ window, and the filtering ELBO's rollouts under the prior are scored on the long
 - dSSM-DET (exact), dSSM-VAE and sSSM (`latent_dynamics.env_models`), trained by the ELBO;
   their log-likelihood of `o_{1:t}` given `o_{-2:0}` and the actions is bounded by the
   importance-weighted bound of `eval_samples` posterior paths (`frame_log_likelihood`).
+
+MsPacman (B18 Sec. 4's MS_PACMAN): frames of envpool's `MsPacman-v5` recorded once per policy
+of `config.mspacman_policies` ("random" and the scripted "sticky" stand-in for B18's partly
+trained agent, [O]: `envs.host.atari_frames`), downsampled to `mspacman_size` squared and
+quantised to `mspacman_colours` palette colours (categorical tiles, so every model's
+likelihood is unchanged), cached in `mspacman_cache_dir` (default `WORKDIR/data`; a file
+recorded under another spec or corrupted is refused by name). Training and test sets are
+recorded with different seeds; the reward classes of RAR are the distinct rewards recorded.
+The SSMs use `mspacman_factors` (B18's (4, 2) space-to-depth on pixels).
 
 Reported: `<env>/<model>/ll_per_frame_T<t>` = mean over test windows of `log p(o_{1:t}) / t`
 (nats per frame, frames only) for `t = 1..length`, and a figure per environment of one test
@@ -31,12 +41,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import envs  # noqa: E402
 from agents.i2a import env_model as rar_lib  # noqa: E402
 from agents.i2a import env_model_train as rar_train  # noqa: E402
+from envs.host import atari_frames  # noqa: E402
 from latent_dynamics import env_models  # noqa: E402
 from latent_dynamics.env_models import data as data_lib  # noqa: E402
 from latent_dynamics.env_models import train as ssm_train  # noqa: E402
 from launch import app  # noqa: E402
 
-ENVS = ("minipacman", "sokoban")
+ENVS = ("minipacman", "sokoban", "mspacman")
 MODELS = ("RAR",) + env_models.KINDS
 
 
@@ -50,6 +61,48 @@ def make_env(name: str, config):
                             num_boxes=config.sokoban_boxes)
     return env, params, rar_lib.sokoban_reward_spec(params)
   raise ValueError(f"config.envs: unknown environment {name!r}; expected one of {ENVS}.")
+
+
+def mspacman_recordings(config, workdir, split: str) -> list:
+  """The cached (or newly recorded) MsPacman `Frames` of every policy for `split` (module doc)."""
+  policies = parse_list(config.mspacman_policies, atari_frames.POLICIES, "mspacman_policies")
+  envs_, steps = ((config.mspacman_envs, config.mspacman_steps) if split == "train" else
+                  (config.mspacman_test_envs, config.mspacman_test_steps))
+  folder = config.mspacman_cache_dir or str(workdir / "data")
+  parts = []
+  for i, policy in enumerate(policies):
+    spec = atari_frames.FramesSpec(
+        policy=policy, num_envs=int(envs_), num_steps=int(steps), size=int(config.mspacman_size),
+        num_colours=int(config.mspacman_colours),
+        seed=int(config.seed) * 1000 + 10 * i + (0 if split == "train" else 1))
+    path = f"{folder}/mspacman_{policy}_{split}_s{spec.size}_k{spec.num_colours}.npz"
+    parts.append(atari_frames.load_or_record(path, spec))
+  return parts
+
+
+def mspacman_data(config, workdir):
+  """`(train, test, reward_spec)`: `[T, B]` transitions of the recorded MsPacman frames, every
+  policy's environments side by side, all on the palette of the first training recording
+  (each recording quantises to its own); the reward classes are the distinct rewards."""
+  train, test = (mspacman_recordings(config, workdir, s) for s in ("train", "test"))
+  base = train[0].palette
+  k = base.shape[0]
+
+  def transitions(parts):
+    parts = [p if np.array_equal(p.palette, base)
+             else p._replace(obs=atari_frames.quantise(p.palette[p.obs], base)) for p in parts]
+    cat = lambda name: np.concatenate([getattr(p, name) for p in parts], axis=1)  # noqa: E731
+    obs = atari_frames.one_hot(cat("obs"), k)
+    reward = cat("reward")
+    return rar_lib.Transitions(obs[:-1], cat("action"), obs[1:], reward,
+                               np.zeros(reward.shape, np.int32), cat("frame_valid"))
+
+  train, test = transitions(train), transitions(test)
+  values = tuple(float(v) for v in np.unique(np.concatenate(
+      [np.ravel(train.reward), np.ravel(test.reward), [0.0]])))
+  spec = rar_lib.RewardSpec(values, rar_lib.nearest_value_classes(values), "mspacman")
+  label = lambda t: t._replace(reward_class=np.asarray(spec.class_fn(t.reward)))  # noqa: E731
+  return label(train), label(test), spec
 
 
 def parse_list(value: str, allowed: tuple, field: str) -> list:
@@ -81,15 +134,21 @@ def experiment(config, run: app.Run) -> dict:
   key = jax.random.key(config.seed)
   summary, curves = {}, {}
   for e_i, env_name in enumerate(env_names):
-    env, env_params, spec = make_env(env_name, config)
-    obs_shape = tuple(env.observation_space(env_params).shape)
-    num_actions = env.action_space(env_params).num_values
     k_train, k_test, k_models = jax.random.split(jax.random.fold_in(key, e_i), 3)
-    policy = rar_train.uniform_policy(num_actions)
-    train_traj = rar_train.collect_transitions(policy, env, env_params, spec, k_train,
-                                               config.num_envs, config.collect_steps)
-    test_traj = rar_train.collect_transitions(policy, env, env_params, spec, k_test,
-                                              config.test_envs, config.test_steps)
+    ssm_extra = {}
+    if env_name == "mspacman":
+      train_traj, test_traj, spec = mspacman_data(config, run.workdir)
+      obs_shape, num_actions = tuple(train_traj.obs_tm1.shape[2:]), 9
+      ssm_extra = {"factors": tuple(config.mspacman_factors)}
+    else:
+      env, env_params, spec = make_env(env_name, config)
+      obs_shape = tuple(env.observation_space(env_params).shape)
+      num_actions = env.action_space(env_params).num_values
+      policy = rar_train.uniform_policy(num_actions)
+      train_traj = rar_train.collect_transitions(policy, env, env_params, spec, k_train,
+                                                 config.num_envs, config.collect_steps)
+      test_traj = rar_train.collect_transitions(policy, env, env_params, spec, k_test,
+                                                config.test_envs, config.test_steps)
     cut = lambda t, n: data_lib.sequences_from_trajectory(  # noqa: E731
         t.obs_tm1, t.action, t.obs_t, t.reward, t.frame_valid, n, config.stride)
     train_seqs, test_seqs = cut(train_traj, config.train_length), cut(test_traj, config.length)
@@ -115,8 +174,8 @@ def experiment(config, run: app.Run) -> dict:
         rollouts[name] = rar_rollout(model, state.params, show.obs[2], show.action)
       else:
         model = env_models.make_env_model(
-            env_models.EnvModelConfig(kind=name, **config.ssm.to_dict()), obs_shape,
-            num_actions)
+            env_models.EnvModelConfig(kind=name, **config.ssm.to_dict(), **ssm_extra),
+            obs_shape, num_actions)
         trainer = ssm_train.make_trainer(model, ssm_train.TrainConfig(
             learning_rate=config.learning_rate, batch_size=config.batch_size,
             steps_per_chunk=config.steps_per_chunk))

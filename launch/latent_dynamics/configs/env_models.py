@@ -1,6 +1,22 @@
 """Config of launch.latent_dynamics.env_models: test log-likelihood per frame of RAR, dSSM-DET,
-dSSM-VAE and sSSM over rollouts of 1-10 steps on MiniPacman and Sokoban frames (Buesing et al.
-2018, Sec. 4.2)."""
+dSSM-VAE and sSSM over rollouts of 1-10 steps on MiniPacman and Sokoban frames, and on envpool's
+MsPacman frames with `--config.envs=mspacman` (Buesing et al. 2018, Sec. 4.2).
+
+Presets:
+- `smoke`: tiny models, a few steps (CI; MsPacman at 16 x 16 if asked for).
+- `default`: MiniPacman + Sokoban 7x7/2, the paper's model sizes (App. A), 200 Adam steps per
+  model. Budget: under 45 minutes on 2 quiet cores. [O] Basis of the estimate: one training
+  step per model measured at load 7-10 on the shared 2 cores (/tmp timing probe, this
+  session, batch 8 windows of 5 steps, RAR 80 transitions): Sokoban RAR 0.33 s, dSSM-DET
+  0.16 s, dSSM-VAE 0.36 s, sSSM 0.46 s; MiniPacman RAR 6.9 s, dSSM-DET 2.0 s (dSSM-VAE and
+  sSSM about 4.5 and 5.8 s, scaled from Sokoban's ratios); with compilation (about 11
+  minutes over the eight models), evaluation (about 4) and collection (1), 200 steps cost
+  about 84 minutes at that load, about 30 minutes on 2 quiet cores if the loaded process had
+  a third of the machine (it showed 40-60% of one core), 42 at a pessimistic half. The
+  former default (2 x 200 steps) was about 2.3 hours at that load.
+- `full` (GPU): 20 x 1,000 steps per model, 64 x 1,000 recorded steps, all three
+  environments (MsPacman at B18's 80 x 80, 8 colours).
+"""
 import ml_collections
 
 from launch.claims import Claim
@@ -20,7 +36,7 @@ REPORT = {"title": "State-space environment models vs the autoregressive RAR: te
 def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0  # Seed of data collection, initialisation and training.
-  c.envs = "minipacman,sokoban"  # Comma-separated environments: minipacman, sokoban.
+  c.envs = "minipacman,sokoban"  # Comma-separated: minipacman, sokoban, mspacman (envpool).
   c.models = "RAR,dSSM-DET,dSSM-VAE,sSSM"  # Comma-separated models (RAR: I2A's env model).
   c.sokoban_size = 7  # Sokoban room height = width (I2A's test size: 7x7, 2 boxes).
   c.sokoban_boxes = 2  # Boxes in the Sokoban rooms.
@@ -33,10 +49,20 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.stride = 2  # Steps between window starts.
   c.num_test = 128  # Test windows scored (the first ones).
   c.eval_samples = 16  # K: importance samples of the latent models' log-likelihood bound.
-  c.num_chunks = 2  # Chunks per model of the launcher's train loop (checkpoint after each).
+  c.num_chunks = 1  # Chunks per model of the launcher's train loop (checkpoint after each).
   c.steps_per_chunk = 200  # Adam steps per chunk (SSMs: sequences; RAR: transitions).
   c.batch_size = 8  # SSMs: sequences per step (RAR: 10x as many transitions).
   c.learning_rate = 5e-4  # Adam's rate (all models).
+  # MsPacman (envs.host.atari_frames): frames recorded once per policy and cached.
+  c.mspacman_policies = "random,sticky"  # "random" and the scripted "sticky" policy [O].
+  c.mspacman_envs = 4  # Environments recorded per policy for training.
+  c.mspacman_steps = 100  # Recorded steps per training environment.
+  c.mspacman_test_envs = 2  # Environments recorded per policy for the test set.
+  c.mspacman_test_steps = 40  # Recorded steps per test environment.
+  c.mspacman_size = 80  # Frames are size x size (B18: 80 x 80).
+  c.mspacman_colours = 8  # Palette colours (tile classes).
+  c.mspacman_factors = (4, 2)  # The SSMs' space-to-depth factors on MsPacman (B18 App. A).
+  c.mspacman_cache_dir = ""  # Folder of the frame caches; "": WORKDIR/data.
   # SSM sizes (latent_dynamics.env_models.EnvModelConfig); B18 App. A by default.
   c.ssm = ml_collections.ConfigDict(dict(
       embed_channels=64, state_channels=64, latent_channels=16, hidden=32, pool_features=32,
@@ -51,10 +77,15 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.ssm.update(embed_channels=8, state_channels=8, latent_channels=4, hidden=8,
                  pool_features=8, decoder_channels=8, reward_hidden=4)
     c.rar.update(width=8, blocks=((4, 4, 8),), frame_hidden=8, reward_hidden=8)
+    c.mspacman_envs, c.mspacman_steps, c.mspacman_test_envs, c.mspacman_test_steps = 2, 24, 1, 16
+    c.mspacman_size, c.mspacman_colours, c.mspacman_factors = 16, 5, (2, 2)
   elif preset == "full":
     c.num_envs, c.collect_steps, c.test_envs, c.test_steps = 64, 1000, 32, 200
     c.num_test, c.eval_samples, c.num_chunks, c.steps_per_chunk = 512, 64, 20, 1000
     c.batch_size, c.train_length = 32, 10
+    c.envs = "minipacman,sokoban,mspacman"
+    c.mspacman_envs, c.mspacman_steps, c.mspacman_test_envs, c.mspacman_test_steps = (
+        32, 1000, 8, 200)
   elif preset != "default":
     raise ValueError(f"preset must be smoke, default or full; got {preset!r}.")
   return c

@@ -40,3 +40,54 @@ def test_bad_config_names_the_field():
   with pytest.raises(ValueError, match="preset must be smoke, default or full"):
     config_module.get_config("demo")
   assert config.length == 3
+
+
+def test_mspacman_data_from_cached_recordings(tmp_path):
+  # Fake recordings under the specs the launcher asks for: it reads them from the cache (no
+  # envpool), maps the second policy's palette onto the first's, and labels rewards by value.
+  import numpy as np  # noqa: PLC0415
+
+  from envs.host import atari_frames as af  # noqa: PLC0415
+  config = config_module.get_config("smoke")
+  config.mspacman_cache_dir = str(tmp_path)
+  k, size = config.mspacman_colours, config.mspacman_size
+  for split, (b, t) in (("train", (config.mspacman_envs, config.mspacman_steps)),
+                        ("test", (config.mspacman_test_envs, config.mspacman_test_steps))):
+    for i, policy in enumerate(("random", "sticky")):
+      spec = af.FramesSpec(policy=policy, num_envs=b, num_steps=t, size=size, num_colours=k,
+                           seed=10 * i + (0 if split == "train" else 1))
+      palette = np.arange(3 * k, dtype=np.uint8).reshape(k, 3) * (1 + i)   # i = 1: doubled
+      obs = np.full((t + 1, b, size, size), i, np.uint8)
+      reward = np.zeros((t, b), np.float32)
+      reward[1, 0] = 10.0 * (1 + i)
+      af.save(f"{tmp_path}/mspacman_{policy}_{split}_s{size}_k{k}.npz",
+              af.Frames(obs, np.zeros((t, b), np.int32), reward, np.ones((t, b), np.float32),
+                        palette), spec)
+  train, test, spec = ld_env_models.mspacman_data(config, tmp_path)
+  t, b = config.mspacman_steps, 2 * config.mspacman_envs
+  assert train.obs_tm1.shape == (t, b, size, size, k) and train.obs_tm1.dtype == np.float32
+  assert test.action.shape == (config.mspacman_test_steps, 2 * config.mspacman_test_envs)
+  # Policy 0's tiles are colour 0; policy 1's colour 1 of its palette = (6, 8, 10) is nearest
+  # to colour 2 = (6, 7, 8) of policy 0's palette.
+  np.testing.assert_array_equal(np.argmax(train.obs_t[:, :config.mspacman_envs], -1), 0)
+  np.testing.assert_array_equal(np.argmax(train.obs_t[:, config.mspacman_envs:], -1), 2)
+  assert spec.values == (0.0, 10.0, 20.0)
+  assert int(train.reward_class[1, 0]) == 1
+  assert int(train.reward_class[1, config.mspacman_envs]) == 2
+  assert int(train.reward_class[0, 0]) == 0
+
+
+@pytest.mark.slow   # 172 s at load 7.4 (records 4 x 2 x 24-step MsPacman caches, two models)
+def test_mspacman_smoke_records_once(tmp_path):
+  config = config_module.get_config("smoke")
+  config.envs, config.models = "mspacman", "dSSM-DET"
+  summary = app.execute(ld_env_models.experiment, config, tmp_path, progress=False)
+  size, k = config.mspacman_size, config.mspacman_colours
+  curve = [summary[f"mspacman/dSSM-DET/ll_per_frame_T{t}"] for t in (1, 2, 3)]
+  assert all(math.isfinite(v) and -size * size * math.log(k) - 50 < v < 0 for v in curve)
+  caches = sorted((tmp_path / "data").glob("mspacman_*.npz"))
+  assert len(caches) == 4
+  stamps = [p.stat().st_mtime_ns for p in caches]
+  config.models = "dSSM-VAE"   # another run in the same workdir reads the caches
+  app.execute(ld_env_models.experiment, config, tmp_path, progress=False)
+  assert [p.stat().st_mtime_ns for p in caches] == stamps
