@@ -13,6 +13,10 @@ clipping, RMSprop (the I2A paper's optimiser) or Adam.
     state, metrics = trainer.train(key)        # init + `num_chunks` chunks, metrics [U * C]
     jax.vmap(trainer.train)(keys)              # seeds
 
+The loop itself (rollouts, minibatched gradient steps, the chunk's scan and its metrics) is
+`make_loop`, shared with the I2A paper's agents (`agents.i2a.train`), which bring their own
+network, acting pass and loss.
+
 `Trainer(init, chunk)` is the agents' trainer contract, so
 `launch.train_loop.train_loop(workdir, mesh, trainer.init, trainer.chunk, num_chunks,
 seed_keys=keys)` runs it directly. Before anything is compiled the config is checked and one
@@ -176,7 +180,9 @@ def learning_rate(config: A2CConfig) -> optax.ScalarOrSchedule:
   return optax.linear_schedule(config.learning_rate, 0.0, steps)
 
 
-def _optimizer(config: A2CConfig) -> optax.GradientTransformation:
+def make_optimizer(config: A2CConfig) -> optax.GradientTransformation:
+  """RMSprop (the I2A paper's optimiser) or Adam at `learning_rate(config)`, after global-norm
+  clipping at `config.max_grad_norm` (none if <= 0)."""
   lr = learning_rate(config)
   if config.optimizer == "rmsprop":
     opt = optax.rmsprop(lr, decay=config.rmsprop_decay, eps=config.rmsprop_eps)
@@ -185,6 +191,129 @@ def _optimizer(config: A2CConfig) -> optax.GradientTransformation:
   if config.max_grad_norm > 0:
     return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), opt)
   return opt
+
+
+class Loop(NamedTuple):
+  """The training loop `make_loop` builds: `init(key)`, `chunk(state)`, `train(key)` (the
+  `Trainer` contract's), and `collect(state) -> (carry, traj, loss_key, next_key)`, one update's
+  rollout (`loss_key` None unless `make_loop(..., loss_key=True)`)."""
+  init: Callable[[jax.Array], TrainState]
+  chunk: Callable[[TrainState], tuple[TrainState, dict]]
+  train: Callable[[jax.Array], tuple[TrainState, dict]]
+  collect: Callable[[TrainState], tuple[Any, Any, Any, jax.Array]]
+
+
+def make_loop(config: A2CConfig, env, env_params, *,
+              init_params: Callable[[jax.Array], Any],
+              act: Callable[[Any, jax.Array, jax.Array], tuple[jax.Array, Any]],
+              loss_fn: Callable[..., tuple[jax.Array, tuple[losses.LossInfo, dict]]],
+              refresh_env_params: Callable[[jax.Array, Any], Any] | None = None,
+              loss_key: bool = False) -> Loop:
+  """The A2C training loop shared by `make_trainer` and the I2A paper's agents
+  (`agents.i2a.train.make_agent_trainer`): rollouts, minibatched gradient steps with
+  `make_optimizer(config)`, the chunk's `lax.scan` over updates and its metrics.
+
+  Args:
+    config: a checked `A2CConfig` (rollouts, minibatches, optimiser, chunk sizes).
+    env: the environment (wrapped in `envs.wrappers.EpisodeStatistics` unless it already is).
+    env_params: its params (the fixed ones; see `refresh_env_params`).
+    init_params: `key -> params` of the network.
+    act: `(params, key, obs[B]) -> (action[B], extras)`, the acting pass; `extras` is stored as
+      the trajectory's `policy_extras` (None: nothing).
+    loss_fn: `(params, traj[T, B'], bootstrap_obs[B'], key) -> (loss, (a2c_info, extra))` on a
+      minibatch of `B' = B / M` environments (the trajectory's `info` removed); `a2c_info` the
+      `agents.a2c.losses.LossInfo`, `extra` a dict of scalars or arrays averaged into the
+      metrics under their own names; `key` is None unless `loss_key`, else a key per minibatch.
+    refresh_env_params: as `make_trainer`'s.
+    loss_key: split a loss key off every update's key (three ways instead of two).
+
+  Returns:
+    A `Loop`; `chunk` metrics as described in `make_trainer`, plus `extra`'s.
+  """
+  if not isinstance(env, wrappers.EpisodeStatistics):
+    env = wrappers.EpisodeStatistics(env)
+  optimizer = make_optimizer(config)
+  b, t, m = config.num_envs, config.rollout_length, config.num_minibatches
+
+  def _env_params(state_env_params):
+    return env_params if refresh_env_params is None else state_env_params
+
+  def init(key: jax.Array) -> TrainState:
+    k_net, k_env, key = jax.random.split(key, 3)
+    params = init_params(k_net)
+    seed_env_params = None
+    if refresh_env_params is not None:  # (no extra split otherwise: same runs as before)
+      key, k_params = jax.random.split(key)
+      seed_env_params = refresh_env_params(k_params, env_params)
+    carry = rollout_lib.reset(env, _env_params(seed_env_params), k_env, b)
+    return TrainState(params, optimizer.init(params), carry, key, jnp.int32(0), jnp.int32(0),
+                      seed_env_params)
+
+  def collect(ts: TrainState):
+    if loss_key:
+      key, k_roll, k_loss = jax.random.split(ts.key, 3)
+    else:
+      (key, k_roll), k_loss = jax.random.split(ts.key), None
+    carry, traj = rollout_lib.rollout(lambda k, obs: act(ts.params, k, obs), env,
+                                      _env_params(ts.env_params), ts.rollout, k_roll, t)
+    return carry, traj, k_loss, key
+
+  def update(ts: TrainState, _):
+    carry, traj, k_loss, key = collect(ts)
+
+    def minibatch_step(state, i):
+      params, opt_state = state
+      take = lambda x: jax.lax.dynamic_slice_in_dim(x, i * (b // m), b // m, axis=1)  # noqa: E731
+      mb = jax.tree.map(take, traj._replace(info=None))
+      boot = jax.lax.dynamic_slice_in_dim(carry.obs, i * (b // m), b // m, axis=0)
+      k = None if k_loss is None else jax.random.fold_in(k_loss, i)
+      (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, mb, boot, k)
+      updates, opt_state = optimizer.update(grads, opt_state, params)
+      params = optax.apply_updates(params, updates)
+      return (params, opt_state), (loss, aux, optax.global_norm(grads))
+
+    if m == 1:  # one gradient step on the whole batch: no scan (faster on the CPU)
+      (params, opt_state), out = minibatch_step((ts.params, ts.opt_state), 0)
+      loss, (info, extra), grad_norm = jax.tree.map(lambda x: x[None], out)
+    else:
+      (params, opt_state), (loss, (info, extra), grad_norm) = jax.lax.scan(
+          minibatch_step, (ts.params, ts.opt_state), jnp.arange(m))
+    done = traj.info["episode_done"]
+    frames = ts.frames + b * t
+    metrics = {
+        "loss": jnp.mean(loss), "policy_loss": jnp.mean(info.policy_loss),
+        "entropy": jnp.mean(info.entropy), "value_loss": jnp.mean(info.value_loss),
+        "advantage": jnp.mean(info.advantage), "value": jnp.mean(info.value),
+        "grad_norm": jnp.mean(grad_norm), "frames": frames.astype(jnp.float32),
+        "reward_mean": jnp.mean(traj.reward),
+        "episodes": jnp.sum(done).astype(jnp.float32),
+        "episode_return_sum": jnp.sum(jnp.where(done, traj.info["episode_return"], 0.0)),
+        "episode_length_sum": jnp.sum(jnp.where(done, traj.info["episode_length"], 0)
+                                      ).astype(jnp.float32),
+        "episode_solved_sum": jnp.sum(done & traj.info["episode_solved"]).astype(jnp.float32),
+        # Counted here and raised on the host by `check_finite` (jitted code cannot raise).
+        "nonfinite_obs": _count_nonfinite(traj.obs_t),
+        "nonfinite_reward": jnp.sum(~jnp.isfinite(traj.reward)).astype(jnp.float32),
+        "nonfinite_loss": jnp.sum(~jnp.isfinite(loss)).astype(jnp.float32),
+    }
+    metrics.update({name: jnp.mean(value) for name, value in extra.items()})
+    if isinstance(traj.info, dict) and "stream_dry" in traj.info:
+      metrics["stream_dry"] = jnp.sum(traj.info["stream_dry"]).astype(jnp.float32)
+    return TrainState(params, opt_state, carry, key, ts.updates + 1, frames,
+                      ts.env_params), metrics
+
+  def chunk(ts: TrainState) -> tuple[TrainState, dict]:
+    if refresh_env_params is not None:
+      key, k_params = jax.random.split(ts.key)
+      ts = ts._replace(key=key, env_params=refresh_env_params(k_params, ts.env_params))
+    return jax.lax.scan(update, ts, None, length=config.updates_per_chunk)
+
+  def train(key: jax.Array) -> tuple[TrainState, dict]:
+    ts = init(key)
+    ts, metrics = jax.lax.scan(lambda s, _: chunk(s), ts, None, length=config.num_chunks)
+    return ts, jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), metrics)
+
+  return Loop(init, chunk, train, collect)
 
 
 def make_trainer(config: A2CConfig, env, env_params=None, *, env_name: str = "env",
@@ -215,97 +344,30 @@ def make_trainer(config: A2CConfig, env, env_params=None, *, env_name: str = "en
   check_config(config)
   env_params = env.default_params if env_params is None else env_params
   num_actions, obs_shape, obs_dtype = probe(env, env_params, env_name)
-  if not isinstance(env, wrappers.EpisodeStatistics):
-    env = wrappers.EpisodeStatistics(env)
   network = ActorCritic(num_actions=num_actions, obs_rank=len(obs_shape),
                         conv_features=tuple(config.conv_features),
                         kernel_sizes=tuple(config.kernel_sizes), strides=tuple(config.strides),
                         hidden_size=config.hidden_size)
-  optimizer = _optimizer(config)
-  b, t, m = config.num_envs, config.rollout_length, config.num_minibatches
 
   def policy(params, key, obs):
     logits, _ = network.apply(params, obs)
     return distrax.Categorical(logits=logits).sample(seed=key).astype(jnp.int32)
 
-  def loss_fn(params, traj: rollout_lib.Trajectory, bootstrap_obs):
+  def loss_fn(params, traj: rollout_lib.Trajectory, bootstrap_obs, key=None):
+    del key
     logits, values = network.apply(params, traj.obs_tm1)
     _, bootstrap_value = network.apply(params, bootstrap_obs)
-    return losses.a2c_loss(logits, values, bootstrap_value, traj.action,
-                           config.reward_scale * traj.reward, traj.discount, traj.truncated,
-                           config)
+    loss, info = losses.a2c_loss(logits, values, bootstrap_value, traj.action,
+                                 config.reward_scale * traj.reward, traj.discount,
+                                 traj.truncated, config)
+    return loss, (info, {})
 
-  def _env_params(state_env_params):
-    return env_params if refresh_env_params is None else state_env_params
-
-  def init(key: jax.Array) -> TrainState:
-    k_net, k_env, key = jax.random.split(key, 3)
-    params = network.init(k_net, jnp.zeros((1,) + obs_shape, obs_dtype))
-    seed_env_params = None
-    if refresh_env_params is not None:  # (no extra split otherwise: same runs as before)
-      key, k_params = jax.random.split(key)
-      seed_env_params = refresh_env_params(k_params, env_params)
-    carry = rollout_lib.reset(env, _env_params(seed_env_params), k_env, b)
-    return TrainState(params, optimizer.init(params), carry, key, jnp.int32(0), jnp.int32(0),
-                      seed_env_params)
-
-  def update(ts: TrainState, _):
-    key, k_roll = jax.random.split(ts.key)
-    act = lambda k, obs: (policy(ts.params, k, obs), None)  # noqa: E731
-    carry, traj = rollout_lib.rollout(act, env, _env_params(ts.env_params), ts.rollout, k_roll,
-                                      t)
-
-    def minibatch_step(state, i):
-      params, opt_state = state
-      take = lambda x: jax.lax.dynamic_slice_in_dim(x, i * (b // m), b // m, axis=1)  # noqa: E731
-      mb = jax.tree.map(take, traj)
-      boot = jax.lax.dynamic_slice_in_dim(carry.obs, i * (b // m), b // m, axis=0)
-      (loss, info), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, mb, boot)
-      updates, opt_state = optimizer.update(grads, opt_state, params)
-      params = optax.apply_updates(params, updates)
-      return (params, opt_state), (loss, info, optax.global_norm(grads))
-
-    if m == 1:  # one gradient step on the whole batch: no scan (faster on the CPU)
-      (params, opt_state), out = minibatch_step((ts.params, ts.opt_state), 0)
-      loss, info, grad_norm = jax.tree.map(lambda x: x[None], out)
-    else:
-      (params, opt_state), (loss, info, grad_norm) = jax.lax.scan(
-          minibatch_step, (ts.params, ts.opt_state), jnp.arange(m))
-    done = traj.info["episode_done"]
-    frames = ts.frames + b * t
-    metrics = {
-        "loss": jnp.mean(loss), "policy_loss": jnp.mean(info.policy_loss),
-        "entropy": jnp.mean(info.entropy), "value_loss": jnp.mean(info.value_loss),
-        "advantage": jnp.mean(info.advantage), "value": jnp.mean(info.value),
-        "grad_norm": jnp.mean(grad_norm), "frames": frames.astype(jnp.float32),
-        "reward_mean": jnp.mean(traj.reward),
-        "episodes": jnp.sum(done).astype(jnp.float32),
-        "episode_return_sum": jnp.sum(jnp.where(done, traj.info["episode_return"], 0.0)),
-        "episode_length_sum": jnp.sum(jnp.where(done, traj.info["episode_length"], 0)
-                                      ).astype(jnp.float32),
-        "episode_solved_sum": jnp.sum(done & traj.info["episode_solved"]).astype(jnp.float32),
-        # Counted here and raised on the host by `check_finite` (jitted code cannot raise).
-        "nonfinite_obs": _count_nonfinite(traj.obs_t),
-        "nonfinite_reward": jnp.sum(~jnp.isfinite(traj.reward)).astype(jnp.float32),
-        "nonfinite_loss": jnp.sum(~jnp.isfinite(loss)).astype(jnp.float32),
-    }
-    if isinstance(traj.info, dict) and "stream_dry" in traj.info:
-      metrics["stream_dry"] = jnp.sum(traj.info["stream_dry"]).astype(jnp.float32)
-    return TrainState(params, opt_state, carry, key, ts.updates + 1, frames,
-                      ts.env_params), metrics
-
-  def chunk(ts: TrainState) -> tuple[TrainState, dict]:
-    if refresh_env_params is not None:
-      key, k_params = jax.random.split(ts.key)
-      ts = ts._replace(key=key, env_params=refresh_env_params(k_params, ts.env_params))
-    return jax.lax.scan(update, ts, None, length=config.updates_per_chunk)
-
-  def train(key: jax.Array) -> tuple[TrainState, dict]:
-    ts = init(key)
-    ts, metrics = jax.lax.scan(lambda s, _: chunk(s), ts, None, length=config.num_chunks)
-    return ts, jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), metrics)
-
-  return Trainer(init, chunk, train, policy, network, config)
+  loop = make_loop(
+      config, env, env_params,
+      init_params=lambda key: network.init(key, jnp.zeros((1,) + obs_shape, obs_dtype)),
+      act=lambda params, key, obs: (policy(params, key, obs), None), loss_fn=loss_fn,
+      refresh_env_params=refresh_env_params)
+  return Trainer(loop.init, loop.chunk, loop.train, policy, network, config)
 
 
 def _count_nonfinite(obs) -> jax.Array:

@@ -2,9 +2,10 @@
 
 Weber et al. 2017, *Imagination-augmented agents for deep reinforcement learning*. Three agents
 from one entry (`AgentConfig.agent`), all trained by the A2C objective of `agents.a2c.losses`
-(Sec. 3.2: "the I2A ... trained with A3C") on the same rollouts, optimiser and metrics as
-`agents.a2c.train`, whose `Trainer(init, chunk, train, policy, ...)` contract this follows
-(`launch.train_loop` runs it; `jax.vmap(trainer.train)(keys)` runs seeds):
+(Sec. 3.2: "the I2A ... trained with A3C") by the same loop as the standard A2C trainer
+(`agents.a2c.train.make_loop`: rollouts, optimiser, chunk and metrics; only the network, the
+acting pass and the loss are the agents' own), with its `Trainer(init, chunk, train, policy,
+...)` contract (`launch.train_loop` runs it; `jax.vmap(trainer.train)(keys)` runs seeds):
 
 - `"i2a"` [P] (Sec. 3, App. B): `agents.i2a.imagination.I2ANet` with the frozen environment
   model (`env_model`, `model_params`: closed over as constants, never trained here), loss
@@ -52,7 +53,6 @@ import distrax
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from agents import rollout as rollout_lib
 from agents.a2c import losses as a2c_losses
@@ -60,7 +60,6 @@ from agents.a2c import train as a2c_train
 from agents.a2c.networks import ActorCritic
 from agents.i2a import env_model as em
 from agents.i2a import imagination as im
-from envs import wrappers
 
 AGENTS = ("i2a", "copy", "standard")
 TrainState = a2c_train.TrainState
@@ -162,17 +161,6 @@ class AgentTrainer(NamedTuple):
   forward: Callable[..., tuple[jax.Array, jax.Array, Any]]
 
 
-def _optimizer(config: a2c_train.A2CConfig) -> optax.GradientTransformation:
-  lr = a2c_train.learning_rate(config)
-  if config.optimizer == "rmsprop":
-    opt = optax.rmsprop(lr, decay=config.rmsprop_decay, eps=config.rmsprop_eps)
-  else:
-    opt = optax.adam(lr)
-  if config.max_grad_norm > 0:
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), opt)
-  return opt
-
-
 def make_agent_trainer(config: AgentConfig, env, env_params=None, *,
                        env_model: em.EnvModelFns | None = None, model_params: Any = None,
                        env_name: str = "env",
@@ -205,9 +193,6 @@ def make_agent_trainer(config: AgentConfig, env, env_params=None, *,
       raise ValueError("agent 'i2a' needs env_model and model_params (the trained, frozen "
                        "environment model).")
     em.check_compatible(env_model, env, env_params, model_params)
-  if not isinstance(env, wrappers.EpisodeStatistics):
-    env = wrappers.EpisodeStatistics(env)
-  b, t, m = c.num_envs, c.rollout_length, c.num_minibatches
   reuse = config.reuse_imagination
 
   if kind == "standard":
@@ -243,8 +228,6 @@ def make_agent_trainer(config: AgentConfig, env, env_params=None, *,
       return network.init(k_net, jnp.zeros((1,) + obs_shape, jnp.float32), frozen_model,
                           k_img)
 
-  optimizer = _optimizer(c)
-
   def act(params, key, obs):
     """One acting pass on `obs[B]`: `(action[B], extras)` (class doc)."""
     k_act, k_img = jax.random.split(key)
@@ -278,83 +261,15 @@ def make_agent_trainer(config: AgentConfig, env, env_params=None, *,
                                       traj.truncated, c, config.net.distill_coef)
     return total, {"a2c": info, "distill": dist}
 
-  def _env_params(state_env_params):
-    return env_params if refresh_env_params is None else state_env_params
+  def loop_loss(params, traj, bootstrap_obs, key):
+    total, info = loss(params, traj, bootstrap_obs, key)
+    return total, (info["a2c"], {"distill_loss": info["distill"]})
 
-  def init(key: jax.Array) -> TrainState:
-    k_net, k_env, key = jax.random.split(key, 3)
-    params = init_params(k_net)
-    seed_env_params = None
-    if refresh_env_params is not None:
-      key, k_params = jax.random.split(key)
-      seed_env_params = refresh_env_params(k_params, env_params)
-    carry = rollout_lib.reset(env, _env_params(seed_env_params), k_env, b)
-    return TrainState(params, optimizer.init(params), carry, key, jnp.int32(0), jnp.int32(0),
-                      seed_env_params)
-
-  def collect(ts: TrainState):
-    key, k_roll, k_boot = jax.random.split(ts.key, 3)
-    carry, traj = rollout_lib.rollout(lambda k, obs: act(ts.params, k, obs), env,
-                                      _env_params(ts.env_params), ts.rollout, k_roll, t)
-    return carry, traj, k_boot, key
-
-  def update(ts: TrainState, _):
-    carry, traj, k_boot, key = collect(ts)
-
-    def minibatch_step(state, i):
-      params, opt_state = state
-      take = lambda x: jax.lax.dynamic_slice_in_dim(x, i * (b // m), b // m, axis=1)  # noqa: E731
-      mb = traj._replace(info=None)
-      mb = jax.tree.map(take, mb)
-      boot = jax.lax.dynamic_slice_in_dim(carry.obs, i * (b // m), b // m, axis=0)
-      (value, info), grads = jax.value_and_grad(loss, has_aux=True)(
-          params, mb, boot, jax.random.fold_in(k_boot, i))
-      updates, opt_state = optimizer.update(grads, opt_state, params)
-      params = optax.apply_updates(params, updates)
-      return (params, opt_state), (value, info, optax.global_norm(grads))
-
-    if m == 1:
-      (params, opt_state), out = minibatch_step((ts.params, ts.opt_state), 0)
-      value, info, grad_norm = jax.tree.map(lambda x: x[None], out)
-    else:
-      (params, opt_state), (value, info, grad_norm) = jax.lax.scan(
-          minibatch_step, (ts.params, ts.opt_state), jnp.arange(m))
-    a2c_info = info["a2c"]
-    done = traj.info["episode_done"]
-    frames = ts.frames + b * t
-    metrics = {
-        "loss": jnp.mean(value), "policy_loss": jnp.mean(a2c_info.policy_loss),
-        "entropy": jnp.mean(a2c_info.entropy), "value_loss": jnp.mean(a2c_info.value_loss),
-        "advantage": jnp.mean(a2c_info.advantage), "value": jnp.mean(a2c_info.value),
-        "distill_loss": jnp.mean(info["distill"]),
-        "grad_norm": jnp.mean(grad_norm), "frames": frames.astype(jnp.float32),
-        "reward_mean": jnp.mean(traj.reward),
-        "episodes": jnp.sum(done).astype(jnp.float32),
-        "episode_return_sum": jnp.sum(jnp.where(done, traj.info["episode_return"], 0.0)),
-        "episode_length_sum": jnp.sum(jnp.where(done, traj.info["episode_length"], 0)
-                                      ).astype(jnp.float32),
-        "episode_solved_sum": jnp.sum(done & traj.info["episode_solved"]).astype(jnp.float32),
-        "nonfinite_obs": jnp.sum(~jnp.isfinite(traj.obs_t)).astype(jnp.float32),
-        "nonfinite_reward": jnp.sum(~jnp.isfinite(traj.reward)).astype(jnp.float32),
-        "nonfinite_loss": jnp.sum(~jnp.isfinite(value)).astype(jnp.float32),
-    }
-    if isinstance(traj.info, dict) and "stream_dry" in traj.info:
-      metrics["stream_dry"] = jnp.sum(traj.info["stream_dry"]).astype(jnp.float32)
-    return TrainState(params, opt_state, carry, key, ts.updates + 1, frames,
-                      ts.env_params), metrics
-
-  def chunk(ts: TrainState) -> tuple[TrainState, dict]:
-    if refresh_env_params is not None:
-      key, k_params = jax.random.split(ts.key)
-      ts = ts._replace(key=key, env_params=refresh_env_params(k_params, ts.env_params))
-    return jax.lax.scan(update, ts, None, length=c.updates_per_chunk)
-
-  def train(key: jax.Array) -> tuple[TrainState, dict]:
-    ts = init(key)
-    ts, metrics = jax.lax.scan(lambda s, _: chunk(s), ts, None, length=c.num_chunks)
-    return ts, jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), metrics)
-
-  return AgentTrainer(init, chunk, train, policy, network, config, act, collect, loss, forward)
+  loop = a2c_train.make_loop(c, env, env_params, init_params=init_params, act=act,
+                             loss_fn=loop_loss, refresh_env_params=refresh_env_params,
+                             loss_key=True)
+  return AgentTrainer(loop.init, loop.chunk, loop.train, policy, network, config, act,
+                      loop.collect, loss, forward)
 
 
 def _outputs(out: im.I2AOutput):
