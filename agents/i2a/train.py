@@ -9,7 +9,11 @@ acting pass and the loss are the agents' own), with its `Trainer(init, chunk, tr
 
 - `"i2a"` [P] (Sec. 3, App. B): `agents.i2a.imagination.I2ANet` with the frozen environment
   model (`env_model`, `model_params`: closed over as constants, never trained here), loss
-  `i2a_loss` = A2C loss + `distill_coef` x the distillation loss of pi_hat (Sec. 3.2).
+  `i2a_loss` = A2C loss + `distill_coef` x the distillation loss of pi_hat (Sec. 3.2), or with
+  `config.net.rollout_training="query"` (Buesing et al. 2018 Sec. 5, learning to query) the
+  score-function term of pi_hat's imagined actions times the A2C advantage instead. The model
+  may be I2A's (`agents.i2a.make_env_model`) or a state-space model behind
+  `agents.i2a.ssm_model.SSMEnv`.
 - `"copy"` [P] (Sec. 4.2, the copy-model agent): the same network and loss with the model
   replaced by the identity (`CopyModelEnv`), so "the same architecture without a model".
 - `"standard"` [P] (Sec. 4.1, the "large standard" agent): A2C's `ActorCritic` on the I2A's
@@ -258,7 +262,10 @@ def make_agent_trainer(config: AgentConfig, env, env_params=None, *,
     _, boot_value, _ = forward(params, bootstrap_obs, keys=boot_keys)
     total, (info, dist) = im.i2a_loss(logits, values, out.rollout_logits, boot_value,
                                       traj.action, c.reward_scale * traj.reward, traj.discount,
-                                      traj.truncated, c, config.net.distill_coef)
+                                      traj.truncated, c, config.net.distill_coef,
+                                      rollout_training=config.net.rollout_training,
+                                      imagined_log_prob=out.imagined_log_prob,
+                                      query_coef=config.net.query_coef)
     return total, {"a2c": info, "distill": dist}
 
   def loop_loss(params, traj, bootstrap_obs, key):

@@ -187,3 +187,52 @@ def test_bad_input_names_it():
     im.check_config(TINY.replace(rollout_training="query", rollout_actions="greedy"))
   with pytest.raises(ValueError, match="config.rollout_training"):
     im.check_config(TINY.replace(rollout_training="reinforce"))
+
+
+@pytest.mark.slow   # 145 s at load 7 (three trainers compiled); fast counterpart:
+# test_query_mode_drops_the_distillation_term
+def test_trainer_routes_the_query_term_to_pi_hat():
+  # make_agent_trainer with an SSM: under "query" pi_hat's gradient comes from the query term
+  # alone (zero with query_coef = 0: the distillation term is off), under "distill" from the
+  # distillation term.
+  import tiny_envs  # noqa: PLC0415
+
+  from agents import a2c  # noqa: PLC0415
+  from agents.i2a import train as tr  # noqa: PLC0415
+  from envs import spaces  # noqa: PLC0415
+
+  class GridChain(tiny_envs.Chain):
+    def observation_space(self, params=None):
+      return spaces.Box(0.0, 1.0, (1, self.length, 2), jnp.float32)
+
+    def reset_env(self, key, params):
+      obs, state = super().reset_env(key, params)
+      return jax.nn.one_hot(obs.astype(jnp.int32), 2)[None], state
+
+    def step_env(self, key, state, action, params):
+      obs, state, r, term, trunc, info = super().step_env(key, state, action, params)
+      return jax.nn.one_hot(obs.astype(jnp.int32), 2)[None], state, r, term, trunc, info
+
+  env = GridChain(6)
+  params = env.default_params.replace(max_steps=30)
+  model = env_models.make_env_model(env_models.EnvModelConfig(kind="sSSM", **TINY_SSM),
+                                    (1, 6, 2), env.action_space(params).num_values)
+  ssm = ssm_model.SSMEnv(model, "latent")
+  model_params = model.init(jax.random.key(0))
+  small = a2c.default_config(num_envs=2, rollout_length=2, updates_per_chunk=1, num_chunks=1)
+  net = TINY.replace(depth=2, encoder_strides=(1,))
+
+  def pi_hat_grad(mode, coef):
+    cfg = tr.AgentConfig(agent="i2a", a2c=small,
+                         net=net.replace(rollout_training=mode, query_coef=coef))
+    trainer = tr.make_agent_trainer(cfg, env, params, env_model=ssm, model_params=model_params)
+    state = trainer.init(jax.random.key(1))
+    carry, traj, k_boot, _ = jax.jit(trainer.collect)(state)
+    g = jax.jit(jax.grad(lambda p: trainer.loss(p, traj._replace(info=None), carry.obs,
+                                                k_boot)[0]))(state.params)
+    return jax.tree.leaves(tr.rollout_policy_params(g))
+
+  norm = lambda leaves: float(sum(jnp.sum(x ** 2) for x in leaves))  # noqa: E731
+  assert norm(pi_hat_grad("query", 0.0)) == 0.0
+  assert norm(pi_hat_grad("query", 1.0)) > 0.0
+  assert norm(pi_hat_grad("distill", 1.0)) > 0.0
