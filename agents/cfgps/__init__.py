@@ -1,11 +1,13 @@
 """Counterfactually-guided policy search (CF-GPS; Buesing, Weber, Zwols, Racaniere, Guez,
 Lespiau, Heess 2019, *Woulda, coulda, shoulda: counterfactually-guided policy search*).
 
-So far (issue 19, first piece): logged episodes of PO-Sokoban with their scenario (level and
-observation-noise keys), counterfactual replay (Alg. 1), and the policy-evaluation estimators
-of Sec. 3 (per-episode importance sampling, weighted IS, CF-PE, MB-PE) behind one signature;
-an exact Sokoban solver and the solver-based target policies of Sec. 5 (`solver`); the learned
-scenario prior and posteriors p(U | h_t) over levels (`scenario`).
+Issue 19: logged episodes of PO-Sokoban with their scenario (level and observation-noise
+keys), counterfactual replay (Alg. 1), and the policy-evaluation estimators of Sec. 3
+(per-episode importance sampling, weighted IS, CF-PE, MB-PE) behind one signature; an exact
+Sokoban solver and the solver-based target policies of Sec. 5 (`solver`); the learned scenario
+prior and posteriors p(U | h_t) over levels (`scenario`); CF-GPS policy search (`search`);
+the two experiments of Sec. 5, policy evaluation (`pe_experiment`) and policy search
+(`ps_experiment`).
 """
 from agents.cfgps import scenario
 from agents.cfgps.episodes import (

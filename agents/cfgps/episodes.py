@@ -410,3 +410,62 @@ def history(episodes: Episode, t: int) -> Episode:
       action=mask(episodes.action, step_in), log_prob=mask(episodes.log_prob, step_in),
       reward=mask(episodes.reward, step_in), valid=episodes.valid & step_in,
       terminated=episodes.terminated & step_in, truncated=episodes.truncated & step_in)
+
+
+# ------------------------------------------------------------------------------- parametric
+# A policy built from traced parameters, `make_policy(theta) -> Policy`, rolled out with theta
+# an argument of the jitted function: one compilation serves every value of theta (a learned
+# policy's parameters changing between iterations). `make_policy` is static: build it once and
+# reuse the same object, since jit caches on its identity.
+@functools.partial(jax.jit, static_argnames=("env", "make_policy", "horizon"))
+def _log_levels_theta_jit(key, params, levels, theta, *, env, make_policy, horizon):
+  policy = make_policy(theta)
+
+  def one(k, level):
+    k_reset, k_steps, k_actions = jax.random.split(k, 3)
+    return _run(env, params, policy, level, k_reset, jax.random.split(k_steps, horizon),
+                jax.random.split(k_actions, horizon), None, "policy")
+  n = jax.tree.leaves(levels)[0].shape[0]
+  return jax.vmap(one)(jax.random.split(key, n), levels)
+
+
+def log_on_levels_theta(key: jax.Array, env, params, make_policy: Callable[[Any], Policy],
+                        theta, levels, horizon: int | None = None) -> Episode:
+  """`log_on_levels` for the policy `make_policy(theta)`, theta traced (see above)."""
+  _check_env(env)
+  if not callable(make_policy):
+    raise ValueError(f"make_policy must be a callable theta -> Policy; got "
+                     f"{type(make_policy).__name__}")
+  horizon = check_horizon(horizon, params)
+  eps = _log_levels_theta_jit(key, params, levels, theta, env=env, make_policy=make_policy,
+                              horizon=horizon)
+  check_log_probs(eps.log_prob, eps.valid, "policy")
+  return eps
+
+
+@functools.partial(jax.jit, static_argnames=("env", "make_policy"))
+def _replay_theta_jit(params, episodes, action_keys, level, theta, *, env, make_policy):
+  policy = make_policy(theta)
+
+  def one(ep, ak, lv):
+    return _run(env, params, policy, lv, ep.reset_key, ep.step_keys, ak, None, "policy")
+  return jax.vmap(one)(episodes, action_keys, level)
+
+
+def counterfactual_rollout_theta(env, params, episodes: Episode,
+                                 make_policy: Callable[[Any], Policy], theta,
+                                 key: jax.Array | None = None, level=None) -> Episode:
+  """`counterfactual_rollout` under the policy `make_policy(theta)`, theta traced (see above):
+  the same logged levels (or `level`) and noise keys, the same policy-noise keys rule."""
+  _check_env(env)
+  if not callable(make_policy):
+    raise ValueError(f"make_policy must be a callable theta -> Policy; got "
+                     f"{type(make_policy).__name__}")
+  _check_episodes_shape(episodes)
+  action_keys = _action_keys(episodes, key)
+  level = episodes.level if level is None else level
+  eps = _replay_theta_jit(params, episodes, action_keys, level, theta, env=env,
+                          make_policy=make_policy)
+  check_log_probs(eps.log_prob, eps.valid, "policy")
+  _check_actions(eps.action, eps.valid, env.num_actions, "policy")
+  return eps

@@ -38,10 +38,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
+import pathlib
 from collections.abc import Callable
 from typing import NamedTuple
 
 import flax.linen as nn
+import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -470,3 +474,51 @@ def consistent_with_history(env, params, episodes: ep_lib.Episode, levels: Level
   same_r = ~((np.asarray(episodes.reward) != np.asarray(rep.reward)) & rsteps[None]
              & np.asarray(episodes.valid)).any(1)
   return same_obs & same_r
+
+
+# ----------------------------------------------------------------------------- cache
+def cache_path(cache_dir, spec: dict):
+  """`(params file, metadata file)` of the cached scenario model whose training is described
+  by `spec` (everything that determines it: bank, keys, model and training config), named by
+  the SHA-256 of `spec`'s JSON."""
+  digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+  base = pathlib.Path(cache_dir) / f"scenario_{digest[:16]}"
+  return base.with_suffix(".msgpack"), base.with_suffix(".json")
+
+
+def train_cached(key: jax.Array, config: ScenarioConfig, data_fn: Callable[[], ScenarioData],
+                 num_chunks: int, cache_dir, spec: dict, interior: tuple[int, int],
+                 log: Callable[[int, dict], None] | None = None):
+  """`train(key, config, data_fn(), num_chunks)` with its result cached in `cache_dir` (None:
+  no cache) under `spec` (`cache_path`): a second experiment with the same spec (the policy
+  search after the policy evaluation, or a rerun) loads the parameters instead of training.
+  A cached file whose bytes do not match the SHA-256 its metadata records, that does not
+  decode, or whose parameter shapes differ from the model's is refused by name (delete it to
+  retrain). Returns `(params, history, loaded)`."""
+  if cache_dir is None:
+    params, hist = train(key, config, data_fn(), num_chunks, log)
+    return params, hist, False
+  params_file, meta_file = cache_path(cache_dir, spec)
+  template = jax.eval_shape(make_trainer(config, interior).init, key).params
+  if meta_file.exists():
+    try:
+      meta = json.loads(meta_file.read_text())
+      raw = params_file.read_bytes()
+      if hashlib.sha256(raw).hexdigest() != meta["sha256"]:
+        raise ValueError("its bytes do not match the SHA-256 of its metadata")
+      params = flax.serialization.msgpack_restore(raw)
+      want = jax.tree.map(lambda x: tuple(x.shape), template)
+      got = jax.tree.map(lambda x: tuple(np.shape(x)), params)
+      if jax.tree.structure(want) != jax.tree.structure(got) or want != got:
+        raise ValueError("its parameter shapes differ from the model's")
+    except (ValueError, KeyError, OSError, TypeError) as e:
+      raise ValueError(f"corrupted scenario-model cache {params_file} ({meta_file}): {e}; "
+                       f"delete both files to retrain") from e
+    return jax.tree.map(jnp.asarray, params), meta["history"], True
+  params, hist = train(key, config, data_fn(), num_chunks, log)
+  raw = flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, params))
+  params_file.parent.mkdir(parents=True, exist_ok=True)
+  params_file.write_bytes(raw)
+  meta_file.write_text(json.dumps({"spec": spec, "sha256": hashlib.sha256(raw).hexdigest(),
+                                   "history": hist}, default=str))
+  return params, hist, False

@@ -36,6 +36,33 @@ def test_return_weights_by_hand():
   np.testing.assert_allclose(S.return_weights(g, 0.5)[1], [0.9, 0.1], rtol=1e-6)
 
 
+def test_resample_rollouts():
+  """One-hot weights draw their rollout every time (offset by K per scenario); with weights
+  (0.2, 0.8) the fraction of draws of rollout 1 is 0.8 within 5 SE (20,000 draws)."""
+  w = jnp.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+  idx = np.asarray(S.resample_rollouts(jax.random.PRNGKey(0), w, 4))
+  np.testing.assert_array_equal(idx, [[1, 1, 1, 1], [3, 3, 3, 3]])
+  idx = np.asarray(S.resample_rollouts(jax.random.PRNGKey(1), jnp.array([[0.2, 0.8]]), 20_000))
+  frac = (idx == 1).mean()
+  assert abs(frac - 0.8) < 5 * np.sqrt(0.8 * 0.2 / 20_000), frac
+
+
+def test_feature_log_probs_equal_the_scan():
+  """Precomputed features give the same sum_t log pi as stepping the summary with the policy
+  (`sequence_log_probs` is built on them; the policy's own scan is the reference)."""
+  net = S.PolicyNet(4, 8)
+  params = net.init(jax.random.PRNGKey(0), jnp.zeros((5, 5, S.NUM_FEATURES)))
+  obs = jax.nn.one_hot(jax.random.randint(jax.random.PRNGKey(1), (7, 5, 5), 0, 7), 7)
+  actions = jnp.array([0, 1, 2, 3, 4, 1])
+  valid = jnp.array([True] * 4 + [False] * 2)
+  s, total = S.init_summary(5, 5), 0.0
+  for t in range(4):
+    s, f = S.update_summary(s, obs[t])
+    total += float(jax.nn.log_softmax(net.apply(params, f))[actions[t]])
+  got = float(S.sequence_log_probs(net, params, obs, actions, valid, 5, 5))
+  assert got == pytest.approx(total, rel=1e-5)
+
+
 def test_summary_by_hand():
   s = S.init_summary(3, 3)
   obs = jax.nn.one_hot(jnp.full((3, 3), 1), 7)  # all floor
@@ -74,7 +101,8 @@ def test_one_iteration_moves_pi_towards_the_expert():
   params_env = env.make_params(jax.tree.map(lambda x: x[None], level), max_steps=12)
   cfg = S.SearchConfig(num_cf=4, beta0=1.0, updates_per_iteration=30, learning_rate=3e-3,
                        channels=4, hidden=16)
-  net, init, iterate = S.make_search(cfg, env, solver)
+  search = S.make_search(cfg, env, solver)
+  net, init, iterate = search.net, search.init, search.iterate
   state = init(jax.random.PRNGKey(0))
   levels = jax.tree.map(lambda x: jnp.stack([x, x]), level)
   real = cfgps.log_on_levels(jax.random.PRNGKey(1), env, params_env,
@@ -98,3 +126,5 @@ def test_bad_config():
     S.make_search(S.SearchConfig(beta0=1.5), env, solver_lib.Solver())
   with pytest.raises(ValueError, match="temperature"):
     S.make_search(S.SearchConfig(temperature=0.0), env, solver_lib.Solver())
+  with pytest.raises(ValueError, match="regression_samples"):
+    S.make_search(S.SearchConfig(regression_samples=-1), env, solver_lib.Solver())
