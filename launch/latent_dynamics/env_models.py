@@ -193,8 +193,9 @@ def experiment(config, run: app.Run) -> dict:
       curves[(env_name, name)] = per_frame
       for t in range(config.length):
         summary[f"{env_name}/{name}/ll_per_frame_T{t + 1}"] = float(per_frame[t])
-      run.log_metrics(0, {f"{env_name}/{name}/ll_per_frame_T{config.length}":
-                          float(per_frame[-1])})
+      # Every prefix length, as soon as the model is scored (a run stopped later keeps them).
+      run.log_metrics(0, {f"{env_name}/{name}/ll_per_frame_T{t + 1}": float(per_frame[t])
+                          for t in range(config.length)})
     _figure(run, env_name, rollouts, {m: curves[(env_name, m)] for m in model_names},
             obs_shape[-1])
   return summary
