@@ -15,8 +15,12 @@ structure below follows it as it is commonly reproduced, e.g. in higgsfield's I2
   `n2` then 3x3 conv `n2`), their concatenation through a 1x1 conv `n3`, and the result
   concatenated with the block's input (so channels grow by `n3` per block). ReLU after every
   conv. [O] `k` (`large_kernel`) is a field, default 7 (the whole 7x7 room; Fig. 7's long
-  kernel was sized for the 15x19 maze), all convolutions SAME-padded with stride 1
-  (`agents.a2c.networks.PatchConv`, fast gradients under `lax.scan` on the CPU).
+  kernel was sized for the 15x19 maze), all convolutions SAME-padded with stride 1. [O] How a
+  convolution is computed is an implementation choice with the same params and outputs
+  (`PatchConv`): training (`loss`) uses patches x kernel (fast gradients under `lax.scan` on the
+  CPU); `apply` and `predict`, i.e. the frozen model in imagination, use XLA's convolution
+  (`EnvModelConfig.rollout_conv = "xla"`), faster per model step on the CPU
+  (`benchmarks/i2a_throughput.py` measures both forms).
 - Pool-and-inject [P] (App. B): global max-pooling of each feature map over the whole frame,
   broadcast back to a map of the frame's size and concatenated with the input, so every cell
   sees every other cell's strongest feature after one layer (`pool_and_inject`).
@@ -100,11 +104,12 @@ import numpy as np
 import optax
 
 from agents import rollout as rollout_lib
-from agents.a2c.networks import PatchConv
+from agents.a2c import networks
 from latent_dynamics.env_models.blocks import pool_and_inject  # shared with the SSMs
 
 FRAME_MODES = ("greedy", "sample", "probs")
 REWARD_POOLS = ("max", "flatten")
+CONV_IMPLS = ("xla", "patches")
 
 
 # ------------------------------------------------------------------------------ reward classes
@@ -166,9 +171,35 @@ def minipacman_event_spec(env_params) -> RewardSpec:
 
 
 # ------------------------------------------------------------------------------ architecture
-def _conv(features: int, k: int, name: str | None = None) -> PatchConv:
+class PatchConv(networks.PatchConv):
+  """`nn.Conv(features, (k, k), (s, s), padding="SAME")` with params `kernel (k, k, C_in,
+  features)` and `bias`, computed as `agents.a2c.networks.PatchConv` does (`impl="patches"`:
+  patches x kernel) or by XLA's convolution (`impl="xla"`: `lax.conv_general_dilated`). [O] The
+  two give the same outputs (float32 rounding apart) from the same params; the class keeps the
+  name `PatchConv` so that the params tree of models trained and cached before the choice
+  existed (`PatchConv_0`, ...) still loads."""
+  impl: str = "patches"
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    if self.impl not in CONV_IMPLS:
+      raise ValueError(f"impl must be one of {CONV_IMPLS}; got {self.impl!r}.")
+    k, c_in, s = self.kernel_size, x.shape[-1], self.stride
+    kernel = self.param("kernel", self.kernel_init, (k, k, c_in, self.features))
+    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    if self.impl == "xla":
+      y = jax.lax.conv_general_dilated(x, kernel, (s, s), "SAME",
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      return y + bias
+    patches = jax.lax.conv_general_dilated_patches(
+        x, (k, k), (s, s), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    matrix = jnp.transpose(kernel, (2, 0, 1, 3)).reshape(c_in * k * k, self.features)
+    return patches @ matrix + bias
+
+
+def _conv(features: int, k: int, impl: str, name: str | None = None) -> PatchConv:
   return PatchConv(features, k, 1, kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)),
-                   name=name)
+                   impl=impl, name=name)
 
 
 class BasicBlock(nn.Module):
@@ -180,13 +211,15 @@ class BasicBlock(nn.Module):
   n2: int
   n3: int
   large_kernel: int = 7
+  conv_impl: str = "patches"          # how convolutions are computed (`PatchConv.impl`)
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     p = pool_and_inject(x)
-    long_range = nn.relu(_conv(self.n1, self.large_kernel)(nn.relu(_conv(self.n1, 1)(p))))
-    local = nn.relu(_conv(self.n2, 3)(nn.relu(_conv(self.n2, 1)(p))))
-    out = nn.relu(_conv(self.n3, 1)(jnp.concatenate([long_range, local], -1)))
+    conv = lambda f, k: _conv(f, k, self.conv_impl)  # noqa: E731
+    long_range = nn.relu(conv(self.n1, self.large_kernel)(nn.relu(conv(self.n1, 1)(p))))
+    local = nn.relu(conv(self.n2, 3)(nn.relu(conv(self.n2, 1)(p))))
+    out = nn.relu(conv(self.n3, 1)(jnp.concatenate([long_range, local], -1)))
     return jnp.concatenate([out, x], -1)
 
 
@@ -195,7 +228,7 @@ class EnvModelNet(nn.Module):
 
   `reward_pool`: "max" (the reward path reads `obs` and the gradient-stopped next-tile
   probabilities, and is max-pooled over the frame) or "flatten" (the paper's head, reading
-  the torso's features)."""
+  the torso's features). `conv_impl`: `PatchConv.impl` of every convolution (same params)."""
   num_actions: int
   num_tiles: int
   num_reward_classes: int
@@ -205,21 +238,23 @@ class EnvModelNet(nn.Module):
   frame_hidden: int = 64
   reward_hidden: int = 64
   reward_pool: str = "max"
+  conv_impl: str = "patches"
 
   @nn.compact
   def __call__(self, obs: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array]:
+    impl = self.conv_impl
     planes = jax.nn.one_hot(action, self.num_actions, dtype=obs.dtype)
     planes = jnp.broadcast_to(planes[:, None, None, :], obs.shape[:3] + (self.num_actions,))
-    x = nn.relu(_conv(self.width, 1)(jnp.concatenate([obs, planes], -1)))
+    x = nn.relu(_conv(self.width, 1, impl)(jnp.concatenate([obs, planes], -1)))
     for n1, n2, n3 in self.blocks:
-      x = BasicBlock(n1, n2, n3, self.large_kernel)(x)
-    frame = nn.relu(_conv(self.frame_hidden, 1)(x))
-    frame_logits = PatchConv(self.num_tiles, 1, 1, name="frame_out")(frame)
+      x = BasicBlock(n1, n2, n3, self.large_kernel, impl)(x)
+    frame = nn.relu(_conv(self.frame_hidden, 1, impl)(x))
+    frame_logits = PatchConv(self.num_tiles, 1, 1, impl=impl, name="frame_out")(frame)
     if self.reward_pool == "max":
       next_tiles = jax.nn.softmax(jax.lax.stop_gradient(frame_logits), -1)
       x = jnp.concatenate([obs, next_tiles], -1)
-    r = nn.relu(_conv(self.reward_hidden, 1)(x))
-    r = nn.relu(_conv(self.reward_hidden, 1)(r))
+    r = nn.relu(_conv(self.reward_hidden, 1, impl)(x))
+    r = nn.relu(_conv(self.reward_hidden, 1, impl)(r))
     if self.reward_pool == "max":
       r = jnp.max(r, axis=(1, 2))
     else:
@@ -241,6 +276,8 @@ class EnvModelConfig:
   reward_pool: str = "max"                     # reward head: "max" over cells or "flatten"
   reward_class_weights: tuple | None = None    # per-class CE weights, None: all 1
                                                # (`balanced_reward_weights` of the data)
+  rollout_conv: str = "xla"                    # convolutions of `apply`/`predict` [O]: "xla"
+                                               # or "patches" (`loss` always uses patches)
 
   def replace(self, **kwargs) -> "EnvModelConfig":
     return dataclasses.replace(self, **kwargs)
@@ -269,6 +306,9 @@ def check_config(config: EnvModelConfig) -> None:
   if not config.blocks or any(len(b) != 3 or min(b) < 1 for b in config.blocks):
     raise ValueError("config.blocks must be a non-empty sequence of positive (n1, n2, n3); got "
                      f"{config.blocks!r}.")
+  if config.rollout_conv not in CONV_IMPLS:
+    raise ValueError(f"config.rollout_conv must be one of {CONV_IMPLS}; got "
+                     f"{config.rollout_conv!r}.")
   if config.reward_pool not in REWARD_POOLS:
     raise ValueError(f"config.reward_pool must be one of {REWARD_POOLS}; got "
                      f"{config.reward_pool!r}.")
@@ -372,7 +412,9 @@ def make_env_model(config: EnvModelConfig, obs_shape: Sequence[int], num_actions
   num_actions = int(num_actions)
   net = EnvModelNet(num_actions, obs_shape[-1], reward_spec.num_classes, config.width,
                     tuple(tuple(b) for b in config.blocks), config.large_kernel,
-                    config.frame_hidden, config.reward_hidden, config.reward_pool)
+                    config.frame_hidden, config.reward_hidden, config.reward_pool,
+                    conv_impl="patches")
+  rollout_net = net.clone(conv_impl=config.rollout_conv)  # same params (`PatchConv`)
   values = jnp.asarray(reward_spec.values, jnp.float32)
   if config.reward_class_weights is None:
     class_weights = jnp.ones((reward_spec.num_classes,), jnp.float32)
@@ -413,20 +455,23 @@ def make_env_model(config: EnvModelConfig, obs_shape: Sequence[int], num_actions
         raise ValueError(f"action must be in [0, {num_actions}); got values in "
                          f"[{a.min()}, {a.max()}].")
 
-  def apply(params, obs: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """`(frame_logits[..., H, W, C], reward_logits[..., K])` of `obs[..., H, W, C]`,
-    `action[...]`."""
+  def _apply(module, params, obs, action):
     obs = jnp.asarray(obs, jnp.float32)
     _check_inputs(obs, action)
     batch = obs.shape[:-3]
-    f, r = net.apply(params, obs.reshape((-1,) + obs_shape),
-                     jnp.asarray(action, jnp.int32).reshape(-1))
+    f, r = module.apply(params, obs.reshape((-1,) + obs_shape),
+                        jnp.asarray(action, jnp.int32).reshape(-1))
     return f.reshape(batch + obs_shape), r.reshape(batch + (reward_spec.num_classes,))
+
+  def apply(params, obs: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """`(frame_logits[..., H, W, C], reward_logits[..., K])` of `obs[..., H, W, C]`,
+    `action[...]` (convolutions by `config.rollout_conv`)."""
+    return _apply(rollout_net, params, obs, action)
 
   def loss(params, batch: Transitions) -> tuple[jax.Array, LossInfo]:
     """Frame NLL (valid frames) + `reward_coef` x reward cross-entropy, means over the batch."""
     check_transitions(batch, obs_shape, num_actions, reward_spec.num_classes)
-    frame_logits, reward_logits = apply(params, batch.obs_tm1, batch.action)
+    frame_logits, reward_logits = _apply(net, params, batch.obs_tm1, batch.action)
     valid = jnp.asarray(batch.frame_valid, jnp.float32)
     count = jnp.maximum(jnp.sum(valid), 1.0)
     nll = jnp.sum(frame_loss(frame_logits, batch.obs_t) * valid) / count

@@ -113,6 +113,53 @@ def test_shapes_and_per_tile_distributions(sokoban):
   np.testing.assert_allclose(np.asarray(f2[1]), np.asarray(frame_logits), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("k,stride", [(1, 1), (3, 1), (5, 1), (3, 2)])
+def test_xla_convolution_equals_patches_x_kernel(k, stride):
+  """`PatchConv(impl="xla")` and `impl="patches"`: the same params tree and, from the same
+  params (nonzero bias), the same output to float32 rounding (rtol 1e-5 of the output's scale)."""
+  x = jax.random.normal(jax.random.key(0), (3, 7, 6, 5))
+  xla = em.PatchConv(4, k, stride, impl="xla")
+  patches = em.PatchConv(4, k, stride, impl="patches")
+  p = xla.init(jax.random.key(1), x)
+  p = jax.tree.map(lambda v: v + 0.1, p)           # a nonzero bias
+  assert jax.tree.structure(p) == jax.tree.structure(patches.init(jax.random.key(1), x))
+  y, y_ref = xla.apply(p, x), patches.apply(p, x)
+  assert y.shape == y_ref.shape == (3, -(-7 // stride), -(-6 // stride), 4)
+  np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(y_ref))))
+  # An independent reference: flax's own convolution with the same kernel and bias.
+  flax_y = jax.lax.conv_general_dilated(x, p["params"]["kernel"], (stride, stride), "SAME",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  np.testing.assert_allclose(y_ref, flax_y + p["params"]["bias"], rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="impl must be one of"):
+    em.PatchConv(4, k, stride, impl="fft").init(jax.random.key(1), x)
+
+
+def test_rollout_convolutions_keep_outputs_and_the_cached_params_tree(sokoban):
+  """`apply`/`predict` with XLA's convolution (the default `rollout_conv`) against the patches
+  form, same params: frame and reward logits equal to float32 rounding, greedy predictions
+  identical; the params tree keeps the names of models cached before the choice existed."""
+  env, params, spec = sokoban
+  xla = i2a.env_model_for(TINY, env, params, spec)
+  patches = i2a.env_model_for(TINY.replace(rollout_conv="patches"), env, params, spec)
+  p = jax.tree.map(lambda v: v + 0.05, xla.init(jax.random.key(0)))
+  patches.check_params(p)
+  names = {jax.tree_util.keystr(path[:-1]) for path, _ in
+           jax.tree_util.tree_flatten_with_path(p)[0]}
+  assert names == {"['params']['" + n.replace("/", "']['") + "']" for n in (
+      "PatchConv_0", "PatchConv_1", "PatchConv_2", "PatchConv_3", "frame_out", "reward_out",
+      *(f"BasicBlock_0/PatchConv_{i}" for i in range(5)))}
+  keys = jax.random.split(jax.random.key(1), 8)
+  obs = jax.vmap(lambda k: env.reset(k, params)[0])(keys)
+  action = jnp.arange(8, dtype=jnp.int32) % 4
+  (f, r), (f_ref, r_ref) = xla.apply(p, obs, action), patches.apply(p, obs, action)
+  np.testing.assert_allclose(f, f_ref, rtol=1e-5, atol=1e-4)
+  np.testing.assert_allclose(r, r_ref, rtol=1e-5, atol=1e-4)
+  np.testing.assert_array_equal(xla.predict(p, obs, action)[0],
+                                patches.predict(p, obs, action)[0])
+  with pytest.raises(ValueError, match="config.rollout_conv must be one of"):
+    i2a.make_env_model(TINY.replace(rollout_conv="fft"), (7, 7, 7), 4, spec)
+
+
 # ------------------------------------------------------------------------------ loss
 def test_frame_loss_by_hand_2x2():
   # 2x2 frame, 2 tile classes. Tile (0,0): logits (0, 0) -> -log 1/2; tile (0,1): logits
