@@ -194,6 +194,7 @@ class SearchConfig:
   # Rollouts per scenario the regression is fitted on, drawn with probabilities w_ik
   # (`resample_rollouts`; 0: all num_cf, weighted exactly) [O: the cost of a fit on 2 CPU cores].
   regression_samples: int = 0
+  minibatch: int = 0             # rollouts per Adam step, drawn uniformly (0: all of them)
   channels: int = 16             # policy network width
   hidden: int = 64               # policy network dense layer
 
@@ -236,9 +237,9 @@ def make_search(config: SearchConfig, env, solver: solver_lib.Solver) -> Search:
                      f"{config.beta0!r}, {config.beta_decay!r}")
   if not config.temperature > 0:
     raise ValueError(f"config.temperature must be positive; got {config.temperature!r}")
-  if not 0 <= config.regression_samples:
-    raise ValueError(f"config.regression_samples must be >= 0; got "
-                     f"{config.regression_samples!r}")
+  if not (0 <= config.regression_samples and 0 <= config.minibatch):
+    raise ValueError(f"config.regression_samples and config.minibatch must be >= 0; got "
+                     f"{config.regression_samples!r}, {config.minibatch!r}")
   net = PolicyNet(config.channels, config.hidden)
   h, w = env.height, env.width
   opt = optax.adam(config.learning_rate)
@@ -262,7 +263,14 @@ def make_search(config: SearchConfig, env, solver: solver_lib.Solver) -> Search:
     return feats, cf.action, cf.valid, weights.reshape(-1)
 
   @functools.partial(jax.jit, static_argnames=("n",))
-  def _step(params, opt_state, feats, actions, valid, wts, n):
+  def _step(key, params, opt_state, feats, actions, valid, wts, n):
+    b = wts.shape[0]
+    if config.minibatch and config.minibatch < b:
+      # a uniform minibatch, rescaled by b / minibatch: an unbiased estimate of the loss
+      idx = jax.random.choice(key, b, (config.minibatch,), replace=False)
+      feats, actions, valid = feats[idx], actions[idx], valid[idx]
+      wts = wts[idx] * (b / config.minibatch)
+
     def loss_fn(p):
       return -jnp.sum(wts * feature_log_probs(net, p, feats, actions, valid)) / n
     loss, g = jax.value_and_grad(loss_fn)(params)
@@ -275,8 +283,9 @@ def make_search(config: SearchConfig, env, solver: solver_lib.Solver) -> Search:
     # per step on 64 rollouts x 50 steps).
     batch = _prepare(key, cf, weights)
     losses = []
-    for _ in range(config.updates_per_iteration):
-      params, opt_state, loss = _step(params, opt_state, *batch, n=weights.shape[0])
+    for i in range(config.updates_per_iteration):
+      params, opt_state, loss = _step(jax.random.fold_in(key, i + 1), params, opt_state, *batch,
+                                      n=weights.shape[0])
       losses.append(loss)
     return params, opt_state, jnp.stack(losses)
 

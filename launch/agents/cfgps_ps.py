@@ -84,14 +84,17 @@ def _table(run: app.Run, res: dict, summary: dict) -> None:
       return (fmt + " ± " + fmt).format(summary[f"{key}/{m}"], summary[f"{key}_se/{m}"])
     cons = (f"{summary[f'consistent/{m}']:.3f}" if f"consistent/{m}" in summary else "")
     cfs = (f"{summary[f'cf_solve_rate/{m}']:.3f}" if f"cf_solve_rate/{m}" in summary else "")
-    lines.append(f"| {ps_experiment.LABELS[m]} | {cell('eval_solve_rate_final')} | "
+    label = ps_experiment.LABELS[m].replace("|", "\\|")  # a table cell's pipe, escaped
+    lines.append(f"| {label} | {cell('eval_solve_rate_final')} | "
                  f"{cell('eval_return_final', '{:.2f}')} | {cell('eval_solve_rate_auc')} | "
                  f"{cell('eval_return_auc', '{:.2f}')} | {summary[f'train_solve_rate/{m}']:.3f} "
                  f"| {cons} | {cfs} |")
-  init = {m: float(np.mean(np.asarray(r["eval_solve_rate"])[:, 0]))
+  init = {m: (float(np.mean(np.asarray(r["eval_solve_rate"])[:, 0])),
+              float(np.mean(np.asarray(r["eval_return"])[:, 0])))
           for m, r in res["methods"].items()}
-  lines += ["", "Held-out solve rate before any round (the model-based methods share their "
-            "initial pi): " + ", ".join(f"{m} {v:.3f}" for m, v in init.items()) + ".",
+  lines += ["", "Held-out solve rate / return before any round (the model-based methods share "
+            "their initial pi): " + ", ".join(f"{m} {a:.3f} / {b:.2f}"
+                                              for m, (a, b) in init.items()) + ".",
             "", f"Wall time {res['wall_s']:.0f} s (scenario model "
             f"{res.get('scenario_train_s', 0.0):.0f} s, "
             f"{'loaded from the cache' if res.get('scenario_loaded') else 'trained'}); per "

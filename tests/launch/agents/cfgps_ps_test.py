@@ -64,7 +64,7 @@ def test_smoke(tmp_path):
     assert np.isfinite(summary[f"eval_return_final/{m}"]), m
   for name in ("solve_rate", "return"):
     assert (tmp_path / "figures" / f"{name}.png").exists()
-  assert "| CF-GPS (p(U | h_T)) |" in (tmp_path / "results.md").read_text()
+  assert "| CF-GPS (p(U \\| h_T)) |" in (tmp_path / "results.md").read_text()
   res = json.loads((tmp_path / "results.json").read_text())
   assert res["real_episodes"] == [0, 4, 8]
   assert res["methods"]["a2c"]["frames"] == [[4 * 20, 8 * 20]]
