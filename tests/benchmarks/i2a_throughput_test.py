@@ -1,5 +1,6 @@
-"""benchmarks/i2a_throughput.py at --quick: every agent's row, the imagination cost as the ratio
-of the standard agent's frames/s to the agent's, and the environment model's steps/s."""
+"""benchmarks/i2a_throughput.py at --quick: every agent's row (I2A also with the model's
+convolutions as patches x kernel), the imagination cost as the ratio of the standard agent's
+frames/s to the agent's, and the environment model's steps/s with each convolution form."""
 import json
 
 import pytest
@@ -13,7 +14,10 @@ def test_quick_table(tmp_path):
   assert i2a_throughput.main(["--quick", f"--out={out}"]) == 0
   table = json.loads(out.read_text())
   rows = {r["agent"]: r for r in table["rows"]}
-  assert set(rows) == {"standard", "copy d3", "i2a d1", "i2a d3", "i2a d3 re-imagine"}
+  assert set(rows) == {"standard", "copy d3", "i2a d1", "i2a d3", "i2a d3 re-imagine",
+                       "i2a d1 patches conv", "i2a d3 patches conv"}
+  assert {r["model_conv"] for name, r in rows.items() if "patches" in name} == {"patches"}
+  assert {r["model_conv"] for name, r in rows.items() if "patches" not in name} == {"xla"}
   standard = rows["standard"]["frames_per_s"]
   for r in rows.values():
     assert r["frames_per_s"] == pytest.approx(r["frames_per_chunk"] / r["chunk_s"])
@@ -23,4 +27,7 @@ def test_quick_table(tmp_path):
   # The copy-model agent has I2A's trainable parameters; the standard agent about as many.
   assert rows["copy d3"]["params"] == rows["i2a d3"]["params"]
   assert abs(rows["standard"]["params"] / rows["i2a d3"]["params"] - 1) < 0.05
+  assert rows["i2a d3 patches conv"]["params"] == rows["i2a d3"]["params"]
   assert table["env_model"]["steps_per_s"] > 0
+  assert table["env_model_by_conv"]["xla"] == table["env_model"]
+  assert table["env_model_by_conv"]["patches"]["steps_per_s"] > 0
