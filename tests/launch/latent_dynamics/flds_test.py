@@ -1,11 +1,16 @@
 """Smoke test of launch.latent_dynamics.flds."""
 import math
 
+import pytest
+
 from launch import app
 from launch.latent_dynamics import flds as ld_flds
 from launch.latent_dynamics.configs import flds as config_module
 
 
+# 37-41 s of make test; fast counterparts: tests/latent_dynamics/ (fLDS model and training)
+# and tests/launch/configs_test.py.
+@pytest.mark.slow
 def test_smoke(tmp_path):
   config = config_module.get_config("smoke")
   summary = app.execute(ld_flds.experiment, config, tmp_path, progress=False)

@@ -1,11 +1,15 @@
 """Smoke test of the model-selection launcher on its tiny preset."""
 import numpy as np
+import pytest
 
 from launch import app
 from launch.manifold import selection as experiment_module
 from launch.manifold.configs import selection as config_module
 
 
+# 36-52 s of make test; fast counterparts: tests/manifold/selection_test.py and
+# tests/launch/configs_test.py.
+@pytest.mark.slow
 def test_smoke(tmp_path):
   config = config_module.get_config("smoke")
   summary = app.execute(experiment_module.experiment, config, tmp_path, progress=False)
