@@ -9,7 +9,8 @@ held-out levels (`agents.cfgps.pe_experiment`). Presets:
 - `default`: the paper's 10x10 rooms, 3 boxes, 50 steps; a 4,096-level bank (3,840 training
   levels, 256 held out), a small scenario model; sized for 2 shared CPU cores (the measured
   wall time is in agents/README.md).
-- `full`: a 32,768-level bank, 1,024 held-out episodes, a wider model trained longer (a GPU).
+- `full`: a 131,072-level bank (the issue's >= 1e5, so that the prior cannot memorise it),
+  1,024 held-out episodes, a wider model trained longer (a GPU).
 """
 import ml_collections
 
@@ -80,7 +81,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.steps_per_chunk = 5
     c.scenario_chunks = 1
   elif preset == "full":
-    c.num_levels = 32768
+    c.num_levels = 131072       # >= 1e5 (issue 19: a bank too small to memorise)
     c.num_eval_levels = 1024
     c.true_value_reps = 16
     c.channels = 64
