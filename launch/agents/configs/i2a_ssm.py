@@ -17,7 +17,11 @@ take the MiniPacman budget of `launch/agents/configs/i2a_minipacman.py`:
   1, and the data agent, RAR (1,000 Adam steps), the SSM (1,000 Adam steps on 16 windows of 5
   steps, about 0.4 s each on MiniPacman under load), compilation and evaluation about 10 more:
   about 33 minutes, under the issue's 45. A pipeline run, not a learning budget (A2C needs
-  about 5e5 frames on regular).
+  about 5e5 frames on regular). Measured (session 15): **the estimate is wrong**: started at
+  12:26 beside other jobs (load 3-8), the data agent and RAR were done by 12:34, but after 41 min
+  of wall time (31 CPU-minutes) the SSM's 1,000 Adam steps (2 scanned chunks of 500, no progress
+  output inside a chunk) had still not finished, and the run was stopped; the SSM's training
+  budget must be measured and cut before this preset can meet 45 minutes.
 - `full`: the I2A paper's agent sizes for a GPU, 1.6e7 frames per seed per agent, B18's SSM
   sizes. [O] MiniPacman only: I2A on envpool's MsPacman (host-side stepping) is not wired to
   this launcher; the MsPacman frames exist for the model experiment
