@@ -286,14 +286,19 @@ def log_episodes(key: jax.Array, env, params, policy: Policy, num_episodes: int,
   return eps
 
 
-@functools.partial(jax.jit, static_argnames=("env", "policy", "horizon"))
-def _log_levels_jit(key, params, levels, *, env, policy, horizon):
+def _log_levels(key, params, levels, env, policy, horizon, name):
+  """One episode per level of `levels`, vmapped (the body of the two jitted loggers below)."""
   def one(k, level):
     k_reset, k_steps, k_actions = jax.random.split(k, 3)
     return _run(env, params, policy, level, k_reset, jax.random.split(k_steps, horizon),
-                jax.random.split(k_actions, horizon), None, "behaviour policy")
+                jax.random.split(k_actions, horizon), None, name)
   n = jax.tree.leaves(levels)[0].shape[0]
   return jax.vmap(one)(jax.random.split(key, n), levels)
+
+
+@functools.partial(jax.jit, static_argnames=("env", "policy", "horizon"))
+def _log_levels_jit(key, params, levels, *, env, policy, horizon):
+  return _log_levels(key, params, levels, env, policy, horizon, "behaviour policy")
 
 
 def log_on_levels(key: jax.Array, env, params, policy: Policy, levels,
@@ -419,14 +424,7 @@ def history(episodes: Episode, t: int) -> Episode:
 # reuse the same object, since jit caches on its identity.
 @functools.partial(jax.jit, static_argnames=("env", "make_policy", "horizon"))
 def _log_levels_theta_jit(key, params, levels, theta, *, env, make_policy, horizon):
-  policy = make_policy(theta)
-
-  def one(k, level):
-    k_reset, k_steps, k_actions = jax.random.split(k, 3)
-    return _run(env, params, policy, level, k_reset, jax.random.split(k_steps, horizon),
-                jax.random.split(k_actions, horizon), None, "policy")
-  n = jax.tree.leaves(levels)[0].shape[0]
-  return jax.vmap(one)(jax.random.split(key, n), levels)
+  return _log_levels(key, params, levels, env, make_policy(theta), horizon, "policy")
 
 
 def log_on_levels_theta(key: jax.Array, env, params, make_policy: Callable[[Any], Policy],
