@@ -26,7 +26,6 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from agents import supervised
 from agents.cfgps import episodes as ep_lib
 from agents.cfgps import policy_evaluation as pe
 from agents.cfgps import scenario as sc
@@ -164,12 +163,3 @@ def run(config: PEConfig, log: Callable[[str], None] = print) -> dict:
   out["solver_rooms_skipped"] = solver.rooms_skipped
   out["wall_s"] = time.perf_counter() - t_start
   return out
-
-
-def scenario_config(channels=16, layers=3, cond_layers=2, learning_rate=2e-3, batch_size=32,
-                    steps_per_chunk=100) -> sc.ScenarioConfig:
-  """A `ScenarioConfig` from flat fields (for the launcher's ml_collections config)."""
-  return sc.ScenarioConfig(channels=channels, layers=layers, cond_layers=cond_layers,
-                           train=supervised.TrainConfig(learning_rate=learning_rate,
-                                                        batch_size=batch_size,
-                                                        steps_per_chunk=steps_per_chunk))

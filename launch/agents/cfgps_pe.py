@@ -20,8 +20,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from agents.cfgps import pe_experiment  # noqa: E402
+from agents.cfgps import pe_experiment, scenario  # noqa: E402
 from launch import app  # noqa: E402
+from launch.agents.configs import cfgps_pe as pe_configs  # noqa: E402
 
 ESTIMATORS = ("mb", "is", "wis", "cf_true_level")
 
@@ -35,9 +36,7 @@ def pe_config(config) -> pe_experiment.PEConfig:
       num_eval_levels=int(config.num_eval_levels), epsilons=tuple(config.epsilons),
       t_set=tuple(int(t) for t in config.t_set), true_value_reps=int(config.true_value_reps),
       max_floor=int(config.max_floor), posterior_tries=int(config.posterior_tries),
-      scenario=pe_experiment.scenario_config(
-          config.channels, config.layers, config.cond_layers, config.learning_rate,
-          config.batch_size, config.steps_per_chunk),
+      scenario=pe_configs.scenario_config(config, scenario.T_SET),
       scenario_chunks=int(config.scenario_chunks))
 
 

@@ -27,7 +27,7 @@ import dataclasses
 import ml_collections
 
 from agents.cfgps import ps_experiment
-from launch.agents.configs import sacd_base
+from launch.agents.configs import cfgps_pe, sacd_base
 from launch.claims import Claim
 
 PAPER = "Buesing et al. 2019 (CF-GPS)"
@@ -59,16 +59,10 @@ _A2C = ps_experiment.PSConfig().a2c
 def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   sacd_base.check_preset(preset)
   c = ml_collections.ConfigDict()
-  c.seed = 0                  # Key of everything random after the level bank.
-  c.height = 10               # Room size (CF-GPS: 10x10, outer wall ring included).
-  c.width = 10
-  c.num_boxes = 3             # Boxes and targets (CF-GPS: 3).
-  c.horizon = 50              # Episode length T (CF-GPS: 50 steps).
-  c.bank_seed = 2             # App. D.3 bank seed (training and held-out levels; PE's).
-  c.num_levels = 4096         # Bank size: training levels + held-out levels.
+  # The room, the level bank and the scenario model: the PE experiment's fields and presets.
+  cfgps_pe.add_level_and_scenario_fields(c, preset)
   c.num_heldout = 256         # The bank's last levels, never trained on (PE's split).
   c.num_eval_levels = 128     # Held-out levels pi is evaluated on after every round.
-  c.max_floor = 44            # Rooms with more floor cells are not tabled by the solver.
   # Methods: cfgps (posterior at t = T), gps (t = gps_t), mbps (prior), cf_true (true level,
   # the ceiling [O]), a2c (model-free, same real frames).
   c.methods = ("cfgps", "gps", "mbps", "cf_true", "a2c")
@@ -90,13 +84,6 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.regression_samples = 2
   c.policy_channels = 8       # pi's conv width.
   c.policy_hidden = 32        # pi's dense layer.
-  c.scenario_channels = 16    # Scenario model: layer width (PE's).
-  c.scenario_layers = 3       # Scenario model: masked residual layers.
-  c.scenario_cond_layers = 2  # Scenario model: layers of the history-summary trunk.
-  c.scenario_learning_rate = 2e-3  # Scenario model: Adam learning rate.
-  c.scenario_batch_size = 32  # Scenario model: (episode, t) rows per Adam step.
-  c.scenario_steps_per_chunk = 100  # Scenario model: Adam steps per chunk.
-  c.scenario_chunks = 30      # Scenario model: chunks (3,000 steps).
   c.scenario_t_set = ps_experiment.PS_T_SET  # History lengths the scenario model learns.
   # Scenario-model cache: "workdir" (the run's workdir/scenario_cache), "" (none) or a path
   # (e.g. a directory shared with other runs).
@@ -106,11 +93,6 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.a2c_learning_rate = _A2C.learning_rate  # A2C: RMSprop step size.
   c.a2c_entropy_coef = _A2C.entropy_coef    # A2C: entropy bonus.
   if preset == "smoke":
-    c.height = c.width = 7
-    c.num_boxes = 2
-    c.horizon = 20
-    c.bank_seed = 1
-    c.num_levels = 64
     c.num_heldout = 16
     c.num_eval_levels = 8
     c.num_seeds = 1
@@ -122,17 +104,9 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.minibatch = 0
     c.policy_channels = 4
     c.policy_hidden = 8
-    c.scenario_channels = 8
-    c.scenario_layers = 1
-    c.scenario_cond_layers = 1
-    c.scenario_batch_size = 4
-    c.scenario_steps_per_chunk = 5
-    c.scenario_chunks = 1
     c.scenario_t_set = (0, 1, 20)
     c.a2c_num_envs = 4
   elif preset == "full":
-    c.methods = ("cfgps", "gps", "mbps", "cf_true", "a2c")
-    c.num_levels = 131072       # >= 1e5 (issue 19: a bank too small to memorise)
     c.num_heldout = 1024
     c.num_eval_levels = 1024
     c.num_seeds = 5
@@ -144,19 +118,12 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.regression_samples = 0
     c.policy_channels = 32
     c.policy_hidden = 128
-    c.scenario_channels = 64
-    c.scenario_layers = 6
-    c.scenario_cond_layers = 3
-    c.scenario_batch_size = 64
-    c.scenario_steps_per_chunk = 500
-    c.scenario_chunks = 40
   return c
 
 
 def ps_config(c, workdir=None) -> ps_experiment.PSConfig:
   """The `PSConfig` of a launcher config (`cache_dir` "workdir" resolved against `workdir`)."""
-  from agents import supervised
-  from agents.cfgps import scenario, search
+  from agents.cfgps import search
 
   cache = str(c.cache_dir)
   if cache == "workdir":
@@ -178,13 +145,7 @@ def ps_config(c, workdir=None) -> ps_experiment.PSConfig:
           regression_samples=int(c.regression_samples), minibatch=int(c.minibatch),
           channels=int(c.policy_channels),
           hidden=int(c.policy_hidden)),
-      scenario=scenario.ScenarioConfig(
-          channels=int(c.scenario_channels), layers=int(c.scenario_layers),
-          cond_layers=int(c.scenario_cond_layers),
-          t_set=tuple(int(t) for t in c.scenario_t_set),
-          train=supervised.TrainConfig(learning_rate=float(c.scenario_learning_rate),
-                                       batch_size=int(c.scenario_batch_size),
-                                       steps_per_chunk=int(c.scenario_steps_per_chunk))),
+      scenario=cfgps_pe.scenario_config(c, c.scenario_t_set),
       scenario_chunks=int(c.scenario_chunks), cache_dir=cache,
       a2c=dataclasses.replace(_A2C, num_envs=int(c.a2c_num_envs),
                               rollout_length=int(c.a2c_rollout_length),
