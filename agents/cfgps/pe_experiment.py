@@ -34,8 +34,8 @@ from envs import po_sokoban, sokoban
 
 
 @dataclasses.dataclass(frozen=True)
-class PEConfig:
-  """The policy-evaluation experiment."""
+class RoomBankConfig:
+  """What both CF-GPS experiments share: the room, the App. D.3 level bank, the seed."""
   seed: int = 0                           # key of everything random after the level bank
   height: int = 10                        # room size (CF-GPS: 10x10)
   width: int = 10
@@ -43,11 +43,16 @@ class PEConfig:
   horizon: int = 50                       # episode length T (CF-GPS: 50)
   bank_seed: int = 2                      # App. D.3 bank of this seed (level i: fold_in(seed, i))
   num_levels: int = 4096                  # bank size: training levels + held-out levels
+  max_floor: int = 44                     # rooms the solver tables (see agents.cfgps.solver)
+
+
+@dataclasses.dataclass(frozen=True)
+class PEConfig(RoomBankConfig):
+  """The policy-evaluation experiment."""
   num_eval_levels: int = 256              # held-out levels = logged episodes N (one each)
   epsilons: tuple = (0.05, 0.3, 0.8)      # target policies' action noise (near-perfect..random)
   t_set: tuple = sc.T_SET                 # history lengths of the posteriors
   true_value_reps: int = 8                # on-policy episodes per held-out level per target
-  max_floor: int = 44                     # rooms the solver tables (see agents.cfgps.solver)
   posterior_tries: int = 8                # CF-PE's levels: up to this many posterior samples
                                           # per episode, the first consistent with h_t kept
                                           # (scenario.sample_consistent_levels; 1: plain)

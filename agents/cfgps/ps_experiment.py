@@ -47,6 +47,7 @@ import numpy as np
 
 from agents import a2c
 from agents.cfgps import episodes as ep_lib
+from agents.cfgps import pe_experiment
 from agents.cfgps import scenario as sc
 from agents.cfgps import search as search_lib
 from agents.cfgps import solver as solver_lib
@@ -61,18 +62,10 @@ PS_T_SET = (0, 1, 5, 10, 20, 30, 40, 50)  # the PE experiment's t and t = 1 (GPS
 
 
 @dataclasses.dataclass(frozen=True)
-class PSConfig:
-  """The policy-search experiment."""
-  seed: int = 0                           # key of everything random after the level bank
-  height: int = 10                        # room size (CF-GPS: 10x10)
-  width: int = 10
-  num_boxes: int = 3                      # boxes (CF-GPS: 3)
-  horizon: int = 50                       # episode length T (CF-GPS: 50)
-  bank_seed: int = 2                      # App. D.3 bank of this seed
-  num_levels: int = 4096                  # bank size: training levels + held-out levels
+class PSConfig(pe_experiment.RoomBankConfig):
+  """The policy-search experiment (the room, bank and seed fields: `RoomBankConfig`)."""
   num_heldout: int = 256                  # the bank's last levels, never trained on (PE's)
   num_eval_levels: int = 128              # of them, the levels pi is evaluated on
-  max_floor: int = 44                     # rooms the solver tables (agents.cfgps.solver)
   methods: tuple = ("cfgps", "gps", "mbps", "a2c")
   num_seeds: int = 2                      # policy-search seeds (one scenario model)
   iterations: int = 8                     # rounds of real episodes
