@@ -44,7 +44,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from benchmarks import envs_throughput  # noqa: E402
+from benchmarks import envs_throughput, timing  # noqa: E402
 
 OUT = (pathlib.Path(__file__).resolve().parent.parent / "results" / "bench"
        / "agents_a2c_throughput.json")
@@ -59,31 +59,6 @@ def num_params(tree) -> int:
   return int(sum(x.size for x in jax.tree.leaves(tree)))
 
 
-def _compile(fn, *args):
-  """`(seconds, compiled)` of the ahead-of-time compilation of `jit(fn)` for `args`."""
-  t0 = time.perf_counter()
-  compiled = jax.jit(fn).lower(*args).compile()
-  return time.perf_counter() - t0, compiled
-
-
-class Runner:
-  """One trainer whose `step()` runs one timed chunk and keeps its state.
-
-  `compiled(state) -> (state, metrics)`: the metrics are computed and waited for too, as a
-  training loop that logs them would.
-  """
-
-  def __init__(self, name, compiled, state, frames):
-    self.name, self._compiled, self.state, self.frames = name, compiled, state, frames
-    self.times: list[float] = []
-
-  def step(self):
-    t0 = time.perf_counter()
-    self.state, _ = jax.block_until_ready(self._compiled(self.state))
-    self.times.append(time.perf_counter() - t0)
-
-  def seconds(self):
-    return statistics.median(self.times)
 
 
 def jumanji_a2c(num_envs: int, rollout: int, updates: int, hidden: int = HIDDEN,
@@ -121,8 +96,8 @@ def jumanji_a2c(num_envs: int, rollout: int, updates: int, hidden: int = HIDDEN,
     return training_state, jax.tree.map(jnp.mean, metrics)
 
   chunk = jax.vmap(epoch, axis_name="devices")
-  compile_s, compiled = _compile(chunk, state)
-  runner = Runner("jumanji Sokoban 10x10/4", compiled, state, num_envs * rollout * updates)
+  compile_s, compiled = timing.compile_timed(chunk, state)
+  runner = timing.Runner("jumanji Sokoban 10x10/4", compiled, state, num_envs * rollout * updates)
   return compile_s, runner, num_params(params_state.params)
 
 
@@ -189,13 +164,10 @@ def our_a2c(name, env, env_params, num_envs: int, rollout: int, updates: int,
       entropy_coef=0.01)
   trainer = a2c.make_trainer(config, env, env_params, env_name=name)
   state = trainer.init(jax.random.key(0))
-  compile_s, compiled = _compile(trainer.chunk, state)
-  return compile_s, Runner(name, compiled, state, config.frames_per_chunk), num_params(
+  compile_s, compiled = timing.compile_timed(trainer.chunk, state)
+  return compile_s, timing.Runner(name, compiled, state, config.frames_per_chunk), num_params(
       state.params)
 
-
-def machine_load() -> list[float]:
-  return [round(x, 2) for x in os.getloadavg()]
 
 
 def main(argv=None) -> int:
@@ -222,7 +194,7 @@ def main(argv=None) -> int:
     have_anchor = False
     print(f"jumanji's A2C not importable ({e}): its column is skipped "
           "(pip install -e '.[bench]' installs jumanji and dm-haiku)")
-  load_start = machine_load()
+  load_start = timing.machine_load()
   t_start = time.perf_counter()
   ours = our_envs(quick)
   env_only_steps = 100
@@ -278,7 +250,7 @@ def main(argv=None) -> int:
         row["vs_jumanji"] = row["frames_per_s"] / (anchor.frames / anchor.seconds())
       rows.append(row)
 
-  load_end = machine_load()
+  load_end = timing.machine_load()
   print(f"\nA2C training frames/s on {jax.devices()[0].platform} ({os.cpu_count()} cores), "
         f"T = {rollout}, median of {repeats} interleaved chunks; load average (1, 5, 15 min) "
         f"{load_start} at start, {load_end} at end")

@@ -41,40 +41,14 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
+from benchmarks import timing  # noqa: E402
+
 OUT = (pathlib.Path(__file__).resolve().parent.parent / "results" / "bench"
        / "i2a_throughput.json")
 
 
-def machine_load() -> list[float]:
-  return [round(x, 2) for x in os.getloadavg()]
 
 
-def _compile(fn, *args):
-  t0 = time.perf_counter()
-  compiled = jax.jit(fn).lower(*args).compile()
-  return time.perf_counter() - t0, compiled
-
-
-def _temp_bytes(compiled) -> int | None:
-  try:
-    stats = compiled.memory_analysis()
-    return int(stats.temp_size_in_bytes) if stats is not None else None
-  except Exception:  # noqa: BLE001  (not every backend reports it)
-    return None
-
-
-class Runner:
-  def __init__(self, name, compiled, state, frames):
-    self.name, self._compiled, self.state, self.frames = name, compiled, state, frames
-    self.times: list[float] = []
-
-  def step(self):
-    t0 = time.perf_counter()
-    self.state, _ = jax.block_until_ready(self._compiled(self.state))
-    self.times.append(time.perf_counter() - t0)
-
-  def seconds(self):
-    return statistics.median(self.times)
 
 
 def setting(env_name: str, quick: bool):
@@ -107,7 +81,7 @@ def main(argv=None) -> int:
   from agents import i2a  # noqa: PLC0415
   quick = args.quick
   repeats = 2 if quick else args.repeats
-  load_start, t_start = machine_load(), time.perf_counter()
+  load_start, t_start = timing.machine_load(), time.perf_counter()
   env, env_params, model, model_params, base = setting(args.env, quick)
   # The same model with its convolutions as patches x kernel (same params, same outputs).
   models = {"xla": model, "patches": i2a.make_env_model(
@@ -129,10 +103,10 @@ def main(argv=None) -> int:
     trainer = i2a.make_agent_trainer(cfg, env, env_params, env_model=models[conv],
                                      model_params=model_params, env_name=args.env)
     state = jax.jit(trainer.init)(jax.random.key(0))
-    compile_s, compiled = _compile(trainer.chunk, state)
-    runners.append(Runner(name, compiled, state, cfg.a2c.frames_per_chunk))
+    compile_s, compiled = timing.compile_timed(trainer.chunk, state)
+    runners.append(timing.Runner(name, compiled, state, cfg.a2c.frames_per_chunk))
     meta[name] = {"compile_s": compile_s, "params": i2a.train.count_params(state.params),
-                  "temp_bytes": _temp_bytes(compiled), "depth": cfg.net.depth,
+                  "temp_bytes": timing.temp_bytes(compiled), "depth": cfg.net.depth,
                   "model_conv": conv}
   for r in runners:  # warm-up: the first call of each compiled chunk
     r.step()
@@ -171,7 +145,7 @@ def main(argv=None) -> int:
                         "compile_s": model_compile_s}
   model_row = model_rows["xla"]
 
-  load_end = machine_load()
+  load_end = timing.machine_load()
   c = base.a2c
   print(f"\nI2A agents' training frames/s, {args.env}, {jax.devices()[0].platform} "
         f"({os.cpu_count()} cores), B = {c.num_envs}, T = {c.rollout_length}, U = "
