@@ -113,7 +113,8 @@ def one_hot(obs: np.ndarray, num_colours: int) -> np.ndarray:
   return np.eye(num_colours, dtype=np.float32)[obs]
 
 
-def _to_hwc(obs: np.ndarray) -> np.ndarray:
+def to_hwc(obs: np.ndarray) -> np.ndarray:
+  """`[..., 3, H, W]` (envpool's colour layout) -> `[..., H, W, 3]`; other layouts unchanged."""
   return np.moveaxis(obs, -3, -1) if obs.shape[-3] == 3 else obs
 
 
@@ -127,7 +128,7 @@ def record(spec: FramesSpec) -> Frames:
     n_act = int(env.action_space.n)
     rng = np.random.default_rng(spec.seed)
     obs, _ = env.reset()
-    raw = [downsample(_to_hwc(np.asarray(obs)), spec.size)]
+    raw = [downsample(to_hwc(np.asarray(obs)), spec.size)]
     actions, rewards, valid = [], [], []
     prev = rng.integers(0, n_act, spec.num_envs)
     for _ in range(spec.num_steps):   # host-side envpool stepping: not jittable
@@ -137,7 +138,7 @@ def record(spec: FramesSpec) -> Frames:
       else:
         a = fresh
       out = env.step(a.astype(np.int32))
-      raw.append(downsample(_to_hwc(np.asarray(out.obs)), spec.size))
+      raw.append(downsample(to_hwc(np.asarray(out.obs)), spec.size))
       actions.append(a)
       rewards.append(out.reward)
       # obs[t + 1] of a reset step is the next episode's first frame (envpool resets on the

@@ -162,6 +162,26 @@ class HostEnv:
     return HostStep(obs, reward, np.asarray(terminated, bool), np.asarray(truncated, bool),
                     comps, info)
 
+  def reset_some(self, env_ids) -> np.ndarray:
+    """Resets the environments `env_ids` now (envpool's partial reset), instead of on their next
+    `step`. Returns their first observations, in the order of `env_ids`."""
+    if self._prev_obs is None:
+      raise ValueError("call reset() before reset_some()")
+    env_ids = np.asarray(env_ids, np.int32).reshape(-1)
+    if env_ids.size == 0:
+      return self._prev_obs[:0]
+    distinct = len(set(env_ids.tolist())) == env_ids.size
+    if np.any(env_ids < 0) or np.any(env_ids >= self.num_envs) or not distinct:
+      raise ValueError(f"env_ids must be distinct indices in [0, {self.num_envs}); got "
+                       f"{env_ids.tolist()}")
+    obs, info = self._env.reset(env_ids)
+    row = {int(e): i for i, e in enumerate(np.asarray(info["env_id"]))}
+    obs = np.asarray(obs)[[row[int(e)] for e in env_ids]]  # envpool's row order -> env_ids'
+    self._prev_obs = np.array(self._prev_obs)
+    self._prev_obs[env_ids] = obs
+    self._reset_next[env_ids] = False
+    return obs
+
   def _components(self, obs, action, terminated, reward, info) -> np.ndarray:
     if self.family in rc.MUJOCO_INFO_KEYS:
       return rc.from_info(self.family, info)
