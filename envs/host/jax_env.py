@@ -1,17 +1,23 @@
 """A batch of envpool environments behind the gymnax step signature, so that the jitted on-policy
 trainers (A2C, I2A: `agents.rollout`) run on host-stepped tasks such as MsPacman unchanged.
 
-    env = JaxHostEnv("MsPacman-v5", num_envs=16, seed=0, **atari_palette_kwargs(palette, 80))
-    carry = rollout.reset(env, env.default_params, key, 16)     # vmapped over the 16 envs
+    env = JaxHostEnv("MsPacman-v5", seed=0, **atari_palette_kwargs(palette, 80))
+    carry = rollout.reset(env, env.default_params, key, 16)     # vmapped over 16 envs
     carry, traj = rollout.rollout(policy, env, env.default_params, carry, key, 5)
 
 How: `reset` and `step` are `jax.pure_callback`s with `vmap_method="expand_dims"`, so the
-rollout's `vmap` over its B environments becomes ONE host call carrying all B actions, which
-steps the envpool batch once. The batch the callback sees must therefore be the envpool batch:
-the environment state holds each environment's index, checked on every step, and a call with
-another batch size (for example the trainer vmapped over seeds as well) is refused with a
-ValueError naming both sizes. An unbatched call (the trainers' one-step probe) steps every
-environment with the same action and returns environment 0's transition.
+rollout's `vmap` over its N environments (times any outer `vmap`, e.g. over seeds) becomes ONE
+host call carrying all N actions, which steps an envpool batch of N environments once. One
+`JaxHostEnv` keeps one envpool batch per N (made on first use), so training (16 environments)
+and evaluation (8) each have their own. An unbatched call (the trainers' one-step probe) runs
+on a batch of one.
+
+Rollouts of the same size share their batch, one after another: `reset` starts a new
+generation of it, which every state carries and every step checks, so a state whose batch was
+reset by another rollout since is refused (ValueError naming the batch) instead of silently
+continuing someone else's episodes. A state from an earlier process (a restored checkpoint)
+restarts the batch's episodes instead ([O]: the emulator state is not in the checkpoint; the
+first step after a resume acts on the saved observation), and says so in the log.
 
 Conventions, matching `envs.Environment`:
 - automatic reset inside `step`: a finished environment is reset on the host at once
@@ -19,15 +25,13 @@ Conventions, matching `envs.Environment`:
   and flags belong to the finishing transition (envpool's own deferred reset, which spends the
   next action on a no-op reset step, never happens);
 - time limits: `params.max_steps` (0: envpool's own limit) truncates an episode after that many
-  agent steps ([O]: counted here in the state so that launchers set it as for the JAX
-  environments; envpool's frame skip makes one agent step several emulator frames);
+  agent steps ([O]: counted on the host so that launchers set it as for the JAX environments;
+  envpool's frame skip makes one agent step several emulator frames);
 - `info` holds nothing (`solved` is False for these tasks).
 
-What this cannot do (it is a host simulator): be differentiated, be vmapped over anything but
-its own batch, run on an accelerator without host round trips (one per step: on a GPU the
-device-host copies of the observations are the cost), or resume bit-exactly: the emulator state
-is not in the checkpoint, so a resumed run starts fresh episodes ([O]: the trainers' carry is
-refreshed by `reset` after a restore).
+What this cannot do (it is a host simulator): be differentiated, run on an accelerator without
+host round trips (one per step: on a GPU the device-host copies of the observations are the
+cost), or resume bit-exactly (above).
 
 Observations go through `preprocess(raw[B, ...]) -> [B, ...]` on the host (for Atari the
 palette tiles of `envs.host.atari_frames`: `atari_palette_kwargs`).
@@ -41,6 +45,7 @@ import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
 from envs import spaces
 from envs.host import atari_frames
@@ -54,8 +59,17 @@ class HostEnvParams:
 
 @flax.struct.dataclass
 class HostEnvState:
-  env_id: jax.Array    # int32: which envpool environment this batch row is
-  elapsed: jax.Array   # int32: agent steps of the current episode
+  row: jax.Array         # int32: this environment's row in its envpool batch
+  generation: jax.Array  # int32: the batch's reset this episode belongs to (module docstring)
+
+
+class _Batch:
+  """One envpool batch of `n` environments and its host-side bookkeeping."""
+
+  def __init__(self, host: HostEnv):
+    self.host = host
+    self.elapsed = np.zeros(host.num_envs, np.int32)
+    self.generation = -1
 
 
 class JaxHostEnv:
@@ -63,30 +77,35 @@ class JaxHostEnv:
 
   Args:
     task_id: an envpool task with discrete actions, e.g. "MsPacman-v5".
-    num_envs: B, the envpool batch (the rollout's number of environments must equal it).
-    seed: envpool seed.
-    preprocess: host-side `raw[B, ...] -> obs[B, ...]` (numpy); None: raw observations.
+    seed: envpool seed of the first batch of each size (others: seed + 1000 x index).
+    preprocess: host-side `raw[N, ...] -> obs[N, ...]` (numpy); None: raw observations.
     max_steps: default `params.max_steps`.
     **kwargs: passed to `envpool.make` (through `HostEnv`).
   """
 
-  def __init__(self, task_id: str, num_envs: int, seed: int = 0, *,
+  def __init__(self, task_id: str, seed: int = 0, *,
                preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
                max_steps: int = 0, **kwargs):
-    self.host = HostEnv(task_id, num_envs=num_envs, seed=seed, **kwargs)
-    space = self.host.action_space
+    self.task_id, self._seed, self._kwargs = task_id, int(seed), kwargs
+    self._preprocess = preprocess or (lambda x: np.asarray(x))
+    self._batches: dict[int, _Batch] = {}
+    # Generations are issued from a per-process random base, so a state restored from another
+    # process is told apart from a stale state of this one.
+    self._base = int(np.random.default_rng().integers(1, 2 ** 30))
+    self._next_generation = self._base
+    probe = self._batch(1)
+    space = probe.host.action_space
     if not hasattr(space, "n"):
       raise ValueError(f"JaxHostEnv needs discrete actions; {task_id} has {space}")
-    self.task_id, self.num_envs, self.num_actions = task_id, num_envs, int(space.n)
-    self._preprocess = preprocess or (lambda x: np.asarray(x))
-    obs, _ = self.host.reset()
+    self.num_actions = int(space.n)
+    obs, _ = probe.host.reset()
     first = np.asarray(self._preprocess(np.asarray(obs)))
-    if first.shape[0] != num_envs:
-      raise ValueError(f"preprocess must keep the batch axis: {num_envs} environments in, "
+    if first.shape[0] != 1:
+      raise ValueError(f"preprocess must keep the batch axis: 1 environment in, "
                        f"{first.shape[0]} rows out")
     self.obs_shape, self.obs_dtype = first.shape[1:], first.dtype
     self._default_max_steps = int(max_steps)
-    self.steps_taken = 0   # host steps of the envpool batch (for tests and progress)
+    self.steps_taken = 0   # host calls of `step` over all batches (tests, progress)
 
   @property
   def default_params(self) -> HostEnvParams:
@@ -99,63 +118,79 @@ class JaxHostEnv:
     return spaces.Box(-np.inf, np.inf, self.obs_shape, jnp.dtype(self.obs_dtype))
 
   # ------------------------------------------------------------------------- host side
-  def _rows(self, n: int, what: str) -> None:
-    if n != self.num_envs:
-      raise ValueError(f"{self.task_id}: {what} for {n} environments, but the envpool batch has "
-                       f"num_envs={self.num_envs}; vmap the rollout over exactly that many "
-                       "environments (and not over seeds too)")
+  def _batch(self, n: int) -> _Batch:
+    if n not in self._batches:
+      seed = self._seed + 1000 * len(self._batches)
+      self._batches[n] = _Batch(HostEnv(self.task_id, num_envs=n, seed=seed, **self._kwargs))
+    return self._batches[n]
+
+  def _obs(self, raw) -> np.ndarray:
+    return np.asarray(self._preprocess(np.asarray(raw)), self.obs_dtype)
 
   def _host_reset(self, key_data):
-    batched = np.ndim(key_data) == 2
-    if batched:
-      self._rows(key_data.shape[0], "reset")
-    obs, _ = self.host.reset()
-    obs = np.asarray(self._preprocess(np.asarray(obs)), self.obs_dtype)
-    ids = np.arange(self.num_envs, dtype=np.int32)
-    return (obs, ids) if batched else (obs[0], ids[0])
+    lead = np.shape(key_data)[:-1]   # the vmapped axes (key data has one trailing axis)
+    n = int(np.prod(lead, dtype=np.int64))
+    batch = self._batch(n)
+    obs, _ = batch.host.reset()
+    batch.elapsed[:] = 0
+    batch.generation = self._next_generation
+    self._next_generation += 1
+    rows = np.arange(n, dtype=np.int32).reshape(lead)
+    return (self._obs(obs).reshape(lead + self.obs_shape), rows,
+            np.full(lead, batch.generation, np.int32))
 
-  def _host_step(self, action, env_id, elapsed, max_steps):
-    batched = np.ndim(action) == 1
-    action = np.asarray(action, np.int32).reshape(-1)
-    if batched:
-      self._rows(action.shape[0], "step")
-      if not np.array_equal(np.asarray(env_id).reshape(-1), np.arange(self.num_envs)):
-        raise ValueError(f"{self.task_id}: the batch rows are not the envpool environments in "
-                         "order (a state from another batch or a permuted batch)")
-    else:
-      action = np.full(self.num_envs, action[0], np.int32)
-      elapsed = np.full(self.num_envs, np.asarray(elapsed).reshape(-1)[0])
-    out = self.host.step(action)
+  def _host_step(self, action, row, generation, max_steps):
+    lead = np.shape(action)
+    n = int(np.prod(lead, dtype=np.int64))
+    batch = self._batches.get(n)
+    gen = np.asarray(generation).reshape(-1)
+    if batch is None or not np.all(gen == gen[0]) or gen[0] != batch.generation:
+      if batch is not None and self._base <= gen[0] < self._next_generation:
+        raise ValueError(
+            f"{self.task_id}: this rollout's batch of {n} environments was reset by another "
+            f"rollout of the same size since (generation {gen[0]}, now {batch.generation}); "
+            "rollouts of one size must not interleave")
+      logging.warning("%s: a state from another process (restored checkpoint): restarting the "
+                      "episodes of the batch of %d environments", self.task_id, n)
+      batch = self._batch(n)
+      batch.host.reset()
+      batch.elapsed[:] = 0
+      batch.generation = int(gen[0])
+    if not np.array_equal(np.asarray(row).reshape(-1), np.arange(n)):
+      raise ValueError(f"{self.task_id}: the batch rows are not its environments in order (a "
+                       "permuted or sliced batch of states)")
+    out = batch.host.step(np.asarray(action, np.int32).reshape(-1))
     self.steps_taken += 1
     limit = int(np.asarray(max_steps).reshape(-1)[0])
-    elapsed = np.asarray(elapsed, np.int32).reshape(-1) + 1
+    batch.elapsed += 1
     terminated = np.asarray(out.terminated, bool)
     truncated = np.asarray(out.truncated, bool) & ~terminated
     if limit > 0:
-      truncated |= (elapsed >= limit) & ~terminated
+      truncated |= (batch.elapsed >= limit) & ~terminated
     done = terminated | truncated
     raw = np.array(out.obs)
     if done.any():
-      raw[done] = self.host.reset_some(np.nonzero(done)[0])
-    obs = np.asarray(self._preprocess(raw), self.obs_dtype)
-    elapsed = np.where(done, 0, elapsed).astype(np.int32)
-    res = (obs, np.asarray(out.reward, np.float32), terminated, truncated, elapsed)
-    return res if batched else tuple(x[0] for x in res)
+      raw[done] = batch.host.reset_some(np.nonzero(done)[0])
+    batch.elapsed[done] = 0
+    return (self._obs(raw).reshape(lead + self.obs_shape),
+            np.asarray(out.reward, np.float32).reshape(lead), terminated.reshape(lead),
+            truncated.reshape(lead))
 
   # ------------------------------------------------------------------------- jax side
   def reset(self, key: jax.Array, params: HostEnvParams | None = None):
-    """Resets every environment of the batch. Returns `(obs, state)`."""
+    """Resets the batch this call is part of (module docstring). Returns `(obs, state)`."""
     del params
     data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
     shapes = (jax.ShapeDtypeStruct(self.obs_shape, self.obs_dtype),
-              jax.ShapeDtypeStruct((), jnp.int32))
-    obs, env_id = jax.pure_callback(self._host_reset, shapes, data, vmap_method="expand_dims")
-    return obs, HostEnvState(env_id, jnp.int32(0))
+              jax.ShapeDtypeStruct((), jnp.int32), jax.ShapeDtypeStruct((), jnp.int32))
+    obs, row, generation = jax.pure_callback(self._host_reset, shapes, data,
+                                             vmap_method="expand_dims")
+    return obs, HostEnvState(row, generation)
 
   def step(self, key: jax.Array, state: HostEnvState, action: jax.Array,
            params: HostEnvParams | None = None):
-    """One agent step of every environment (module docstring). Returns `(obs, state, reward,
-    terminated, truncated, info)`."""
+    """One agent step of every environment of the batch (module docstring). Returns `(obs,
+    state, reward, terminated, truncated, info)`."""
     del key
     params = self.default_params if params is None else params
     action = jnp.asarray(action)
@@ -164,14 +199,18 @@ class JaxHostEnv:
                        f"{action.shape} and dtype {action.dtype}")
     shapes = (jax.ShapeDtypeStruct(self.obs_shape, self.obs_dtype),
               jax.ShapeDtypeStruct((), jnp.float32), jax.ShapeDtypeStruct((), jnp.bool_),
-              jax.ShapeDtypeStruct((), jnp.bool_), jax.ShapeDtypeStruct((), jnp.int32))
-    obs, reward, terminated, truncated, elapsed = jax.pure_callback(
-        self._host_step, shapes, action.astype(jnp.int32), state.env_id, state.elapsed,
-        jnp.asarray(params.max_steps, jnp.int32), vmap_method="expand_dims")
-    return obs, HostEnvState(state.env_id, elapsed), reward, terminated, truncated, {}
+              jax.ShapeDtypeStruct((), jnp.bool_))
+    # max_steps rides along unbatched (a [1] array under expand_dims); the rows and the
+    # generation are batched like the action.
+    obs, reward, terminated, truncated = jax.pure_callback(
+        self._host_step, shapes, action.astype(jnp.int32), state.row, state.generation,
+        jnp.asarray(params.max_steps, jnp.int32), vmap_method="broadcast_all")
+    return obs, state, reward, terminated, truncated, {}
 
   def close(self) -> None:
-    self.host.close()
+    for batch in self._batches.values():
+      batch.host.close()
+    self._batches.clear()
 
 
 def atari_palette_kwargs(palette: np.ndarray, size: int = 80) -> dict:
@@ -187,3 +226,14 @@ def atari_palette_kwargs(palette: np.ndarray, size: int = 80) -> dict:
 
   return dict(preprocess=preprocess, img_height=210, img_width=160, stack_num=1,
               gray_scale=False)
+
+
+def mspacman(max_steps: int = 0, *, size: int = 80, seed: int = 0,
+             palette_spec: atari_frames.FramesSpec | None = None) -> JaxHostEnv:
+  """MsPacman as B18 models it (`atari_frames`' preprocessing: `size x size` tiles of the
+  palette of the recording `palette_spec`, by default the model experiment's MsPacman frames'
+  spec, recorded here without a cache: 800 frames, seconds), behind `JaxHostEnv`."""
+  spec = palette_spec or atari_frames.FramesSpec(size=size)
+  palette = atari_frames.record(spec).palette
+  return JaxHostEnv("MsPacman-v5", seed, max_steps=max_steps,
+                    **atari_palette_kwargs(palette, size))

@@ -1,6 +1,8 @@
 """Tests of `envs.host.jax_env.JaxHostEnv`: a jitted, scanned, vmapped rollout through the
 callbacks equals stepping the same envpool batch by hand (automatic reset at once, our time
-limit), a wrong batch is refused by name, and the A2C trainer runs on MsPacman unchanged."""
+limit); nested vmaps (seeds x environments) make one batch; interleaved rollouts of one size are
+refused by name and a restored state restarts its episodes; the A2C trainer runs on MsPacman
+unchanged."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,7 +28,7 @@ def _small(raw):
 
 
 def _make(seed=4):
-  return jax_env.JaxHostEnv(TASK, B, seed, preprocess=_small, max_steps=LIMIT, img_height=210,
+  return jax_env.JaxHostEnv(TASK, seed, preprocess=_small, max_steps=LIMIT, img_height=210,
                             img_width=160, stack_num=1, gray_scale=False)
 
 
@@ -46,8 +48,9 @@ def test_jitted_rollout_equals_stepping_by_hand():
   _, (obs, reward, term, trunc) = jax.jit(run)(carry)
   assert env.steps_taken == T
 
-  # By hand: the same envpool seed, the same actions, reset at once after LIMIT agent steps.
-  host = HostEnv(TASK, num_envs=B, seed=4, img_height=210, img_width=160, stack_num=1,
+  # By hand: the same envpool seed (the env's second batch: 4 + 1000), the same actions, reset
+  # at once after LIMIT agent steps.
+  host = HostEnv(TASK, num_envs=B, seed=1004, img_height=210, img_width=160, stack_num=1,
                  gray_scale=False)
   raw, _ = host.reset()
   np.testing.assert_array_equal(np.asarray(carry.obs), _small(np.asarray(raw)))
@@ -85,10 +88,43 @@ def test_reset_some_resets_now_not_on_the_next_step():
   host.close()
 
 
-def test_wrong_batch_is_refused_by_name():
+def _step_all(env, carry, action):
+  n = carry.obs.shape[0]
+  obs, state, *_ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+      jax.random.split(jax.random.key(1), n), carry.env_state, jnp.full((n,), action, jnp.int32),
+      env.default_params)
+  return rollout_lib.RolloutCarry(state, obs)
+
+
+def test_interleaved_rollouts_of_one_size_are_refused_and_restored_states_restart():
   env = _make()
-  with pytest.raises(Exception, match="num_envs=3"):
-    jax.block_until_ready(rollout_lib.reset(env, env.default_params, jax.random.key(0), 2))
+  reset = jax.jit(lambda k: rollout_lib.reset(env, env.default_params, k, B))
+  step = jax.jit(lambda c: _step_all(env, c, 2))
+  first = reset(jax.random.key(0))
+  first = step(first)
+  second = reset(jax.random.key(1))   # the same batch of B, reset under `first`
+  with pytest.raises(Exception, match=f"batch of {B} environments was reset by another"):
+    jax.block_until_ready(step(first))
+  jax.block_until_ready(step(second))
+  # A state from another process (generation outside this process's range): restarted.
+  foreign = second._replace(env_state=second.env_state.replace(
+      generation=jnp.full((B,), env._base - 7, jnp.int32)))
+  before = env.steps_taken
+  jax.block_until_ready(step(foreign))
+  assert env.steps_taken == before + 1
+  assert env._batches[B].generation == env._base - 7
+  env.close()
+
+
+def test_nested_vmap_over_seeds_is_one_batch():
+  env = _make()
+  keys = jax.random.split(jax.random.key(0), 2)
+  carry = jax.jit(jax.vmap(lambda k: rollout_lib.reset(env, env.default_params, k, B)))(keys)
+  assert carry.obs.shape == (2, B) + env.obs_shape
+  np.testing.assert_array_equal(np.asarray(carry.env_state.row),
+                                np.arange(2 * B).reshape(2, B))
+  carry = jax.jit(jax.vmap(lambda c: _step_all(env, c, 1)))(carry)
+  assert 2 * B in env._batches and env.steps_taken == 1
   env.close()
 
 
@@ -102,6 +138,6 @@ def test_a2c_trains_on_mspacman_through_the_callbacks():
   state, metrics = jax.jit(trainer.chunk)(state)
   assert int(state.frames) == B * 4 * 3
   assert np.all(np.isfinite(np.asarray(metrics["loss"])))
-  # The probe's step, the reset and 12 rollout steps went to envpool.
-  assert env.steps_taken == 1 + 4 * 3
+  # The probe's step (a batch of one) and 12 rollout steps of the batch of B.
+  assert env.steps_taken == 1 + 4 * 3 and set(env._batches) == {1, B}
   env.close()
