@@ -11,7 +11,7 @@ from envs import minipacman
 def test_names():
   names = envs.registered_environments()
   assert names == tuple(f"minipacman-{t}" for t in minipacman.TASKS) + (
-      "sokoban", "po-sokoban", "maze", "spaceship")
+      "sokoban", "po-sokoban", "maze", "spaceship", "mspacman")
 
 
 @pytest.mark.parametrize("task", minipacman.TASKS)
@@ -37,6 +37,17 @@ def test_kwargs_and_params_reach_the_environment():
   env, params = envs.make("spaceship", num_planets=2)
   assert isinstance(env, envs.Spaceship) and env.num_planets == 2
   assert isinstance(env.action_space(params), envs.spaces.Box)
+
+
+def test_mspacman_builds_with_its_keywords():
+  pytest.importorskip("envpool")
+  from envs.host import envpool_env
+
+  if envpool_env.atari_rom_path("MsPacman") is None:
+    pytest.skip("envpool's MsPacman ROM is not installed")
+  env, params = envs.make("mspacman", size=20, params={"max_steps": 7})
+  assert env.obs_shape == (20, 20, 8) and int(params.max_steps) == 7 and env.num_actions == 9
+  env.close()
 
 
 def test_unknown_name_lists_known_ones():
