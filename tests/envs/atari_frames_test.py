@@ -23,6 +23,18 @@ def test_downsample_and_quantise_by_hand():
   np.testing.assert_array_equal(oh, [[[0, 0, 1], [1, 0, 0]]])
 
 
+def test_quantise_table_equals_nearest_colour_by_distance():
+  rng = np.random.default_rng(3)
+  pal = rng.integers(0, 256, (8, 3)).astype(np.uint8)
+  frames = rng.integers(0, 256, (2, 30, 40, 3)).astype(np.uint8)
+  frames[0, :5] = pal[3]          # exact palette colours map to themselves
+  direct = np.argmin(((frames.astype(np.int32)[..., None, :] - pal.astype(np.int32)) ** 2)
+                     .sum(-1), -1)
+  for _ in range(2):              # first fills the table, then reads it
+    np.testing.assert_array_equal(af.quantise(frames, pal), direct)
+  assert np.all(af.quantise(frames, pal)[0, :5] == 3)
+
+
 def _fake(spec):
   t, b, s, k = spec.num_steps, spec.num_envs, spec.size, spec.num_colours
   rng = np.random.default_rng(0)
