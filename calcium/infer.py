@@ -130,7 +130,8 @@ def read_input(path, frame_rate: float | None = None, *, neuropil: float = 0.7,
 
 
 def run(model: deepspike.DeepSpike, inputs: Inputs, *, num_samples: int = 0, seed: int = 0,
-        batch_cells: int = 64, progress: bool = True) -> dict:
+        batch_cells: int = 64, progress: bool = True,
+        downsample: str = deepspike.DOWNSAMPLE) -> dict:
   """`DeepSpike.infer` over every cell of `inputs` in batches; the arrays `write_outputs` saves."""
   if batch_cells < 1:
     raise ValueError(f"batch_cells must be >= 1; got {batch_cells}.")
@@ -143,7 +144,7 @@ def run(model: deepspike.DeepSpike, inputs: Inputs, *, num_samples: int = 0, see
       for start in range(0, len(g.names), batch_cells):
         out = model.infer(g.traces[start:start + batch_cells], g.frame_rate,
                           frame_times=g.frame_times, num_samples=num_samples, key=key,
-                          first_cell=cell, name=g.names[start])
+                          first_cell=cell, downsample=downsample, name=g.names[start])
         results.append(out)
         n = out.expected_counts.shape[0]
         names += g.names[start:start + n]
@@ -207,6 +208,9 @@ def main(argv=None) -> int:
   parser.add_argument("--seed", type=int, default=0, help="seed of the samples")
   parser.add_argument("--batch_cells", type=int, default=64, help="cells per network call")
   parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+  parser.add_argument("--downsample", choices=deepspike.DOWNSAMPLING, default=deepspike.DOWNSAMPLE,
+                      help="recordings faster than the model's grid: frame means in its bins or "
+                           f"linear interpolation (default {deepspike.DOWNSAMPLE})")
   args = parser.parse_args(argv)
   logging.set_verbosity(logging.INFO)
   try:
@@ -214,7 +218,8 @@ def main(argv=None) -> int:
     inputs = read_input(args.input, args.frame_rate, neuropil=args.neuropil,
                         all_rois=args.all_rois)
     arrays = run(model, inputs, num_samples=args.num_samples, seed=args.seed,
-                 batch_cells=args.batch_cells, progress=not args.no_progress)
+                 batch_cells=args.batch_cells, progress=not args.no_progress,
+                 downsample=args.downsample)
     layout = write_outputs(pathlib.Path(args.out), arrays, inputs, model=str(args.model),
                            input=str(args.input), kind=inputs.kind, neuropil=args.neuropil,
                            model_frame_rate=model.frame_rate)

@@ -44,12 +44,21 @@ def set_key(name: str) -> str:
   return re.sub(r"\W", "_", name.split("-")[0])
 
 
-def on_grid(rec: data.Recording, frame_rate: float, upsample: int, max_frames: int):
-  """Normalised at the native rate, then on the `frame_rate` grid: (trace, spikes, valid)."""
-  z = np.where(rec.valid, data.normalise(rec.fluorescence), np.nan)
-  t, valid = rec.frame_times, rec.valid
-  if abs(rec.frame_rate / frame_rate - 1.0) > 0.02:
-    t, z, valid = data.resample_trace(t, z, valid, frame_rate)
+def on_grid(rec: data.Recording, frame_rate: float, upsample: int, max_frames: int,
+            downsample: str = "interpolate"):
+  """(trace, spikes, valid) on the `frame_rate` grid: normalised at the native rate, then
+  interpolated; or, with `downsample="average"` and a recording faster than the grid, its frames
+  averaged in the grid's bins (`augmentation.bin_average`) and normalised at the grid's rate, as
+  `DeepSpike.infer(downsample="average")` sees it."""
+  if downsample == "average" and rec.frame_rate > 1.02 * frame_rate:
+    t, f, valid, _ = augmentation.bin_average(rec.frame_times, rec.fluorescence, rec.valid,
+                                              rec.spike_times, frame_rate)
+    z = np.where(valid, data.normalise(np.where(valid, f, np.nan)), np.nan)
+  else:
+    z = np.where(rec.valid, data.normalise(rec.fluorescence), np.nan)
+    t, valid = rec.frame_times, rec.valid
+    if abs(rec.frame_rate / frame_rate - 1.0) > 0.02:
+      t, z, valid = data.resample_trace(t, z, valid, frame_rate)
   if max_frames:
     t, z, valid = t[:max_frames], z[:max_frames], valid[:max_frames]
   return z, data.spike_counts(rec.spike_times, t, upsample), valid
@@ -168,7 +177,8 @@ def scoring_window(rec: data.Recording, max_frames: int):
 
 
 def score_recordings(model: deepspike.DeepSpike, recs, max_frames: int = 0,
-                     oasis_orders=(2,)) -> dict[str, list[float]]:
+                     oasis_orders=(2,), downsample: str = deepspike.DOWNSAMPLE
+                     ) -> dict[str, list[float]]:
   """Spikefinder correlation (40 ms bins) per recording of `model` (`DeepSpike.infer` at the
   recording's own rate), key "deepspike", and of OASIS AR(p) for each p in `oasis_orders` on the
   same normalised traces, keys "oasis_ar{p}"; each list in the order of `recs`, on their first
@@ -179,7 +189,7 @@ def score_recordings(model: deepspike.DeepSpike, recs, max_frames: int = 0,
   out.update({f"oasis_ar{p}": [] for p in oasis_orders})
   for rec in recs:
     t, f, spk = scoring_window(rec, max_frames)
-    est = model.infer(f, rec.frame_rate, frame_times=t, name=rec.name)
+    est = model.infer(f, rec.frame_rate, frame_times=t, downsample=downsample, name=rec.name)
     out["deepspike"].append(evaluation.spikefinder_correlation(est.expected_counts, t, spk))
     if oasis_orders:
       z = data.fill_nan(data.normalise(f))
@@ -196,7 +206,8 @@ def experiment(config, run: app.Run) -> dict:
     name = data.data_set_name(folder)
     recs = held_out_recordings(folder, config)
     scores = score_recordings(model, recs, config.max_test_frames,
-                              oasis_orders=(2,) if config.oasis else ())
+                              oasis_orders=(2,) if config.oasis else (),
+                              downsample=config.downsample)
     ours = scores["deepspike"]
     key = set_key(name)
     summary[f"{key}_corr"] = float(np.nanmean(ours))

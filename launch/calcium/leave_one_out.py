@@ -33,6 +33,7 @@ import pathlib
 import time
 
 import jax
+import jax.numpy as jnp
 import matplotlib
 import numpy as np
 from absl import logging
@@ -48,7 +49,8 @@ from launch.calcium.robustness import paired  # noqa: E402
 
 BASELINES = ("oasis_ar1", "oasis_ar2")
 LABELS = {"deepspike": "DeepSpike", "oasis_ar1": "OASIS AR1", "oasis_ar2": "OASIS AR2",
-          "unsupervised": "unsupervised", "simulated": "simulated"}
+          "unsupervised": "unsupervised", "simulated": "simulated",
+          "unsupervised_warm": "unsupervised (warm)"}
 
 
 def folds(config) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -75,20 +77,35 @@ def _write_json(path: pathlib.Path, value) -> None:
   os.replace(tmp, path)
 
 
-def label_free_model(config, run: app.Run, variant: str, recs, seed: int,
-                     name: str) -> tuple[deepspike.DeepSpike, float]:
+def label_free_model(config, run: app.Run, variant: str, recs, seed: int, name: str,
+                     supervised: deepspike.DeepSpike | None = None
+                     ) -> tuple[deepspike.DeepSpike, float]:
   """`variant` fitted on the traces of `recs` (their scoring windows, spikes removed) on the
-  label-free training grid; returns the model and the last chunk's mean bound per frame."""
+  label-free training grid; returns the model and the last chunk's mean bound per frame.
+  "unsupervised_warm" starts the network from `supervised` (the fold's general model, which has
+  never seen `recs`), and applies `config.label_free.warm` to the unsupervised config."""
   lf = config.label_free
-  tcfg = train.variant_config(lf.train, variant,
-                              total_steps=lf.num_chunks * lf.train.steps_per_chunk)
+  base = "unsupervised" if variant == "unsupervised_warm" else variant
+  tcfg = train.variant_config(lf.train, base, total_steps=lf.num_chunks * lf.train.steps_per_chunk,
+                              unsupervised=lf.warm if variant == "unsupervised_warm" else None)
+  if variant == "unsupervised_warm":
+    if supervised is None:
+      raise ValueError(f"{name}: unsupervised_warm needs the fold's supervised model.")
+    sc = supervised.config
+    mismatch = [k for k in ("frame_rate", "upsample", "recognition", "features", "kernel_size")
+                if tuple(np.atleast_1d(sc[k])) != tuple(np.atleast_1d(tcfg[k]))]
+    if mismatch:
+      raise ValueError(f"{name}: config.label_free.train.{mismatch[0]} = {tcfg[mismatch[0]]!r} "
+                       f"differs from the supervised model's {sc[mismatch[0]]!r}; the warm start "
+                       "needs the same network and grid.")
   window = tcfg.snippet_frames + 2 * tcfg.buffer_frames
   traces, valid = [], []
   for rec in recs:
     t, f, _ = general.scoring_window(rec, config.max_test_frames)
     unlabelled = rec._replace(frame_times=t, fluorescence=f, valid=rec.valid[:t.size],
                               spike_times=np.zeros(0))
-    z, _, v = general.on_grid(unlabelled, tcfg.frame_rate, tcfg.upsample, 0)
+    z, _, v = general.on_grid(unlabelled, tcfg.frame_rate, tcfg.upsample, 0,
+                              config.downsample)  # As the scoring (DeepSpike.infer) sees them.
     if z.size >= window and v.sum() >= 2:
       traces.append(z)
       valid.append(v)
@@ -96,8 +113,17 @@ def label_free_model(config, run: app.Run, variant: str, recs, seed: int,
     raise ValueError(f"{name}: no held-out trace is long enough for one {window}-frame window.")
   dataset = train.make_dataset(traces, None, valid, normalise=False)  # Normalised by on_grid.
   trainer = train.make_trainer(tcfg, dataset)  # Per-trace moment initialisation.
-  state = run.train_loop(lambda: trainer.init(jax.random.key(seed)), trainer.chunk, lf.num_chunks,
-                         name=name)
+
+  def init():
+    state = trainer.init(jax.random.key(seed))
+    if variant != "unsupervised_warm":
+      return state
+    params = jax.tree.map(jnp.asarray, supervised.params)
+    if jax.tree.structure(params) != jax.tree.structure(state.recognition_params):
+      raise ValueError(f"{name}: the supervised model's parameters do not fit the network.")
+    return state._replace(recognition_params=params)  # Adam's moments are zero either way.
+
+  state = run.train_loop(init, trainer.chunk, lf.num_chunks, name=name)
   bound = run.history(name).get("bound_per_frame")
   last = float(np.nanmean(bound[-tcfg.steps_per_chunk:])) if bound is not None else float("nan")
   model = deepspike.DeepSpike(tcfg, jax.device_get(state.recognition_params),
@@ -108,19 +134,28 @@ def label_free_model(config, run: app.Run, variant: str, recs, seed: int,
 def run_fold(config, run: app.Run, key: str, held: str, train_sets) -> dict:
   """Trains, scores and returns one fold's record (written to folds/<key>.json)."""
   t0 = time.perf_counter()
-  model, info = general.train_model(config, run, name=f"supervised_{key}", train_dirs=train_sets,
-                                    model_dir=run.workdir / "models" / key)
+  if config.model_root:  # An earlier run's fold model, trained on the same other sets.
+    model = deepspike.load_model(pathlib.Path(config.model_root) / key)
+    names = [data.data_set_name(general.resolve_folder(s)) for s in train_sets]
+    if sorted(model.training_data.split(", ")) != sorted(names):
+      raise ValueError(f"config.model_root: {pathlib.Path(config.model_root) / key} was trained on "
+                       f"{model.training_data!r}, not on the other sets {names}.")
+    info = {"train_sets": model.training_data, "train_recordings": None, "train_copies": None}
+  else:
+    model, info = general.train_model(config, run, name=f"supervised_{key}",
+                                      train_dirs=train_sets, model_dir=run.workdir / "models" / key)
   train_s = time.perf_counter() - t0
   recs = general.held_out_recordings(held, config)
-  scores = general.score_recordings(model, recs, config.max_test_frames, oasis_orders=(1, 2))
+  scores = general.score_recordings(model, recs, config.max_test_frames, oasis_orders=(1, 2),
+                                    downsample=config.downsample)
   bounds = {}
   for variant in config.label_free.variants:
     per_seed = []
     for s in range(config.label_free.seeds):
       m, bounds[f"{variant}_seed{s}"] = label_free_model(
-          config, run, variant, recs, config.seed + s, f"{variant}_{key}_seed{s}")
-      per_seed.append(general.score_recordings(m, recs, config.max_test_frames,
-                                               oasis_orders=())["deepspike"])
+          config, run, variant, recs, config.seed + s, f"{variant}_{key}_seed{s}", model)
+      per_seed.append(general.score_recordings(m, recs, config.max_test_frames, oasis_orders=(),
+                                               downsample=config.downsample)["deepspike"])
     scores[f"{variant}_per_seed"] = per_seed
     with np.errstate(invalid="ignore"):
       scores[variant] = np.nanmean(np.asarray(per_seed, float), axis=0).tolist()

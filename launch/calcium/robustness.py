@@ -57,13 +57,14 @@ def paired(a, b) -> tuple[float, float, int]:
   return float(np.mean(d)), se, int(d.size)
 
 
-def score_recording(model, t, f, valid, spikes, origin, name, oasis: bool) -> dict:
+def score_recording(model, t, f, valid, spikes, origin, name, oasis: bool,
+                    downsample: str = deepspike.DOWNSAMPLE) -> dict:
   """40 ms correlations (`evaluation.spread_correlation` from `origin` to the end of the last
   frame) of DeepSpike and, with `oasis`, OASIS AR1 and AR2 on one (decimated or noisy) trace."""
   rate = 1.0 / float(np.median(np.diff(t)))
   end = t[-1] + 0.5 / rate
   f = np.where(valid, f, np.nan)
-  est = model.infer(f, rate, frame_times=t, name=name)
+  est = model.infer(f, rate, frame_times=t, downsample=downsample, name=name)
   out = {"deepspike": evaluation.spread_correlation(est.expected_counts, t, spikes, origin, end)}
   if oasis:
     from calcium import oasis_baseline
@@ -124,7 +125,7 @@ def accuracy_against_rate(config, model, tests, methods) -> tuple[dict, list]:
       t, f, v = at_rate(rec, rate, config.decimation)
       origin = rec.frame_times[0] - 0.5 / rec.frame_rate
       scores.append(score_recording(model, t, f, v, rec.spike_times, origin, rec.name,
-                                    config.oasis))
+                                    config.oasis, config.downsample))
     block = condition_summary(f"rate_{tag(rate)}", scores, methods)
     summary.update(block)
     rows.append((rate, block))
@@ -150,7 +151,7 @@ def accuracy_against_noise(config, model, tests, methods) -> tuple[dict, list]:
                                                  jax.random.fold_in(jax.random.fold_in(key, j), i))
       origin = rec.frame_times[0] - 0.5 / rec.frame_rate
       scores.append(score_recording(model, rec.frame_times, noisy, rec.valid, rec.spike_times,
-                                    origin, rec.name, config.oasis))
+                                    origin, rec.name, config.oasis, config.downsample))
     block = condition_summary(f"noise_{tag(level)}", scores, methods)
     block[f"noise_{tag(level)}_skipped"] = skipped
     summary.update(block)

@@ -108,8 +108,8 @@ def test_normalise_and_fill_matches_the_training_input():
 
 def test_resampled_inference_hand_worked():
   """A 30 Hz recording on a 60 Hz model: the normalised trace interpolated onto the 60 Hz grid,
-  then frame i gets the grid's bins 2i - 1 and 2i; a 120 Hz one: every other frame's value,
-  and the even frames get all the counts."""
+  then frame i gets the grid's bins 2i - 1 and 2i; a 120 Hz one with downsample="interpolate":
+  every other frame's value, and the even frames get all the counts."""
   model = _model()
   net = lambda z: np.asarray(model.recognition.probabilities(model.params, z[:, None]))[:, 0]  # noqa: E731
   f = _traces(cells=1, frames=80)[0]
@@ -124,10 +124,49 @@ def test_resampled_inference_hand_worked():
       [[1 - p[0]], (1 - p[1::2]) * (1 - p[2::2])]), rtol=2e-4, atol=1e-6)
   assert out.expected_counts.sum() == pytest.approx(p.sum(), rel=1e-5)  # Every count kept.
   f120 = _traces(cells=1, frames=161)[0]
-  out = model.infer(f120, 120.0)
+  out = model.infer(f120, 120.0, downsample="interpolate")
   p = net(data.normalise(f120)[::2])
   np.testing.assert_allclose(out.expected_counts[::2], p, rtol=2e-4, atol=1e-6)
   np.testing.assert_array_equal(out.expected_counts[1::2], 0.0)
+
+
+def test_averaged_inference_hand_worked():
+  """downsample="average": a 120 Hz recording on a 60 Hz model is averaged in pairs of frames
+  (bins [t_0 - dt/2 + j/60, ...)), normalised at 60 Hz, and each bin's p is split evenly between
+  its two frames; a NaN frame leaves its bin to the other frame, which gets all of its p."""
+  model = _model()
+  net = lambda z: np.asarray(model.recognition.probabilities(model.params, z[:, None]))[:, 0]  # noqa: E731
+  f = _traces(cells=1, frames=161)[0]
+  np.testing.assert_array_equal(deepspike.grid_bins(np.arange(5) / 120.0, 60.0), [0, 0, 1, 1, 2])
+  out = model.infer(f, 120.0)  # The default.
+  assert out.resampled and deepspike.DOWNSAMPLE == "average"
+  pairs = np.append(f[:160].reshape(80, 2).mean(1), f[160])  # The last bin holds one frame.
+  p = net(data.normalise(pairs))
+  np.testing.assert_allclose(out.expected_counts[:160], np.repeat(p[:80] / 2, 2), rtol=2e-4,
+                             atol=1e-6)
+  np.testing.assert_allclose(out.expected_counts[160], p[80], rtol=2e-4, atol=1e-6)
+  np.testing.assert_allclose(out.probability[:160], np.repeat(p[:80] / 2, 2), rtol=2e-4,
+                             atol=1e-6)
+  assert out.expected_counts.sum() == pytest.approx(p.sum(), rel=1e-5)  # Every count kept.
+  g = f.copy()
+  g[5] = np.nan  # Bin 2 = frames 4, 5: its mean is frame 4 alone.
+  nan_out = model.infer(g, 120.0, downsample="average")
+  pairs[2] = f[4]
+  p = net(data.normalise(pairs))
+  assert np.isnan(nan_out.expected_counts[5]) and np.isnan(nan_out.probability[5])
+  np.testing.assert_allclose(nan_out.expected_counts[4], p[2], rtol=2e-4, atol=1e-6)
+  # Samples: every spike in a valid frame of its bin; their mean is the expected count.
+  out = model.infer(g, 120.0, downsample="average", num_samples=4000, key=jax.random.key(3))
+  assert np.isnan(out.samples[:, 5]).all() and set(np.unique(out.samples[:, :5])) <= {0.0, 1.0}
+  se = np.sqrt(np.nan_to_num(out.expected_counts) / 4000) + 1e-3
+  assert np.all(np.abs(np.nan_to_num(out.samples.mean(0) - out.expected_counts)) < 5 * se)
+  # Slower than the grid, or at its rate: "average" is the same as interpolation.
+  for rate in (30.0, 60.0):
+    interpolated = model.infer(f[:80], rate, downsample="interpolate")
+    np.testing.assert_array_equal(model.infer(f[:80], rate).expected_counts,
+                                  interpolated.expected_counts)
+  with pytest.raises(ValueError, match="downsample must be one of"):
+    model.infer(f, 120.0, downsample="mean")
 
 
 def test_bad_input_is_refused_by_name(tmp_path):

@@ -31,6 +31,9 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.max_test_recordings = 0  # Test recordings per folder (0: all).
   c.max_test_frames = 0  # Frames per test recording at its own rate (0: all).
   c.oasis = True  # Score OASIS AR2 on the same test recordings (needs oasis-deconv).
+  # How test recordings faster than the model's grid are brought onto it (DeepSpike.infer's
+  # `downsample`): "average" (frame means per grid bin) or "interpolate" (before 2026-12-06).
+  c.downsample = "average"
   # Training augmentation as CASCADE's (Rupprecht et al. 2021; calcium.augmentation): every
   # recording is copied at each frame rate and noise level, then put on the model's grid.
   c.augment = ml_collections.ConfigDict()

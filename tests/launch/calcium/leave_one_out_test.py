@@ -1,7 +1,8 @@
 """Smoke test of launch.calcium.leave_one_out on synthetic CASCADE-format folders (one fold trained
 on the other set, scored beside OASIS AR1/AR2 with an unsupervised variant; the paired
-differences checked by hand, the table's columns, a restart that trains nothing), and its
-summary over folds on literal scores."""
+differences checked by hand, the table's columns, a restart that trains nothing; the fold model
+reloaded through `model_root` and the warm-started unsupervised variant), and its summary over
+folds on literal scores."""
 import json
 
 import numpy as np
@@ -54,6 +55,23 @@ def test_smoke_fold_and_resume(tmp_path, cascade_set):
   assert again["folds_resumed"] == 1 and again["compile_s"] == 0
   assert again["DS92_minus_oasis_ar2_corr"] == summary["DS92_minus_oasis_ar2_corr"]
   assert again["DS92_unsupervised_corr"] == summary["DS92_unsupervised_corr"]
+  # model_root: the saved fold model is loaded, not trained; "unsupervised_warm" starts from it,
+  # so with the network's learning rate at 0 it scores exactly as the supervised model.
+  config.model_root = str(tmp_path / "run" / "models")
+  config.label_free.variants = ("unsupervised_warm",)
+  config.label_free.train.learning_rate = 0.0
+  warm = app.execute(leave_one_out.experiment, config, tmp_path / "warm", progress=False)
+  assert not (tmp_path / "warm" / "checkpoints" / "supervised_DS92").exists()
+  assert (tmp_path / "warm" / "checkpoints" / "unsupervised_warm_DS92_seed0").exists()
+  assert warm["DS92_deepspike_per_recording"] == summary["DS92_deepspike_per_recording"]
+  np.testing.assert_allclose(warm["DS92_unsupervised_warm_per_recording"], ours, atol=1e-6)
+  assert np.isfinite(warm["DS92_unsupervised_warm_final_bound_seed0"])
+  fake = tmp_path / "fake"  # A model trained on DS91 offered as the DS91 fold's: refused.
+  fake.mkdir()
+  (tmp_path / "run" / "models" / "DS92").rename(fake / "DS91")
+  config.model_root, config.held_out = str(fake), (str(a),)
+  with pytest.raises(ValueError, match="config.model_root: .* was trained on 'DS91-a'"):
+    app.execute(leave_one_out.experiment, config, tmp_path / "bad", progress=False)
 
 
 def _record(key, deepspike_, ar1, ar2, unsup_seeds):
