@@ -15,7 +15,10 @@ on a batch of one.
 Rollouts of the same size share their batch, one after another: `reset` starts a new
 generation of it, which every state carries and every step checks, so a state whose batch was
 reset by another rollout since is refused (ValueError naming the batch) instead of silently
-continuing someone else's episodes. A state from an earlier process (a restored checkpoint)
+continuing someone else's episodes; likewise a state stepped out of order (every state carries
+its step count since the reset: a host simulator cannot branch from or repeat a state, and the
+count also keeps XLA from hoisting a step with loop-invariant inputs out of a scan, which it
+may do with a pure callback). A state from an earlier process (a restored checkpoint)
 restarts the batch's episodes instead ([O]: the emulator state is not in the checkpoint; the
 first step after a resume acts on the saved observation), and says so in the log.
 
@@ -61,6 +64,7 @@ class HostEnvParams:
 class HostEnvState:
   row: jax.Array         # int32: this environment's row in its envpool batch
   generation: jax.Array  # int32: the batch's reset this episode belongs to (module docstring)
+  count: jax.Array       # int32: steps of the batch since that reset (see `step`)
 
 
 class _Batch:
@@ -70,6 +74,7 @@ class _Batch:
     self.host = host
     self.elapsed = np.zeros(host.num_envs, np.int32)
     self.generation = -1
+    self.count = 0   # steps since the last reset
 
 
 class JaxHostEnv:
@@ -80,13 +85,15 @@ class JaxHostEnv:
     seed: envpool seed of the first batch of each size (others: seed + 1000 x index).
     preprocess: host-side `raw[N, ...] -> obs[N, ...]` (numpy); None: raw observations.
     max_steps: default `params.max_steps`.
+    palette: the colours of a palette preprocessing's tiles (kept as `env.palette`).
     **kwargs: passed to `envpool.make` (through `HostEnv`).
   """
 
   def __init__(self, task_id: str, seed: int = 0, *,
                preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
-               max_steps: int = 0, **kwargs):
+               max_steps: int = 0, palette: np.ndarray | None = None, **kwargs):
     self.task_id, self._seed, self._kwargs = task_id, int(seed), kwargs
+    self.palette = palette  # [K, 3] uint8 colours of the observation's tiles (palette envs)
     self._preprocess = preprocess or (lambda x: np.asarray(x))
     self._batches: dict[int, _Batch] = {}
     # Generations are issued from a per-process random base, so a state restored from another
@@ -133,17 +140,19 @@ class JaxHostEnv:
     batch = self._batch(n)
     obs, _ = batch.host.reset()
     batch.elapsed[:] = 0
+    batch.count = 0
     batch.generation = self._next_generation
     self._next_generation += 1
     rows = np.arange(n, dtype=np.int32).reshape(lead)
     return (self._obs(obs).reshape(lead + self.obs_shape), rows,
             np.full(lead, batch.generation, np.int32))
 
-  def _host_step(self, action, row, generation, max_steps):
+  def _host_step(self, action, row, generation, count, max_steps):
     lead = np.shape(action)
     n = int(np.prod(lead, dtype=np.int64))
     batch = self._batches.get(n)
     gen = np.asarray(generation).reshape(-1)
+    count = int(np.asarray(count).reshape(-1)[0])
     if batch is None or not np.all(gen == gen[0]) or gen[0] != batch.generation:
       if batch is not None and self._base <= gen[0] < self._next_generation:
         raise ValueError(
@@ -155,12 +164,17 @@ class JaxHostEnv:
       batch = self._batch(n)
       batch.host.reset()
       batch.elapsed[:] = 0
-      batch.generation = int(gen[0])
+      batch.generation, batch.count = int(gen[0]), count
+    if count != batch.count:
+      raise ValueError(f"{self.task_id}: a state of the batch of {n} environments stepped out of "
+                       f"order (its step {count}, the batch's {batch.count}): a host simulator "
+                       "cannot branch from or repeat an earlier state")
     if not np.array_equal(np.asarray(row).reshape(-1), np.arange(n)):
       raise ValueError(f"{self.task_id}: the batch rows are not its environments in order (a "
                        "permuted or sliced batch of states)")
     out = batch.host.step(np.asarray(action, np.int32).reshape(-1))
     self.steps_taken += 1
+    batch.count += 1
     limit = int(np.asarray(max_steps).reshape(-1)[0])
     batch.elapsed += 1
     terminated = np.asarray(out.terminated, bool)
@@ -185,7 +199,7 @@ class JaxHostEnv:
               jax.ShapeDtypeStruct((), jnp.int32), jax.ShapeDtypeStruct((), jnp.int32))
     obs, row, generation = jax.pure_callback(self._host_reset, shapes, data,
                                              vmap_method="expand_dims")
-    return obs, HostEnvState(row, generation)
+    return obs, HostEnvState(row, generation, jnp.int32(0))
 
   def step(self, key: jax.Array, state: HostEnvState, action: jax.Array,
            params: HostEnvParams | None = None):
@@ -200,12 +214,13 @@ class JaxHostEnv:
     shapes = (jax.ShapeDtypeStruct(self.obs_shape, self.obs_dtype),
               jax.ShapeDtypeStruct((), jnp.float32), jax.ShapeDtypeStruct((), jnp.bool_),
               jax.ShapeDtypeStruct((), jnp.bool_))
-    # max_steps rides along unbatched (a [1] array under expand_dims); the rows and the
-    # generation are batched like the action.
+    # The step count is an input so that no two steps of a rollout have equal inputs: a pure
+    # callback with loop-invariant inputs (a constant policy) is hoisted out of the scan by XLA
+    # and called once. It is checked on the host too (out-of-order steps are refused).
     obs, reward, terminated, truncated = jax.pure_callback(
         self._host_step, shapes, action.astype(jnp.int32), state.row, state.generation,
-        jnp.asarray(params.max_steps, jnp.int32), vmap_method="broadcast_all")
-    return obs, state, reward, terminated, truncated, {}
+        state.count, jnp.asarray(params.max_steps, jnp.int32), vmap_method="broadcast_all")
+    return obs, state.replace(count=state.count + 1), reward, terminated, truncated, {}
 
   def close(self) -> None:
     for batch in self._batches.values():
@@ -224,8 +239,8 @@ def atari_palette_kwargs(palette: np.ndarray, size: int = 80) -> dict:
     frames = atari_frames.downsample(atari_frames.to_hwc(raw), size)
     return atari_frames.one_hot(atari_frames.quantise(frames, palette), k)
 
-  return dict(preprocess=preprocess, img_height=210, img_width=160, stack_num=1,
-              gray_scale=False)
+  return dict(preprocess=preprocess, palette=palette, img_height=210, img_width=160,
+              stack_num=1, gray_scale=False)
 
 
 def mspacman(max_steps: int = 0, *, size: int = 80, seed: int = 0,
@@ -237,3 +252,40 @@ def mspacman(max_steps: int = 0, *, size: int = 80, seed: int = 0,
   palette = atari_frames.record(spec).palette
   return JaxHostEnv("MsPacman-v5", seed, max_steps=max_steps,
                     **atari_palette_kwargs(palette, size))
+
+
+def record_policy_frames(env: JaxHostEnv, policy_fn, key: jax.Array, num_envs: int,
+                         num_steps: int) -> atari_frames.Frames:
+  """`num_steps` steps of `num_envs` environments of a palette `env` (`mspacman`,
+  `atari_palette_kwargs`) under `policy_fn(key, obs[B, ...]) -> action[B]` (jittable; e.g. a
+  partly trained A2C agent's `lambda k, o: trainer.policy(params, k, o)`), as the
+  `atari_frames.Frames` its models read: palette indices (the argmax of the one-hot tiles),
+  actions, rewards, and `frame_valid` 0 where `obs[t + 1]` starts a new episode. `palette` is
+  `env.palette`. One jitted rollout (`agents`-free: the scan is written here)."""
+  palette = getattr(env, "palette", None)
+  if palette is None:
+    raise ValueError("record_policy_frames needs a palette environment (env.palette): build it "
+                     "with envs.host.jax_env.mspacman or atari_palette_kwargs")
+  params = env.default_params
+
+  def run(key):
+    k_reset, k_steps = jax.random.split(key)
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, num_envs),
+                                                        params)
+
+    def body(carry, k):
+      obs, state = carry
+      action = jnp.asarray(policy_fn(k, obs), jnp.int32)
+      nxt, state, reward, term, trunc, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+          jax.random.split(k, num_envs), state, action, params)
+      return (nxt, state), (jnp.argmax(nxt, -1).astype(jnp.uint8), action, reward,
+                            1.0 - jnp.logical_or(term, trunc).astype(jnp.float32))
+
+    _, (frames, action, reward, valid) = jax.lax.scan(body, (obs, state),
+                                                      jax.random.split(k_steps, num_steps))
+    return jnp.argmax(obs, -1).astype(jnp.uint8), frames, action, reward, valid
+
+  first, frames, action, reward, valid = jax.device_get(jax.jit(run)(key))
+  return atari_frames.Frames(np.concatenate([first[None], frames]), np.asarray(action, np.int32),
+                             np.asarray(reward, np.float32), np.asarray(valid, np.float32),
+                             np.asarray(palette, np.uint8))

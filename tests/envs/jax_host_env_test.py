@@ -28,8 +28,8 @@ def _small(raw):
 
 
 def _make(seed=4):
-  return jax_env.JaxHostEnv(TASK, seed, preprocess=_small, max_steps=LIMIT, img_height=210,
-                            img_width=160, stack_num=1, gray_scale=False)
+  return jax_env.JaxHostEnv(TASK, seed, preprocess=_small, max_steps=LIMIT, palette=PALETTE,
+                            img_height=210, img_width=160, stack_num=1, gray_scale=False)
 
 
 def test_jitted_rollout_equals_stepping_by_hand():
@@ -105,7 +105,10 @@ def test_interleaved_rollouts_of_one_size_are_refused_and_restored_states_restar
   second = reset(jax.random.key(1))   # the same batch of B, reset under `first`
   with pytest.raises(Exception, match=f"batch of {B} environments was reset by another"):
     jax.block_until_ready(step(first))
-  jax.block_until_ready(step(second))
+  stepped = jax.block_until_ready(step(second))
+  with pytest.raises(Exception, match="stepped out of order"):
+    jax.block_until_ready(step(second))   # the same state again: a branch
+  jax.block_until_ready(step(stepped))
   # A state from another process (generation outside this process's range): restarted.
   foreign = second._replace(env_state=second.env_state.replace(
       generation=jnp.full((B,), env._base - 7, jnp.int32)))
@@ -140,4 +143,28 @@ def test_a2c_trains_on_mspacman_through_the_callbacks():
   assert np.all(np.isfinite(np.asarray(metrics["loss"])))
   # The probe's step (a batch of one) and 12 rollout steps of the batch of B.
   assert env.steps_taken == 1 + 4 * 3 and set(env._batches) == {1, B}
+  env.close()
+
+
+def test_record_policy_frames_by_hand():
+  env = _make(seed=9)
+  frames = jax_env.record_policy_frames(env, lambda k, obs: jnp.full(obs.shape[:1], 3),
+                                        jax.random.key(0), B, 7)
+  host = HostEnv(TASK, num_envs=B, seed=1009, img_height=210, img_width=160, stack_num=1,
+                 gray_scale=False)
+  small = lambda raw: atari_frames.quantise(  # noqa: E731
+      atari_frames.downsample(atari_frames.to_hwc(raw), 10), PALETTE)
+  raw, _ = host.reset()
+  np.testing.assert_array_equal(frames.obs[0], small(np.asarray(raw)))
+  for t in range(7):
+    out = host.step(np.full(B, 3, np.int32))
+    frame = np.array(out.obs)
+    done = out.terminated | ((t + 1) % LIMIT == 0)
+    if done.any():
+      frame[done] = host.reset_some(np.nonzero(done)[0])
+    np.testing.assert_array_equal(frames.obs[t + 1], small(frame))
+    np.testing.assert_array_equal(frames.frame_valid[t], 1.0 - done)
+  assert frames.action.shape == (7, B) and np.all(frames.action == 3)
+  np.testing.assert_array_equal(frames.palette, PALETTE)
+  host.close()
   env.close()
