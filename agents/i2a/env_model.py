@@ -31,6 +31,20 @@ structure below follows it as it is commonly reproduced, e.g. in higgsfield's I2
 - Frame head [P] a per-pixel categorical over the palette; [O] here over the `C` tile classes of
   the symbolic observation: 1x1 conv (`frame_hidden`), ReLU, 1x1 conv to `C` logits; likelihood
   = softmax cross-entropy per tile, **summed** over tiles (the frame's negative log-likelihood).
+  [O] `frame_likelihood="bernoulli"`: an independent Bernoulli per plane (sigmoid
+  cross-entropy summed over tiles and planes; greedy frame = the planes with logit > 0), for
+  observations whose planes are not one-hot: MiniPacman's symbolic planes are all off on a
+  floor cell and overlap where a ghost stands on food or a pill. The categorical loss gives an
+  all-off target tile no loss whatever the logits, so floor cells were never trained
+  (measured: 99.9% of them wrong, whole-frame accuracy 0.024 against the copy model's 0.607
+  after 1,000 Adam steps; `agents/i2a/README.md`), and an argmax cannot write a floor cell or
+  a ghost on food. Sokoban's tiles are one-hot, so it keeps the paper's categorical.
+- Copy path [O] (`copy_path`; the paper is silent): the input frame added to the frame logits
+  with a learned scale per plane, `logits + copy_scale * copy_logits(obs)` (`obs`, or
+  `2 obs - 1` for the Bernoulli planes; scale initialised to 1), so the network learns the
+  change of the frame rather than the whole frame; with every other weight zero the model is
+  the copy model exactly. Off by default (the params tree of cached Sokoban models gains no
+  `copy_scale`).
 - Reward head [P] (App. B, Fig. 7): two 1x1 convs (`reward_hidden`), flatten, a linear layer to
   reward logits; [P] MiniPacman's model predicts the *events* rather than one task's reward, so
   one model serves all five tasks. [O] Rewards are a categorical over `K` reward classes with a
@@ -108,6 +122,7 @@ from agents.a2c import networks
 from latent_dynamics.env_models.blocks import pool_and_inject  # shared with the SSMs
 
 FRAME_MODES = ("greedy", "sample", "probs")
+FRAME_LIKELIHOODS = ("categorical", "bernoulli")
 REWARD_POOLS = ("max", "flatten")
 CONV_IMPLS = ("xla", "patches")
 
@@ -239,6 +254,8 @@ class EnvModelNet(nn.Module):
   reward_hidden: int = 64
   reward_pool: str = "max"
   conv_impl: str = "patches"
+  frame_likelihood: str = "categorical"
+  copy_path: bool = False
 
   @nn.compact
   def __call__(self, obs: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -250,8 +267,11 @@ class EnvModelNet(nn.Module):
       x = BasicBlock(n1, n2, n3, self.large_kernel, impl)(x)
     frame = nn.relu(_conv(self.frame_hidden, 1, impl)(x))
     frame_logits = PatchConv(self.num_tiles, 1, 1, impl=impl, name="frame_out")(frame)
+    if self.copy_path:  # [O] the input frame added to the logits, a learned scale per plane
+      scale = self.param("copy_scale", nn.initializers.ones_init(), (self.num_tiles,))
+      frame_logits = frame_logits + scale * copy_logits(obs, self.frame_likelihood)
     if self.reward_pool == "max":
-      next_tiles = jax.nn.softmax(jax.lax.stop_gradient(frame_logits), -1)
+      next_tiles = frame_probs(jax.lax.stop_gradient(frame_logits), self.frame_likelihood)
       x = jnp.concatenate([obs, next_tiles], -1)
     r = nn.relu(_conv(self.reward_hidden, 1, impl)(x))
     r = nn.relu(_conv(self.reward_hidden, 1, impl)(r))
@@ -278,6 +298,12 @@ class EnvModelConfig:
                                                # (`balanced_reward_weights` of the data)
   rollout_conv: str = "xla"                    # convolutions of `apply`/`predict` [O]: "xla"
                                                # or "patches" (`loss` always uses patches)
+  frame_likelihood: str = "categorical"        # per tile: "categorical" over C (one-hot
+                                               # tiles) or "bernoulli" per plane [O]
+  copy_path: bool = False                      # [O] input frame added to the frame logits,
+                                               # a learned scale per plane (`copy_scale`)
+  change_threshold: float = 0.5                # [O] Bernoulli greedy frame: a plane leaves
+                                               # its input value only above this probability
 
   def replace(self, **kwargs) -> "EnvModelConfig":
     return dataclasses.replace(self, **kwargs)
@@ -309,6 +335,17 @@ def check_config(config: EnvModelConfig) -> None:
   if config.rollout_conv not in CONV_IMPLS:
     raise ValueError(f"config.rollout_conv must be one of {CONV_IMPLS}; got "
                      f"{config.rollout_conv!r}.")
+  if config.frame_likelihood not in FRAME_LIKELIHOODS:
+    raise ValueError(f"config.frame_likelihood must be one of {FRAME_LIKELIHOODS}; got "
+                     f"{config.frame_likelihood!r}.")
+  if not 0.5 <= config.change_threshold < 1.0:
+    raise ValueError(f"config.change_threshold must be in [0.5, 1); got "
+                     f"{config.change_threshold!r}.")
+  if config.change_threshold != 0.5 and config.frame_likelihood != "bernoulli":
+    raise ValueError("config.change_threshold applies to frame_likelihood='bernoulli' only; got "
+                     f"{config.change_threshold!r} with {config.frame_likelihood!r}.")
+  if not isinstance(config.copy_path, (bool, np.bool_)):
+    raise ValueError(f"config.copy_path must be a bool; got {config.copy_path!r}.")
   if config.reward_pool not in REWARD_POOLS:
     raise ValueError(f"config.reward_pool must be one of {REWARD_POOLS}; got "
                      f"{config.reward_pool!r}.")
@@ -391,9 +428,61 @@ class EnvModelFns(NamedTuple):
   reward_spec: RewardSpec
 
 
-def frame_loss(frame_logits: jax.Array, obs_t: jax.Array) -> jax.Array:
-  """`[..., H, W, C]` -> `[...]`: per-tile softmax cross-entropy summed over the frame."""
+def frame_loss(frame_logits: jax.Array, obs_t: jax.Array,
+               likelihood: str = "categorical") -> jax.Array:
+  """`[..., H, W, C]` -> `[...]`: the frame's negative log-likelihood, summed over tiles:
+  per-tile softmax cross-entropy ("categorical") or per-plane sigmoid cross-entropy summed
+  over the C planes too ("bernoulli")."""
+  if likelihood == "bernoulli":
+    return jnp.sum(optax.sigmoid_binary_cross_entropy(frame_logits, obs_t), axis=(-3, -2, -1))
   return jnp.sum(optax.softmax_cross_entropy(frame_logits, obs_t), axis=(-2, -1))
+
+
+def frame_probs(frame_logits: jax.Array, likelihood: str = "categorical") -> jax.Array:
+  """Per-tile probabilities: softmax over C ("categorical") or each plane's sigmoid."""
+  if likelihood == "bernoulli":
+    return jax.nn.sigmoid(frame_logits)
+  return jax.nn.softmax(frame_logits, -1)
+
+
+def frame_greedy(frame_logits: jax.Array, likelihood: str = "categorical",
+                 obs: jax.Array | None = None, change_threshold: float = 0.5) -> jax.Array:
+  """The most likely frame, as float planes: the argmax tile one-hot ("categorical") or every
+  plane whose probability exceeds 1/2, i.e. logit > 0 ("bernoulli"). [O] Bernoulli with
+  `change_threshold` t > 1/2 and the input frame `obs`: a plane takes the value other than its
+  input's only where the model gives that value a probability above t (t = 1/2: the plain
+  greedy frame)."""
+  if likelihood == "bernoulli":
+    if change_threshold == 0.5:
+      return (frame_logits > 0).astype(jnp.float32)
+    p = jax.nn.sigmoid(frame_logits)
+    return jnp.where(obs > 0.5, p > 1.0 - change_threshold, p > change_threshold
+                     ).astype(jnp.float32)
+  return jax.nn.one_hot(jnp.argmax(frame_logits, -1), frame_logits.shape[-1],
+                        dtype=jnp.float32)
+
+
+def frame_sample(key: jax.Array, frame_logits: jax.Array,
+                 likelihood: str = "categorical") -> jax.Array:
+  """A frame drawn from the model's per-tile distribution, as float planes."""
+  if likelihood == "bernoulli":
+    return jax.random.bernoulli(key, jax.nn.sigmoid(frame_logits)).astype(jnp.float32)
+  return jax.nn.one_hot(jax.random.categorical(key, frame_logits), frame_logits.shape[-1],
+                        dtype=jnp.float32)
+
+
+def copy_logits(obs: jax.Array, likelihood: str = "categorical") -> jax.Array:
+  """The copy path's logits per unit scale [O]: `obs` ("categorical": the input tile's class
+  is raised) or `2 obs - 1` ("bernoulli": a plane that is on is pushed on, one that is off
+  pushed off). With every other weight zero and a positive scale, the greedy frame is the
+  input frame exactly: the copy model."""
+  return 2.0 * obs - 1.0 if likelihood == "bernoulli" else obs
+
+
+def tiles_equal(a: jax.Array, b: jax.Array) -> jax.Array:
+  """`[..., H, W, C]` x 2 -> `[..., H, W]`: the tiles whose planes all agree after
+  binarising at 1/2 (for one-hot tiles: the same class)."""
+  return jnp.all((a > 0.5) == (b > 0.5), -1)
 
 
 def make_env_model(config: EnvModelConfig, obs_shape: Sequence[int], num_actions: int,
@@ -413,7 +502,9 @@ def make_env_model(config: EnvModelConfig, obs_shape: Sequence[int], num_actions
   net = EnvModelNet(num_actions, obs_shape[-1], reward_spec.num_classes, config.width,
                     tuple(tuple(b) for b in config.blocks), config.large_kernel,
                     config.frame_hidden, config.reward_hidden, config.reward_pool,
-                    conv_impl="patches")
+                    conv_impl="patches", frame_likelihood=config.frame_likelihood,
+                    copy_path=bool(config.copy_path))
+  likelihood, threshold = config.frame_likelihood, float(config.change_threshold)
   rollout_net = net.clone(conv_impl=config.rollout_conv)  # same params (`PatchConv`)
   values = jnp.asarray(reward_spec.values, jnp.float32)
   if config.reward_class_weights is None:
@@ -474,11 +565,12 @@ def make_env_model(config: EnvModelConfig, obs_shape: Sequence[int], num_actions
     frame_logits, reward_logits = _apply(net, params, batch.obs_tm1, batch.action)
     valid = jnp.asarray(batch.frame_valid, jnp.float32)
     count = jnp.maximum(jnp.sum(valid), 1.0)
-    nll = jnp.sum(frame_loss(frame_logits, batch.obs_t) * valid) / count
+    nll = jnp.sum(frame_loss(frame_logits, batch.obs_t, likelihood) * valid) / count
     ce = jnp.mean(class_weights[batch.reward_class]
                   * optax.softmax_cross_entropy_with_integer_labels(reward_logits,
                                                                     batch.reward_class))
-    hit = jnp.argmax(frame_logits, -1) == jnp.argmax(batch.obs_t, -1)
+    hit = tiles_equal(frame_greedy(frame_logits, likelihood, batch.obs_tm1, threshold),
+                      batch.obs_t)
     info = LossInfo(
         frame_nll=nll, reward_ce=ce,
         tile_accuracy=jnp.sum(jnp.mean(hit, (-2, -1)) * valid) / count,
@@ -490,25 +582,25 @@ def make_env_model(config: EnvModelConfig, obs_shape: Sequence[int], num_actions
               ) -> tuple[jax.Array, jax.Array]:
     """`(next_obs[..., H, W, C], reward[...])` of one model step.
 
-    mode: "greedy" (one-hot argmax tiles, the argmax class's reward), "sample" (one-hot tiles
-    and a reward class sampled from the model's categoricals; needs `key`), "probs" (the
-    per-tile probabilities, summing to 1 over C, and the expected reward).
+    mode: "greedy" (the most likely frame, `frame_greedy`: one-hot argmax tiles or the planes
+    above 1/2; the argmax class's reward), "sample" (a frame and a reward class sampled from
+    the model's distributions; needs `key`), "probs" (the per-tile probabilities,
+    `frame_probs`, and the expected reward).
     """
     if mode not in FRAME_MODES:
       raise ValueError(f"mode must be one of {FRAME_MODES}; got {mode!r}.")
     frame_logits, reward_logits = apply(params, obs, action)
     if mode == "greedy":
-      tiles, cls = jnp.argmax(frame_logits, -1), jnp.argmax(reward_logits, -1)
-    elif mode == "sample":
+      return (frame_greedy(frame_logits, likelihood, jnp.asarray(obs, jnp.float32), threshold),
+              values[jnp.argmax(reward_logits, -1)])
+    if mode == "sample":
       if key is None:
         raise ValueError("mode='sample' needs a key.")
       k_f, k_r = jax.random.split(key)
-      tiles = jax.random.categorical(k_f, frame_logits)
-      cls = jax.random.categorical(k_r, reward_logits)
-    else:
-      return (jax.nn.softmax(frame_logits, -1),
-              jax.nn.softmax(reward_logits, -1) @ values)
-    return jax.nn.one_hot(tiles, obs_shape[-1], dtype=jnp.float32), values[cls]
+      return (frame_sample(k_f, frame_logits, likelihood),
+              values[jax.random.categorical(k_r, reward_logits)])
+    return (frame_probs(frame_logits, likelihood),
+            jax.nn.softmax(reward_logits, -1) @ values)
 
   return EnvModelFns(init, apply, loss, predict, check_params, net, config, obs_shape,
                      num_actions, reward_spec)
@@ -574,15 +666,16 @@ class ImaginedEnv:
     frame_logits, reward_logits = frame_logits[0], reward_logits[0]
     values = jnp.asarray(self.model.reward_spec.values, jnp.float32)
     probs = jax.nn.softmax(reward_logits)
-    c = self.model.obs_shape[-1]
+    likelihood = self.model.config.frame_likelihood
     if self.mode == "greedy":
-      obs, reward = jax.nn.one_hot(jnp.argmax(frame_logits, -1), c), values[jnp.argmax(probs)]
+      obs = frame_greedy(frame_logits, likelihood, state, self.model.config.change_threshold)
+      reward = values[jnp.argmax(probs)]
     elif self.mode == "sample":
       k_f, k_r = jax.random.split(key)
-      obs = jax.nn.one_hot(jax.random.categorical(k_f, frame_logits), c)
+      obs = frame_sample(k_f, frame_logits, likelihood)
       reward = values[jax.random.categorical(k_r, reward_logits)]
     else:
-      obs, reward = jax.nn.softmax(frame_logits, -1), probs @ values
+      obs, reward = frame_probs(frame_logits, likelihood), probs @ values
     reward = jnp.where(valid, reward, jnp.nan).astype(jnp.float32)
     info = {"reward_probs": probs, "reward_class": jnp.argmax(probs).astype(jnp.int32)}
     false = jnp.zeros((), bool)
@@ -603,14 +696,17 @@ def multi_step_accuracy(predict_fn: Callable[[jax.Array, jax.Array], jax.Array],
 
   From every start `(t, b)` the model is fed the real `obs_tm1[t]` and then its own
   predictions, with the real actions `action[t], ..., action[t + k - 1]`, and its k-th
-  prediction is compared with the real `obs_t[t + k - 1]` (tiles by argmax over C). A start
+  prediction is compared with the real `obs_t[t + k - 1]`: a tile is right when all its C
+  planes agree after binarising at 1/2 (`tiles_equal`; for one-hot tiles, the same class;
+  MiniPacman's planes may be all off, a floor cell, or overlap, a ghost on food, which an
+  argmax comparison would miss). A start
   counts for k only if its k steps stay inside the trajectory and no episode ends within them
   (every `frame_valid` 1), so different k average over different (nested) sets of starts.
   One `lax.scan` over the `max(ks)` steps, all starts in parallel.
 
   Args:
-    predict_fn: `(obs[N, H, W, C], action[N]) -> next_obs[N, H, W, C]` (one-hot or
-      probabilities; e.g. `lambda o, a: model.predict(params, o, a)[0]`, or `copy_predict`).
+    predict_fn: `(obs[N, H, W, C], action[N]) -> next_obs[N, H, W, C]` (greedy frames:
+      binary planes; e.g. `lambda o, a: model.predict(params, o, a)[0]`, or `copy_predict`).
     traj: `Transitions` with leading axes `[T, B]`.
     ks: the step counts, positive and at most T.
 
@@ -632,17 +728,17 @@ def multi_step_accuracy(predict_fn: Callable[[jax.Array, jax.Array], jax.Array],
     pad = jnp.zeros((k_max,) + x.shape[1:], x.dtype)
     return jax.lax.dynamic_slice_in_dim(jnp.concatenate([x, pad]), j, t_len)
 
-  start_tiles = jnp.argmax(traj.obs_tm1, -1).reshape((n,) + obs_shape[:2])
+  start = traj.obs_tm1.reshape((n,) + obs_shape)
 
   def body(carry, j):
     pred, alive = carry
     action = shifted(traj.action, j).reshape(n)
-    target = jnp.argmax(shifted(traj.obs_t, j), -1).reshape((n,) + obs_shape[:2])
+    target = shifted(traj.obs_t, j).reshape((n,) + obs_shape)
     ok = (shifted(traj.frame_valid, j) > 0) & (jnp.arange(t_len)[:, None] + j < t_len)
     alive = alive & ok.reshape(n)
     pred = predict_fn(pred, action)
-    hit = jnp.argmax(pred, -1) == target
-    changed = target != start_tiles
+    hit = tiles_equal(pred, target)
+    changed = ~tiles_equal(target, start)
     w = alive.astype(jnp.float32)
     out = (jnp.sum(jnp.all(hit, (-2, -1)) * w), jnp.sum(jnp.mean(hit, (-2, -1)) * w),
            jnp.sum(hit & changed, (-2, -1)) @ w, jnp.sum(changed, (-2, -1)) @ w, jnp.sum(w))

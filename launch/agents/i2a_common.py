@@ -136,6 +136,19 @@ def mspacman_reward_spec() -> i2a.RewardSpec:
   return i2a.RewardSpec(MSPACMAN_REWARDS, class_fn, "mspacman")
 
 
+# The fields a cache written before they were recorded was trained with (then the defaults).
+_LEGACY_MODEL_FIELDS = {"frame_likelihood": "categorical", "copy_path": False}
+
+
+def model_fields(c) -> dict:
+  """`c.model` as the cache records it (JSON types), without the data-dependent reward weights,
+  the convolution form of the frozen model and the greedy frame's `change_threshold` (the
+  same params serve either)."""
+  d = {k: v for k, v in dict(c.model.items()).items()
+       if k not in ("reward_class_weights", "rollout_conv", "change_threshold")}
+  return json.loads(json.dumps(_tuples(d)))
+
+
 def model_config(c, **overrides) -> i2a.EnvModelConfig:
   return i2a.EnvModelConfig(**_tuples(dict(c.model.items()))).replace(**overrides)
 
@@ -169,6 +182,12 @@ def env_model(run: app.Run, c, name: str, tag: str, env, env_params, *,
   path, meta_path = folder / f"{name}.msgpack", folder / f"{name}.json"
   if path.exists() and meta_path.exists():
     info = json.loads(meta_path.read_text())
+    got, want = info.get("model", _LEGACY_MODEL_FIELDS), model_fields(c)
+    diff = sorted(k for k in got if got[k] != want.get(k))
+    if diff:
+      raise ValueError(f"environment model cache {path} was trained with another model config "
+                       f"({', '.join(f'{k}={got[k]!r}, now {want.get(k)!r}' for k in diff)}); "
+                       "use another workdir or delete the cache.")
     model = i2a.env_model_for(model_config(c, reward_class_weights=tuple(info["weights"])), env,
                               env_params, spec)
     template = model.init(jax.random.key(0))
@@ -198,10 +217,12 @@ def env_model(run: app.Run, c, name: str, tag: str, env, env_params, *,
   state = trainer.init(k_init)
   flat = i2a.flatten(data)
   losses = []
+  t_train = time.perf_counter()
   for _ in range(chunks):
     state, metrics = trainer.chunk(state, flat)
     losses.append(float(np.mean(metrics["loss"])))
   params = state.params
+  train_s = time.perf_counter() - t_train
   acc = jax.device_get(jax.jit(lambda p, h: i2a.multi_step_accuracy(
       lambda o, a: model.predict(p, o, a)[0], h, (1, 3, 5, 10)))(params, held))
   copy = jax.device_get(jax.jit(lambda h: i2a.multi_step_accuracy(
@@ -210,10 +231,12 @@ def env_model(run: app.Run, c, name: str, tag: str, env, env_params, *,
   info = {"weights": [float(w) for w in weights], "steps": chunks * c.model_train.steps_per_chunk,
           "frame_accuracy": [float(x) for x in acc["frame"]],
           "tile_accuracy": [float(x) for x in acc["tile"]],
+          "changed_tile_accuracy": [float(x) for x in acc["changed_tile"]],
           "copy_frame_accuracy": [float(x) for x in copy["frame"]],
+          "copy_tile_accuracy": [float(x) for x in copy["tile"]],
           "ks": [int(k) for k in acc["k"]], "final_loss": losses[-1] if losses else None,
           "transitions": int(np.prod(data.action.shape)), **reward_hit,
-          "wall_s": time.perf_counter() - t0}
+          "model": model_fields(c), "train_s": train_s, "wall_s": time.perf_counter() - t0}
   if run.is_writer:
     folder.mkdir(parents=True, exist_ok=True)
     path.write_bytes(flax.serialization.to_bytes(jax.device_get(params)))

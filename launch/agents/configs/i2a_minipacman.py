@@ -43,6 +43,13 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   del c.depths
   c.tasks = TASKS                  # MiniPacman tasks; the model is trained on the first one's
   c.agents = ("standard", "copy", "i2a")
+  # [O] MiniPacman's symbolic planes are not one-hot (floor cells all off, a ghost on food
+  # two planes on): a Bernoulli per plane (agents/i2a/env_model.py, `frame_likelihood`).
+  c.model.frame_likelihood = "bernoulli"
+  # [O] Greedy imagined frames keep a plane's value unless the model gives its change more than
+  # 0.7: a ghost moves with probability 0.5-0.6 on levels 1-2, so an uncertain ghost stays put
+  # (whole) instead of appearing in both cells or neither (`change_threshold`).
+  c.model.change_threshold = 0.7
   if preset in ("default", "demo"):
     # [O] CPU budget: 16 x 5 x 40 = 3,200 frames per seed per agent, 100-step episodes (the
     # env's limit is 1,000: the evaluation rollout must hold two episodes), 8 evaluation
@@ -54,7 +61,8 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     # the model (1,000 Adam steps: the 3,000 of Sokoban's default took 224 s on 7x7 frames,
     # about 6x less than here) and the evaluation. This exercises the pipeline; it is not a
     # learning budget (A2C needs about 5e5 frames on regular, launch/agents/configs/a2c.py).
-    c.model_chunks = 2
+    c.model_chunks = 2             # 1,000 Adam steps at 3e-3 (1e-3 left Pacman's moves unsure)
+    c.model_train.learning_rate = 3e-3
     c.agent.updates_per_chunk = 40
     c.agent.num_chunks = 1
     c.max_episode_steps = 100

@@ -3,6 +3,9 @@ Sokoban 7x7/2 dynamics beyond the copy model, k-step accuracy, imagination throu
 `agents.rollout`, and bad input."""
 import math
 
+import flax
+import flax.core
+import flax.traverse_util
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -193,6 +196,108 @@ def test_loss_equals_hand_computed_cross_entropy_2x2():
   np.testing.assert_allclose(float(info.frame_nll), frame, rtol=1e-5)
   np.testing.assert_allclose(float(info.reward_ce), reward, rtol=1e-5)
   np.testing.assert_allclose(float(loss), frame + 0.5 * reward, rtol=1e-5)
+
+
+def test_bernoulli_frame_loss_by_hand():
+  """Per-plane sigmoid cross-entropy summed over tiles and planes: a 1x2 frame of 2 planes.
+  Tile 0, logits (0, log 3), target (1, 1): -log 1/2 - log 3/4; tile 1, logits (log 3, 0),
+  target (0, 0) (a floor cell, every plane off): -log 1/4 - log 1/2."""
+  logits = jnp.array([[[0.0, math.log(3)], [math.log(3), 0.0]]])
+  target = jnp.array([[[1.0, 1.0], [0.0, 0.0]]])
+  expected = math.log(2) + math.log(4 / 3) + math.log(4) + math.log(2)
+  np.testing.assert_allclose(float(em.frame_loss(logits, target, "bernoulli")), expected,
+                             rtol=1e-6)
+  # The categorical loss gives an all-off tile no loss at all, whatever the logits: the
+  # MiniPacman failure the Bernoulli likelihood fixes (floor cells never trained).
+  np.testing.assert_allclose(float(em.frame_loss(logits[:, 1:], target[:, 1:])), 0.0)
+  np.testing.assert_array_equal(np.asarray(em.frame_greedy(logits, "bernoulli")),
+                                [[[0.0, 1.0], [1.0, 0.0]]])
+
+
+def test_change_threshold_keeps_uncertain_planes_by_hand():
+  """The Bernoulli greedy frame with `change_threshold` t: a plane leaves its input value only
+  where the model gives the other value a probability above t. Four planes with input
+  (1, 1, 0, 0) and probabilities of "on" (0.45, 0.05, 0.55, 0.95): t = 1/2 gives the plain
+  greedy frame (0, 0, 1, 1); t = 0.8 keeps the first (P(off) 0.55) and the third (P(on)
+  0.55), so (1, 0, 0, 1): a ghost that moves with probability 1/2 stays where it was instead
+  of being drawn in both cells or in neither."""
+  probs = jnp.array([0.45, 0.05, 0.55, 0.95])
+  logits = jnp.log(probs) - jnp.log1p(-probs)
+  obs = jnp.array([1.0, 1.0, 0.0, 0.0])
+  np.testing.assert_array_equal(np.asarray(em.frame_greedy(logits, "bernoulli")), [0, 0, 1, 1])
+  np.testing.assert_array_equal(np.asarray(em.frame_greedy(logits, "bernoulli", obs, 0.5)),
+                                [0, 0, 1, 1])
+  np.testing.assert_array_equal(np.asarray(em.frame_greedy(logits, "bernoulli", obs, 0.8)),
+                                [1, 0, 0, 1])
+  with pytest.raises(ValueError, match="config.change_threshold must be in"):
+    em.check_config(TINY.replace(frame_likelihood="bernoulli", change_threshold=1.0))
+  with pytest.raises(ValueError, match="change_threshold applies to frame_likelihood='bern"):
+    em.check_config(TINY.replace(change_threshold=0.8))
+
+
+def _zero_except_copy_scale(params):
+  flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params))
+  return flax.traverse_util.unflatten_dict(
+      {k: (v if k[-1] == "copy_scale" else jnp.zeros_like(v)) for k, v in flat.items()})
+
+
+@pytest.mark.parametrize("likelihood", ["categorical", "bernoulli"])
+def test_copy_path_with_zero_weights_is_the_copy_model(likelihood):
+  """With `copy_path` and every weight but `copy_scale` zero, the greedy prediction is the
+  input frame exactly, on MiniPacman's overlapping planes (Bernoulli; floor cells all off,
+  ghosts on food) and on one-hot Sokoban tiles (categorical), and `multi_step_accuracy` scores
+  it exactly as the copy model. The frame logits are `copy_scale * copy_logits(obs)` (scale
+  initialised to 1): +-1 per plane, or the one-hot itself."""
+  if likelihood == "bernoulli":
+    env, params = envs.make("minipacman-regular")
+    spec = i2a.minipacman_event_spec(params)
+  else:
+    env, params = envs.make("sokoban", height=7, width=7, num_boxes=2)
+    spec = i2a.sokoban_reward_spec(params)
+  config = TINY.replace(frame_likelihood=likelihood, copy_path=True)
+  model = i2a.env_model_for(config, env, params, spec)
+  p = _zero_except_copy_scale(model.init(jax.random.key(0)))
+  np.testing.assert_array_equal(np.asarray(p["params"]["copy_scale"]), 1.0)
+  traj = i2a.collect_transitions(i2a.uniform_policy(env.num_actions), env, params, spec,
+                                 jax.random.key(1), 4, 12)
+  obs = traj.obs_tm1.reshape((-1,) + traj.obs_tm1.shape[2:])
+  act = traj.action.reshape(-1)
+  frame_logits, _ = model.apply(p, obs, act)
+  np.testing.assert_array_equal(np.asarray(frame_logits),
+                                np.asarray(em.copy_logits(obs, likelihood)))
+  pred, _ = model.predict(p, obs, act)
+  np.testing.assert_array_equal(np.asarray(pred), np.asarray(obs))
+  if likelihood == "bernoulli":  # the data has floor cells (all planes off): not one-hot
+    assert np.any(np.asarray(obs).sum(-1) == 0)
+    # MiniPacman's greedy rule (`change_threshold` 0.7) keeps the copy too.
+    kept = i2a.env_model_for(config.replace(change_threshold=0.7), env, params, spec)
+    np.testing.assert_array_equal(np.asarray(kept.predict(p, obs, act)[0]), np.asarray(obs))
+  ours = i2a.multi_step_accuracy(lambda o, a: model.predict(p, o, a)[0], traj, (1, 3))
+  copy = i2a.multi_step_accuracy(i2a.copy_predict, traj, (1, 3))
+  for name in ("frame", "tile", "changed_tile", "count"):
+    np.testing.assert_array_equal(np.asarray(ours[name]), np.asarray(copy[name]))
+  # Without the path the params tree has no `copy_scale` (cached models still load).
+  plain = i2a.env_model_for(TINY.replace(frame_likelihood=likelihood), env, params, spec)
+  assert "copy_scale" not in plain.init(jax.random.key(0))["params"]
+
+
+def test_multi_step_accuracy_compares_all_planes():
+  """Tiles are compared plane by plane: a floor cell (all planes off) is not a wall (plane 0
+  on), and a ghost on food (planes 1 and 4) is not plain food, though argmax over C would call
+  both pairs equal. A 1x3 strip of 5 planes, T = 1."""
+  floor, wall, food = [0, 0, 0, 0, 0], [1, 0, 0, 0, 0], [0, 1, 0, 0, 0]
+  ghost_on_food = [0, 1, 0, 0, 1]
+  start = jnp.array([[wall, food, ghost_on_food]], jnp.float32)   # [H=1, W=3, C=5]
+  nxt = jnp.array([[floor, ghost_on_food, food]], jnp.float32)
+  traj = i2a.Transitions(start[None, None], jnp.zeros((1, 1), jnp.int32), nxt[None, None],
+                         jnp.zeros((1, 1)), jnp.zeros((1, 1), jnp.int32), jnp.ones((1, 1)))
+  acc = i2a.multi_step_accuracy(i2a.copy_predict, traj, (1,))
+  np.testing.assert_allclose(np.asarray(acc["tile"]), [0.0])       # all three tiles changed
+  np.testing.assert_allclose(np.asarray(acc["frame"]), [0.0])
+  np.testing.assert_allclose(np.asarray(acc["changed_tile"]), [0.0])
+  np.testing.assert_array_equal(np.asarray(em.tiles_equal(start, nxt)), [[False] * 3])
+  # argmax would have scored the copy model right on every tile:
+  assert np.all(np.argmax(start, -1) == np.argmax(nxt, -1))
 
 
 # ------------------------------------------------------------------------------ reward classes
@@ -428,6 +533,10 @@ def test_bad_input_names_the_field(sokoban, data):
                          (7, 7, 7), 4, 4)
   with pytest.raises(ValueError, match="config.large_kernel"):
     i2a.make_env_model(TINY.replace(large_kernel=0), (7, 7, 7), 4, spec)
+  with pytest.raises(ValueError, match="config.frame_likelihood must be one of"):
+    i2a.make_env_model(TINY.replace(frame_likelihood="gaussian"), (7, 7, 7), 4, spec)
+  with pytest.raises(ValueError, match="config.copy_path must be a bool"):
+    i2a.make_env_model(TINY.replace(copy_path="yes"), (7, 7, 7), 4, spec)
   with pytest.raises(ValueError, match="config.reward_pool must be one of"):
     i2a.make_env_model(TINY.replace(reward_pool="mean"), (7, 7, 7), 4, spec)
   with pytest.raises(ValueError, match="config.reward_class_weights must have 4 entries"):

@@ -56,7 +56,8 @@ def test_corrupted_model_cache_is_refused_by_name(tmp_path):
   c = c_minipacman.get_config("smoke")
   folder = tmp_path / "env_model"
   folder.mkdir()
-  (folder / "good.json").write_text(json.dumps({"weights": [1.0] * 16}))
+  (folder / "good.json").write_text(json.dumps({"weights": [1.0] * 16,
+                                                "model": i2a_common.model_fields(c)}))
   (folder / "good.msgpack").write_bytes(b"not a checkpoint")
 
   def experiment(config, run):
@@ -65,6 +66,27 @@ def test_corrupted_model_cache_is_refused_by_name(tmp_path):
     i2a_common.env_model(run, config, "good", tag, env, params)
     return {}
   with pytest.raises(ValueError, match=r"environment model cache .*good.msgpack is corrupted"):
+    app.execute(experiment, c, tmp_path, progress=False)
+
+
+def test_model_cache_of_another_model_config_is_refused_by_name(tmp_path):
+  """The cache records the model's fields; a cache written before they were recorded counts
+  as the old categorical model without a copy path, so it cannot load into MiniPacman's
+  Bernoulli model (same params tree, another likelihood) unnoticed."""
+  c = c_minipacman.get_config("smoke")
+  assert c.model.frame_likelihood == "bernoulli"
+  folder = tmp_path / "env_model"
+  folder.mkdir()
+  (folder / "old.json").write_text(json.dumps({"weights": [1.0] * 16}))
+  (folder / "old.msgpack").write_bytes(b"params of the old model")
+
+  def experiment(config, run):
+    tag = "minipacman-regular"
+    env, params = i2a_common.environment(tag, config)
+    i2a_common.env_model(run, config, "old", tag, env, params)
+    return {}
+  with pytest.raises(ValueError, match=r"cache .*old.msgpack was trained with another model "
+                     r"config \(frame_likelihood='categorical', now 'bernoulli'"):
     app.execute(experiment, c, tmp_path, progress=False)
 
 
