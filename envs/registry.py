@@ -12,7 +12,7 @@ Names:
     mspacman      envpool's MsPacman-v5 as B18's environment models see it (80x80 palette
                   tiles), host-stepped behind the same signature through callbacks
                   (`envs.host.jax_env`: jit, scan and vmap work; no grad, no bit-exact resume);
-                  kwargs: size, seed, max_steps. Needs envpool and its Atari ROM.
+                  kwargs: size, num_colours, seed, max_steps. Needs envpool and its ROM.
 
 `kwargs` go to the environment's constructor; `params` (a dict of field values) replaces fields
 of its `default_params`, e.g. `make("sokoban", height=7, width=7, num_boxes=2,
@@ -40,10 +40,10 @@ def _minipacman(task: str) -> Callable[..., MiniPacman]:
   return build
 
 
-def _mspacman(size: int = 80, seed: int = 0, max_steps: int = 0):
+def _mspacman(size: int = 80, num_colours: int = 8, seed: int = 0, max_steps: int = 0):
   from envs.host import jax_env  # noqa: PLC0415  (envpool, host side: imported on use)
 
-  return jax_env.mspacman(max_steps, size=size, seed=seed)
+  return jax_env.mspacman(max_steps, size=size, num_colours=num_colours, seed=seed)
 
 
 REGISTRY: dict[str, Callable[..., Any]] = {

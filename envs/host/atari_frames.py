@@ -25,8 +25,11 @@ Preprocessing, with its source ([P] the paper as we read it, [O] our choice):
 - Policies: "random" (uniform over the 9 actions) [P]; "sticky" [O], a scripted stand-in for
   B18's partly trained agent, which repeats its previous action with probability
   `sticky_prob` (0.9) and otherwise draws a uniform one, so Ms. Pac-Man runs along corridors
-  and reaches more of the maze than the jittering uniform policy. Training an A2C agent on
-  Atari to a partial level is beyond the CPU budget of the experiments that use this.
+  and reaches more of the maze than the jittering uniform policy; "a2c" [P], B18's partly
+  trained agent: frames of a trained policy, recorded by the caller that trains it through
+  `envs.host.jax_env.record_policy_frames` and cached here under this policy name (`record`
+  refuses it: it has no agent; `launch.latent_dynamics.env_models` trains an A2C agent on
+  `envs.make("mspacman")`).
 
 The cache is one `.npz` written once (to a temporary name, then renamed, so an interrupted
 recording leaves no cache and the next run records again); `load_or_record` returns the cached
@@ -45,7 +48,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-POLICIES = ("random", "sticky")
+POLICIES = ("random", "sticky", "a2c")
 ARRAYS = ("obs", "action", "reward", "frame_valid", "palette")
 
 
@@ -53,7 +56,7 @@ ARRAYS = ("obs", "action", "reward", "frame_valid", "palette")
 class FramesSpec:
   """What to record (the cache stores it and refuses a file recorded under another)."""
   task_id: str = "MsPacman-v5"
-  policy: str = "random"        # "random" or "sticky" (module doc)
+  policy: str = "random"        # "random", "sticky" or "a2c" (module doc)
   num_envs: int = 8
   num_steps: int = 100          # T: recorded steps per environment
   size: int = 80                # frames are size x size
@@ -150,6 +153,9 @@ def to_hwc(obs: np.ndarray) -> np.ndarray:
 def record(spec: FramesSpec) -> Frames:
   """Records `spec.num_steps` steps of `spec.num_envs` envpool environments (module doc)."""
   check_spec(spec)
+  if spec.policy == "a2c":
+    raise ValueError("spec.policy='a2c' frames come from a trained agent: record them with "
+                     "envs.host.jax_env.record_policy_frames and cache them with save()")
   from envs.host.envpool_env import HostEnv  # noqa: PLC0415  (envpool: lazily)
   env = HostEnv(spec.task_id, num_envs=spec.num_envs, seed=spec.seed, img_height=210,
                 img_width=160, stack_num=1, gray_scale=False)

@@ -243,12 +243,13 @@ def atari_palette_kwargs(palette: np.ndarray, size: int = 80) -> dict:
               stack_num=1, gray_scale=False)
 
 
-def mspacman(max_steps: int = 0, *, size: int = 80, seed: int = 0,
+def mspacman(max_steps: int = 0, *, size: int = 80, num_colours: int = 8, seed: int = 0,
              palette_spec: atari_frames.FramesSpec | None = None) -> JaxHostEnv:
   """MsPacman as B18 models it (`atari_frames`' preprocessing: `size x size` tiles of the
-  palette of the recording `palette_spec`, by default the model experiment's MsPacman frames'
-  spec, recorded here without a cache: 800 frames, seconds), behind `JaxHostEnv`."""
-  spec = palette_spec or atari_frames.FramesSpec(size=size)
+  `num_colours` palette of the recording `palette_spec`, by default the model experiment's
+  random MsPacman recording's spec, recorded here without a cache: 800 frames, seconds), behind
+  `JaxHostEnv`."""
+  spec = palette_spec or atari_frames.FramesSpec(size=size, num_colours=num_colours)
   palette = atari_frames.record(spec).palette
   return JaxHostEnv("MsPacman-v5", seed, max_steps=max_steps,
                     **atari_palette_kwargs(palette, size))

@@ -17,9 +17,11 @@ window, and the filtering ELBO's rollouts under the prior are scored on the long
   importance-weighted bound of `eval_samples` posterior paths (`frame_log_likelihood`).
 
 MsPacman (B18 Sec. 4's MS_PACMAN): frames of envpool's `MsPacman-v5` recorded once per policy
-of `config.mspacman_policies` ("random" and the scripted "sticky" stand-in for B18's partly
-trained agent, [O]: `envs.host.atari_frames`), downsampled to `mspacman_size` squared and
-quantised to `mspacman_colours` palette colours (categorical tiles, so every model's
+of `config.mspacman_policies` ("random"; "a2c", B18's partly trained agent: A2C trained in this
+run on `envs.make("mspacman")` for `config.mspacman_agent.frames` frames, the loop
+`mspacman_agent`, then recorded through `envs.host.jax_env.record_policy_frames`; and the
+scripted "sticky" stand-in [O]: `envs.host.atari_frames`), downsampled to `mspacman_size`
+squared and quantised to `mspacman_colours` palette colours (categorical tiles, so every model's
 likelihood is unchanged), cached in `mspacman_cache_dir` (default `WORKDIR/data`; a file
 recorded under another spec or corrupted is refused by name). Training and test sets are
 recorded with different seeds; the reward classes of RAR are the distinct rewards recorded.
@@ -30,6 +32,8 @@ Reported: `<env>/<model>/ll_per_frame_T<t>` = mean over test windows of `log p(o
 window's true frames beside each model's greedy rollout (argmax tiles; RAR feeds its greedy
 frames back, the SSMs roll out under their prior).
 """
+import os
+
 import jax
 import jax.numpy as jnp
 import matplotlib
@@ -39,9 +43,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import envs  # noqa: E402
+from agents import a2c  # noqa: E402
 from agents.i2a import env_model as rar_lib  # noqa: E402
 from agents.i2a import env_model_train as rar_train  # noqa: E402
-from envs.host import atari_frames  # noqa: E402
+from envs.host import atari_frames, jax_env  # noqa: E402
 from latent_dynamics import env_models  # noqa: E402
 from latent_dynamics.env_models import data as data_lib  # noqa: E402
 from latent_dynamics.env_models import train as ssm_train  # noqa: E402
@@ -63,8 +68,10 @@ def make_env(name: str, config):
   raise ValueError(f"config.envs: unknown environment {name!r}; expected one of {ENVS}.")
 
 
-def mspacman_recordings(config, workdir, split: str) -> list:
-  """The cached (or newly recorded) MsPacman `Frames` of every policy for `split` (module doc)."""
+def mspacman_recordings(config, workdir, split: str, run: app.Run | None = None) -> list:
+  """The cached (or newly recorded) MsPacman `Frames` of every policy for `split` (module doc).
+  The "a2c" policy's agent is trained in `run` (resumable loop `mspacman_agent`) when a split
+  is not cached yet."""
   policies = parse_list(config.mspacman_policies, atari_frames.POLICIES, "mspacman_policies")
   envs_, steps = ((config.mspacman_envs, config.mspacman_steps) if split == "train" else
                   (config.mspacman_test_envs, config.mspacman_test_steps))
@@ -75,16 +82,63 @@ def mspacman_recordings(config, workdir, split: str) -> list:
         policy=policy, num_envs=int(envs_), num_steps=int(steps), size=int(config.mspacman_size),
         num_colours=int(config.mspacman_colours),
         seed=int(config.seed) * 1000 + 10 * i + (0 if split == "train" else 1))
-    path = f"{folder}/mspacman_{policy}_{split}_s{spec.size}_k{spec.num_colours}.npz"
-    parts.append(atari_frames.load_or_record(path, spec))
+    if policy != "a2c":
+      path = f"{folder}/mspacman_{policy}_{split}_s{spec.size}_k{spec.num_colours}.npz"
+      parts.append(atari_frames.load_or_record(path, spec))
+      continue
+    frames = int(config.mspacman_agent.frames)
+    path = (f"{folder}/mspacman_a2c{frames}_{split}_s{spec.size}_k{spec.num_colours}.npz")
+    if os.path.exists(path):
+      parts.append(atari_frames.load(path, spec))
+      continue
+    if run is None:
+      raise ValueError(f"no cached a2c recording {path}: the agent is trained in a run "
+                       "(mspacman_recordings(..., run=run))")
+    env, policy_fn = mspacman_agent(run, config)
+    rec = jax_env.record_policy_frames(env, policy_fn, jax.random.key(spec.seed), spec.num_envs,
+                                       spec.num_steps)
+    if run.is_writer:
+      os.makedirs(folder, exist_ok=True)
+      atari_frames.save(path, rec, spec)
+    parts.append(rec)
   return parts
 
 
-def mspacman_data(config, workdir):
+_AGENTS: dict = {}
+
+
+def mspacman_agent(run: app.Run, config):
+  """`(env, policy_fn)`: B18's partly trained agent for the "a2c" recordings, A2C
+  (`agents.a2c`) trained for `config.mspacman_agent.frames` frames on `envs.make("mspacman")`
+  (the resumable loop `mspacman_agent`; one agent per run); `env` is the palette environment
+  the recordings are taken in (its own envpool batches)."""
+  memo = (id(run), str(run.workdir))
+  if memo in _AGENTS:
+    return _AGENTS[memo]
+  ac = config.mspacman_agent
+  env, params = envs.make("mspacman", size=int(config.mspacman_size),
+                          num_colours=int(config.mspacman_colours), seed=int(config.seed),
+                          params={"max_steps": int(ac.max_steps)})
+  per_chunk = int(ac.num_envs) * int(ac.rollout_length) * int(ac.updates_per_chunk)
+  chunks = max(1, -(-int(ac.frames) // per_chunk))
+  cfg = a2c.default_config(num_envs=int(ac.num_envs), rollout_length=int(ac.rollout_length),
+                           updates_per_chunk=int(ac.updates_per_chunk), num_chunks=chunks,
+                           conv_features=tuple(ac.conv_features),
+                           kernel_sizes=tuple(ac.kernel_sizes), strides=tuple(ac.strides),
+                           hidden_size=int(ac.hidden_size))
+  trainer = a2c.make_trainer(cfg, env, params, env_name="mspacman")
+  state = run.train_loop(trainer.init, trainer.chunk, chunks, name="mspacman_agent",
+                         seed_keys=jax.random.split(jax.random.key(int(config.seed) + 7), 1))
+  agent_params = jax.tree.map(lambda x: x[0], jax.device_get(state.params))
+  _AGENTS[memo] = (env, lambda k, obs: trainer.policy(agent_params, k, obs))
+  return _AGENTS[memo]
+
+
+def mspacman_data(config, workdir, run: app.Run | None = None):
   """`(train, test, reward_spec)`: `[T, B]` transitions of the recorded MsPacman frames, every
   policy's environments side by side, all on the palette of the first training recording
   (each recording quantises to its own); the reward classes are the distinct rewards."""
-  train, test = (mspacman_recordings(config, workdir, s) for s in ("train", "test"))
+  train, test = (mspacman_recordings(config, workdir, s, run) for s in ("train", "test"))
   base = train[0].palette
   k = base.shape[0]
 
@@ -137,7 +191,7 @@ def experiment(config, run: app.Run) -> dict:
     k_train, k_test, k_models = jax.random.split(jax.random.fold_in(key, e_i), 3)
     ssm_extra = {}
     if env_name == "mspacman":
-      train_traj, test_traj, spec = mspacman_data(config, run.workdir)
+      train_traj, test_traj, spec = mspacman_data(config, run.workdir, run)
       obs_shape, num_actions = tuple(train_traj.obs_tm1.shape[2:]), 9
       ssm_extra = {"factors": tuple(config.mspacman_factors)}
     else:

@@ -54,7 +54,9 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.batch_size = 8  # SSMs: sequences per step (RAR: 10x as many transitions).
   c.learning_rate = 5e-4  # Adam's rate (all models).
   # MsPacman (envs.host.atari_frames): frames recorded once per policy and cached.
-  c.mspacman_policies = "random,sticky"  # "random" and the scripted "sticky" policy [O].
+  # "random", the scripted "sticky" policy [O] and "a2c" (B18's partly trained agent: A2C
+  # trained on envs.make("mspacman") for mspacman_agent.frames frames, then recorded).
+  c.mspacman_policies = "random,sticky"
   c.mspacman_envs = 4  # Environments recorded per policy for training.
   c.mspacman_steps = 100  # Recorded steps per training environment.
   c.mspacman_test_envs = 2  # Environments recorded per policy for the test set.
@@ -63,6 +65,12 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.mspacman_colours = 8  # Palette colours (tile classes).
   c.mspacman_factors = (4, 2)  # The SSMs' space-to-depth factors on MsPacman (B18 App. A).
   c.mspacman_cache_dir = ""  # Folder of the frame caches; "": WORKDIR/data.
+  # The "a2c" policy's agent (agents.a2c on envs.make("mspacman"), B18's "partly trained" [O]).
+  c.mspacman_agent = ml_collections.ConfigDict(dict(
+      frames=200_000,        # Training frames (agent steps x environments).
+      num_envs=16, rollout_length=5, updates_per_chunk=250,
+      max_steps=2_000,       # Episode limit in agent steps (4 emulator frames each) [O].
+      conv_features=(16, 32), kernel_sizes=(3, 3), strides=(2, 2), hidden_size=128))
   # SSM sizes (latent_dynamics.env_models.EnvModelConfig); B18 App. A by default.
   c.ssm = ml_collections.ConfigDict(dict(
       embed_channels=64, state_channels=64, latent_channels=16, hidden=32, pool_features=32,
@@ -79,11 +87,17 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.rar.update(width=8, blocks=((4, 4, 8),), frame_hidden=8, reward_hidden=8)
     c.mspacman_envs, c.mspacman_steps, c.mspacman_test_envs, c.mspacman_test_steps = 2, 24, 1, 16
     c.mspacman_size, c.mspacman_colours, c.mspacman_factors = 16, 5, (2, 2)
+    c.mspacman_agent.update(frames=60, num_envs=2, rollout_length=3, updates_per_chunk=5,
+                            max_steps=50, conv_features=(4,), kernel_sizes=(3,), strides=(2,),
+                            hidden_size=8)
   elif preset == "full":
     c.num_envs, c.collect_steps, c.test_envs, c.test_steps = 64, 1000, 32, 200
     c.num_test, c.eval_samples, c.num_chunks, c.steps_per_chunk = 512, 64, 20, 1000
     c.batch_size, c.train_length = 32, 10
     c.envs = "minipacman,sokoban,mspacman"
+    c.mspacman_policies = "random,a2c"  # B18: a random and a partly trained policy
+    c.mspacman_agent.update(frames=2_000_000, num_envs=32, conv_features=(16, 32, 64),
+                            kernel_sizes=(3, 3, 3), strides=(2, 2, 2), hidden_size=256)
     c.mspacman_envs, c.mspacman_steps, c.mspacman_test_envs, c.mspacman_test_steps = (
         32, 1000, 8, 200)
   elif preset != "default":

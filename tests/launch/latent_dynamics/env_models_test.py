@@ -81,13 +81,15 @@ def test_mspacman_data_from_cached_recordings(tmp_path):
 def test_mspacman_smoke_records_once(tmp_path):
   config = config_module.get_config("smoke")
   config.envs, config.models = "mspacman", "dSSM-DET"
-  summary = app.execute(ld_env_models.experiment, config, tmp_path, progress=False)
+  config.mspacman_cache_dir = str(tmp_path / "data")
+  summary = app.execute(ld_env_models.experiment, config, tmp_path / "run1", progress=False)
   size, k = config.mspacman_size, config.mspacman_colours
   curve = [summary[f"mspacman/dSSM-DET/ll_per_frame_T{t}"] for t in (1, 2, 3)]
   assert all(math.isfinite(v) and -size * size * math.log(k) - 50 < v < 0 for v in curve)
   caches = sorted((tmp_path / "data").glob("mspacman_*.npz"))
   assert len(caches) == 4
   stamps = [p.stat().st_mtime_ns for p in caches]
-  config.models = "dSSM-VAE"   # another run in the same workdir reads the caches
-  app.execute(ld_env_models.experiment, config, tmp_path, progress=False)
+  # Another run (another workdir: a workdir refuses a changed config) reads the shared caches.
+  config.models = "dSSM-VAE"
+  app.execute(ld_env_models.experiment, config, tmp_path / "run2", progress=False)
   assert [p.stat().st_mtime_ns for p in caches] == stamps
