@@ -10,8 +10,8 @@ event classes are valued with each task's weights (`minipacman_event_spec`). Pre
 
 - `smoke`: one task, 2 seeds, a few updates, tiny networks (seconds; CI).
 - `default`: the five tasks, 3 seeds, depth 3, 3,200 frames per seed per agent and 100-step
-  episodes (about 39 minutes estimated on the shared 2 cores; a pipeline run, not a learning
-  budget: see the comment in `get_config`).
+  episodes (35.4 minutes measured on the shared 2 cores at load 5-7, 12 of them the
+  environment model; a pipeline run, not a learning budget: see the comment in `get_config`).
 - `full`: the paper's agent sizes for a GPU, 1.6e7 frames per seed per agent.
 """
 import ml_collections
@@ -54,13 +54,10 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     # [O] CPU budget: 16 x 5 x 40 = 3,200 frames per seed per agent, 100-step episodes (the
     # env's limit is 1,000: the evaluation rollout must hold two episodes), 8 evaluation
     # environments. On MiniPacman's 15x19 frames the model and encoder cost about 7x Sokoban
-    # 7x7's per frame (285 cells against 49, 5 actions against 4): about 45 frames/s for I2A at
-    # depth 3 on the shared 2 cores (extrapolated from benchmarks/i2a_throughput.py's Sokoban
-    # row; the MiniPacman benchmark did not finish within its 9-minute limit under load), so the
-    # 5 tasks x 3 agents x 3 seeds take about 20 minutes to train, about 39 with compilation,
-    # the model (1,000 Adam steps: the 3,000 of Sokoban's default took 224 s on 7x7 frames,
-    # about 6x less than here) and the evaluation. This exercises the pipeline; it is not a
-    # learning budget (A2C needs about 5e5 frames on regular, launch/agents/configs/a2c.py).
+    # 7x7's per frame (285 cells against 49, 5 actions against 4). Measured (session 16, load
+    # 5-7): 35.4 min in all, of which the model 12 min (1,000 Adam steps 654 s) and I2A about
+    # 3 min per task for 3 seeds. This exercises the pipeline; it is not a learning budget
+    # (A2C needs about 5e5 frames on regular, launch/agents/configs/a2c.py).
     c.model_chunks = 2             # 1,000 Adam steps at 3e-3 (1e-3 left Pacman's moves unsure)
     c.model_train.learning_rate = 3e-3
     c.agent.updates_per_chunk = 40
