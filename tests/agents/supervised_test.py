@@ -1,10 +1,12 @@
-"""The shared supervised trainer: convergence to the least-squares solution of a linear
+"""The shared supervised trainer (`latent_dynamics.supervised`, through its `agents.supervised`
+re-export): convergence to the least-squares solution of a linear
 regression, the cosine schedule by hand (directly and through Adam's steps), global-norm clipping
 against a numpy Adam on a hand case, `chunk` = a loop of `update` on the same draws,
 determinism, the step counter, and bad input."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from agents import supervised as sup
@@ -149,3 +151,71 @@ def test_bad_input_names_the_field():
   trainer = sup.make_trainer(_mse, _zeros(), sup.TrainConfig())
   with pytest.raises(ValueError, match="share a non-empty leading axis"):
     trainer.chunk(trainer.init(jax.random.key(0)), {"x": jnp.zeros((5, 3)), "y": jnp.zeros(4)})
+
+
+def test_host_loop_equals_the_scanned_chunk():
+  # loop="host" runs the chunk's steps as jitted steps from Python: the same draws and updates
+  # as the one lax.scan (to float32 rounding: two compilations), metrics stacked alike.
+  data = _regression(n=40)
+  base = sup.TrainConfig(learning_rate=0.05, batch_size=8, steps_per_chunk=6, max_grad_norm=1.0)
+  runs = {}
+  for loop in ("scan", "host"):
+    trainer = sup.make_trainer(_mse, _zeros(), base.replace(loop=loop))
+    state, metrics = trainer.chunk(trainer.init(jax.random.key(5)), data)
+    state, more = trainer.chunk(state, data)
+    runs[loop] = (state, metrics, more)
+  (s1, m1, n1), (s2, m2, n2) = runs["scan"], runs["host"]
+  assert int(s2.steps) == 12 and m2["loss"].shape == (6,) and set(m2) == set(m1)
+  np.testing.assert_array_equal(jax.random.key_data(s1.key), jax.random.key_data(s2.key))
+  for a, b in ((s1.params, s2.params), (m1, m2), (n1, n2)):
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6), a, b)
+  assert float(m2["loss"][0]) > 2 * float(n2["loss"][-1])   # it learns (zeros start far off)
+
+
+def test_stochastic_loss_gets_the_documented_keys():
+  # loss_takes_key: each chunk step splits key, k_idx, k_loss = split(key, 3), draws with k_idx
+  # and passes k_loss to the loss; a hand loop of optax's Adam on those draws reproduces it.
+  data = _regression(n=40)
+
+  def noisy(params, batch, key):   # a gradient that depends on the key: noise on w
+    loss, aux = _mse(params, batch)
+    return loss + jnp.sum(params["w"] * jax.random.normal(key, (3,))), aux
+
+  config = sup.TrainConfig(learning_rate=0.01, batch_size=8, steps_per_chunk=4)
+  trainer = sup.make_trainer(noisy, _zeros(), config, loss_takes_key=True)
+  state0 = trainer.init(jax.random.key(6))
+  got, _ = trainer.chunk(state0, data)
+  opt = optax.adam(0.01)
+  params, opt_state, key = state0.params, opt.init(state0.params), state0.key
+  for _ in range(4):
+    key, k_idx, k_loss = jax.random.split(key, 3)
+    batch = jax.tree.map(lambda x: x[jax.random.randint(k_idx, (8,), 0, 40)], data)
+    grads = jax.grad(lambda p: noisy(p, batch, k_loss)[0])(params)
+    updates, opt_state = opt.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7),
+               got.params, params)
+  # Without the key's noise term the result differs (the key reached the loss).
+  plain, _ = sup.make_trainer(lambda p, b, k: _mse(p, b), _zeros(), config,
+                              loss_takes_key=True).chunk(state0, data)
+  assert np.abs(np.asarray(plain.params["w"]) - np.asarray(got.params["w"])).max() > 1e-3
+  # update(state, batch) splits key, k = split(key) and passes k.
+  new, _ = trainer.update(state0, data)
+  key, k = jax.random.split(state0.key)
+  np.testing.assert_array_equal(jax.random.key_data(new.key), jax.random.key_data(key))
+  grads = jax.grad(lambda p: noisy(p, data, k)[0])(state0.params)
+  want = optax.apply_updates(state0.params, opt.update(grads, opt.init(state0.params))[0])
+  np.testing.assert_allclose(np.asarray(new.params["w"]), np.asarray(want["w"]), rtol=1e-6)
+
+
+def test_init_from_given_params_and_bad_loop():
+  trainer = sup.make_trainer(_mse, _zeros(), sup.TrainConfig())
+  start = {"w": jnp.array([1.0, 2.0, 3.0]), "b": jnp.array(4.0)}
+  state = trainer.init(jax.random.key(0), start)
+  assert int(state.steps) == 0
+  np.testing.assert_array_equal(np.asarray(state.params["w"]), [1.0, 2.0, 3.0])
+  # The same key split as a fresh init: only the params differ.
+  fresh = trainer.init(jax.random.key(0))
+  np.testing.assert_array_equal(jax.random.key_data(state.key), jax.random.key_data(fresh.key))
+  with pytest.raises(ValueError, match="config.loop must be one of"):
+    sup.make_trainer(_mse, _zeros(), sup.TrainConfig(loop="while"))
