@@ -310,9 +310,10 @@ class Handler:
     rec.horizon = (value, tuple(beyond))
 
   # -- scan ---------------------------------------------------------------------------------
-  def scan(self, f: Callable, init: Any, xs: Any, length: int | None) -> tuple[Any, Any]:
+  def scan(self, f: Callable, init: Any, xs: Any, length: int | None, unroll: int | bool = 1
+           ) -> tuple[Any, Any]:
     if self.scan_id is not None:
-      return self._nested_scan(f, init, xs, length)
+      return self._nested_scan(f, init, xs, length, unroll)
     sid = self._num_scans
     self._num_scans += 1
     inner_forced = {n: v for n, v in self.forced.items() if self.scan_of.get(n) == sid}
@@ -337,7 +338,8 @@ class Handler:
       static.update({n: (r.estimator, r.critic_kind) for n, r in h.nodes.items()})
       return carry, (y, _export(h))
 
-    carry, (ys, rec) = jax.lax.scan(body, init, (xs, inner_forced), length=length)
+    carry, (ys, rec) = jax.lax.scan(body, init, (xs, inner_forced), length=length,
+                                    unroll=unroll)
     t = jax.tree.leaves(rec)[0].shape[0] if jax.tree.leaves(rec) else length
     self.scan_lengths[sid] = t
     for name, n in rec["nodes"].items():
@@ -354,8 +356,8 @@ class Handler:
     return carry, ys
 
 
-  def _nested_scan(self, f: Callable, init: Any, xs: Any, length: int | None
-                   ) -> tuple[Any, Any]:
+  def _nested_scan(self, f: Callable, init: Any, xs: Any, length: int | None,
+                   unroll: int | bool = 1) -> tuple[Any, Any]:
     """A `scan` inside a `scan` body: each inner node becomes one node of the enclosing step.
 
     The node's samples over the inner steps form its value, and its log-probability is their
@@ -394,7 +396,8 @@ class Handler:
         static[name] = r.estimator
       return carry, (y, _export(h))
 
-    carry, (ys, rec) = jax.lax.scan(body, init, (xs, inner_forced), length=length)
+    carry, (ys, rec) = jax.lax.scan(body, init, (xs, inner_forced), length=length,
+                                    unroll=unroll)
     for name, n in rec["nodes"].items():
       self._check_new_name(name)
       self.nodes[name] = NodeRecord(name, static[name], n["value"], n["hard"],
@@ -515,8 +518,9 @@ def bootstrap(node: str, value: Any, beyond: tuple | list) -> None:
 
 
 def scan(f: Callable[[Any, Any], tuple[Any, Any]], init: Any, xs: Any = None,
-         length: int | None = None) -> tuple[Any, Any]:
+         length: int | None = None, *, unroll: int | bool = 1) -> tuple[Any, Any]:
   """`jax.lax.scan` whose body may call `sample` and `cost`: they become time-indexed.
+  `unroll` is `jax.lax.scan`'s (same values; an unrolled loop can run faster on the CPU).
 
   A node sampled at step s can only influence costs at steps t >= s (t > s when the analysis of
   one step shows no same-step path), which the surrogate uses for cost-to-go signals.
@@ -527,5 +531,5 @@ def scan(f: Callable[[Any, Any], tuple[Any, Any]], init: Any, xs: Any = None,
   """
   h = current_handler()
   if h is None:
-    return jax.lax.scan(f, init, xs, length=length)
-  return h.scan(f, init, xs, length)
+    return jax.lax.scan(f, init, xs, length=length, unroll=unroll)
+  return h.scan(f, init, xs, length, unroll)

@@ -11,8 +11,8 @@ choice where the paper is silent or our symbolic-tile frames differ from its RGB
   whose height or width is not a multiple of the total factor are zero-padded at the bottom and
   right (`pad_to_multiple`) and the decoder crops back.
 - `Conv` [O]: `nn.Conv` (SAME, stride 1) with two lowerings of one function and one set of
-  params: XLA's convolution ("xla", fast forward passes) and patches @ kernel ("patches", fast
-  gradients under `lax.scan` on the CPU); the models train with one and roll out with the other.
+  params: XLA's convolution ("xla") and patches @ kernel ("patches"); the models use "xla" for
+  rollouts and, by default (`EnvModelConfig.train_conv`), for the ELBO too.
 - `ConvStack` [P]: `conv k1 (c1) -> relu -> conv k2 (c2), plus the first conv's output -> relu
   -> conv k3 (c3)`, stride 1, SAME padding. [O] When `c1 != c2` the skip is left out.
 - `ResConv` [P]: `x + (conv 3x3 (h) -> relu -> conv 5x5 (h) -> relu -> conv 3x3 (C_x))(y)`:
@@ -123,8 +123,12 @@ class Conv(nn.Module):
 
   - "xla": `lax.conv_general_dilated`, XLA's convolution (fast forward rollouts);
   - "patches": patches @ kernel (`conv_general_dilated_patches`, then a matmul), the same
-    function; [O] XLA's CPU convolution *gradients* under `lax.scan` are 3-6x slower than a
-    matmul's (as `agents.a2c.networks.PatchConv`, which `latent_dynamics` may not import).
+    function (as `agents.a2c.networks.PatchConv`, which `latent_dynamics` may not import). [O]
+    It was the ELBO's lowering on the premise that XLA's CPU convolution gradients under
+    `lax.scan` are 3-6x slower than a matmul's; measured on the sSSM's ELBO at MiniPacman sizes
+    (batch 16 windows of 5 steps, load 4-7 on 2 cores) it is the slower one: the encoder's
+    gradient on 128 frames 9.2 s against 0.18 s with "xla", the whole ELBO gradient 8.5-12 s
+    against 0.34 s (time loop unrolled, decoder after the loop: `elbo.filtering_terms`).
   Both give the same params, so one model's params serve either.
   """
   features: int

@@ -66,7 +66,8 @@ def _sum_event(x: jax.Array) -> jax.Array:
 
 
 def filtering_terms(cell: Cell, s0: Any, actions: jax.Array, embeddings: Any, targets: Any,
-                    key: jax.Array, *, emit_costs: bool = False) -> tuple[Any, StepTerms]:
+                    key: jax.Array, *, emit_costs: bool = False, unroll: int | bool = 1
+                    ) -> tuple[Any, StepTerms]:
   """Unrolls `cell` under the posterior over `T` steps (one `stochastic_graphs.scan`).
 
   Args:
@@ -78,6 +79,7 @@ def filtering_terms(cell: Cell, s0: Any, actions: jax.Array, embeddings: Any, ta
     key: one key; step `t` samples with `fold_in(key, t)`.
     emit_costs: emit the costs "neg_<part>" per log-likelihood part and "kl"
       (`stochastic_graphs.cost`, summed over the batch) for a surrogate.
+    unroll: `jax.lax.scan`'s (`True`: a Python-unrolled loop; same values).
 
   Returns:
     `(s_T, StepTerms[T, N])`.
@@ -96,7 +98,7 @@ def filtering_terms(cell: Cell, s0: Any, actions: jax.Array, embeddings: Any, ta
     return z, kl, log_ratio
 
   def body(s, x):
-    a, e, tgt, t = x
+    a, e, t = x
     k = jax.random.fold_in(key, t)
     if cell.position == "transition":
       z, kl, log_ratio = latent(s, a, e, k)
@@ -106,18 +108,28 @@ def filtering_terms(cell: Cell, s0: Any, actions: jax.Array, embeddings: Any, ta
       z, kl, log_ratio = latent(s, a, e, k)
     else:
       s = cell.transition(s, None, a)
-      z = None
-    parts = dict(cell.log_lik(s, z, tgt))
-    ll = sum(parts.values())
-    if z is None:
-      kl = log_ratio = jnp.zeros_like(ll)
-    if emit_costs:
-      for name, value in parts.items():
-        sg.cost(f"neg_{name}", -jnp.sum(value))
+      z = kl = log_ratio = None
+    if emit_costs and z is not None:
       sg.cost("kl", jnp.sum(kl))
-    return s, StepTerms(ll, parts, kl, log_ratio)
+    return s, (s, z, kl, log_ratio)
 
-  return sg.scan(body, s0, (actions, embeddings, targets, jnp.arange(t_len)))
+  s_t, (states, zs, kl, log_ratio) = sg.scan(
+      body, s0, (actions, embeddings, jnp.arange(t_len)), unroll=unroll)
+  # [O] The likelihood reads (s_t, z_t) only, never feeds the recurrence: it runs once on all
+  # T x N steps after the scan (one batched decoder), not once per step inside it. Same
+  # values; on the CPU the decoder's gradient inside the scan's loop was most of a step.
+  flat = lambda x: None if x is None else x.reshape((-1,) + x.shape[2:])  # noqa: E731
+  parts = dict(cell.log_lik(flat(states), flat(zs), jax.tree.map(flat, targets)))
+  parts = {name: value.reshape((t_len, -1)) for name, value in parts.items()}
+  ll = sum(parts.values())
+  if zs is None:
+    kl = log_ratio = jnp.zeros_like(ll)
+  if emit_costs:
+    for name, value in parts.items():
+      sg.cost(f"neg_{name}", -jnp.sum(value))
+    if zs is None:
+      sg.cost("kl", jnp.sum(kl))
+  return s_t, StepTerms(ll, parts, kl, log_ratio)
 
 
 def elbo(terms: StepTerms) -> jax.Array:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from latent_dynamics.env_models.models import SSMFns
+from latent_dynamics.env_models.models import SSMFns, frame_probs
 
 OUTPUTS = ("latent", "probs")
 
@@ -45,6 +45,7 @@ class LatentEnv:
     action_k = jnp.reshape(action, (1, self.jump))
     s, logits, reward = self.model.step(params, state[None], action_k, key)
     s, reward = s[0], reward[0]
-    obs = s if self.output == "latent" else jax.nn.softmax(logits[0], -1)
+    obs = s if self.output == "latent" else frame_probs(logits[0],
+                                                        self.model.config.frame_likelihood)
     false = jnp.zeros((), bool)
     return obs, s, reward, false, false, {}

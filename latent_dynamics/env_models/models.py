@@ -20,8 +20,10 @@ Three models of B18 Sec. 2 (Fig. 1), each with a jumpy variant (B18 Sec. 2.4):
   (`observe`). [O] A jumpy model takes the same three consecutive frames (what an agent holds).
 
 Frames: a categorical per tile over the `C` tile classes of the observation (the I2A model's
-likelihood), summed over tiles; rewards: [O] a unit-variance Gaussian around the reward head's
-scalar (`blocks.Decoder`). The log-likelihood of a frame is in nats.
+likelihood), summed over tiles, or ([O], `frame_likelihood="bernoulli"`, for frames whose planes
+are not one-hot, as MiniPacman's) a Bernoulli per plane (`frame_log_prob`); rewards: [O] a
+unit-variance Gaussian around the reward head's scalar (`blocks.Decoder`). The log-likelihood
+of a frame is in nats.
 
 The functional API (`SSMFns` of `make_env_model`):
 
@@ -55,6 +57,7 @@ from latent_dynamics.env_models import blocks
 from latent_dynamics.env_models import elbo as elbo_lib
 
 KINDS = ("dSSM-DET", "dSSM-VAE", "sSSM")
+FRAME_LIKELIHOODS = ("categorical", "bernoulli")
 NUM_CONTEXT = 3
 _LOG_2PI = float(np.log(2 * np.pi))
 
@@ -73,6 +76,8 @@ class EnvModelConfig:
   decoder_channels: int = 64        # D: the decoder's stack channels
   reward_hidden: int = 24           # the reward head's 3x3 conv channels
   reward_coef: float = 1.0          # weight of the reward log-likelihood in the loss
+  train_conv: str = "xla"           # the ELBO's conv lowering, "xla" or "patches" [O] (blocks.Conv)
+  frame_likelihood: str = "categorical"  # per tile over C classes, or "bernoulli" per plane [O]
 
   def replace(self, **kwargs) -> "EnvModelConfig":
     return dataclasses.replace(self, **kwargs)
@@ -92,6 +97,12 @@ def check_config(config: EnvModelConfig) -> None:
              for f in config.factors)):
     raise ValueError(f"config.factors must be two positive integers (f1, f2); got "
                      f"{config.factors!r}.")
+  if config.frame_likelihood not in FRAME_LIKELIHOODS:
+    raise ValueError(f"config.frame_likelihood must be one of {FRAME_LIKELIHOODS}; got "
+                     f"{config.frame_likelihood!r}.")
+  if config.train_conv not in blocks.CONV_IMPLS:
+    raise ValueError(f"config.train_conv must be one of {blocks.CONV_IMPLS}; got "
+                     f"{config.train_conv!r}.")
   if not config.reward_coef >= 0:
     raise ValueError(f"config.reward_coef must be >= 0; got {config.reward_coef!r}.")
 
@@ -200,6 +211,24 @@ def jumpy_targets(batch: Sequences, jump: int) -> tuple[jax.Array, jax.Array, ja
   return action_k, frame, reward
 
 
+def frame_log_prob(logits: jax.Array, frame: jax.Array, likelihood: str) -> jax.Array:
+  """Per-plane log-probability terms `[..., H, W, C]` of `frame` under the frame head's logits:
+  "categorical", `frame * log_softmax(logits)` (one-hot tiles: their sum over C is the tile's
+  log-probability); "bernoulli", `frame log sigmoid(l) + (1 - frame) log sigmoid(-l)`, one
+  Bernoulli per plane. [O] MiniPacman's planes are not one-hot (an empty floor cell has no plane
+  on, a ghost on food two): under "categorical" an all-off tile costs nothing, so its
+  prediction is never trained; "bernoulli" scores every plane of every tile (as
+  `agents.i2a.env_model`'s `frame_likelihood`)."""
+  if likelihood == "bernoulli":
+    return frame * jax.nn.log_sigmoid(logits) + (1.0 - frame) * jax.nn.log_sigmoid(-logits)
+  return jax.nn.log_softmax(logits, -1) * frame
+
+
+def frame_probs(logits: jax.Array, likelihood: str) -> jax.Array:
+  """`[..., H, W, C]` per-plane probabilities of the frame head (softmax over C, or sigmoid)."""
+  return jax.nn.sigmoid(logits) if likelihood == "bernoulli" else jax.nn.softmax(logits, -1)
+
+
 def _concrete(x) -> bool:
   return not isinstance(x, jax.core.Tracer)
 
@@ -223,10 +252,9 @@ def make_env_model(config: EnvModelConfig, obs_shape: Sequence[int], num_actions
   state_shape = (blocks.padded_size(obs_shape[0], f) // f,
                  blocks.padded_size(obs_shape[1], f) // f, config.state_channels)
   # One set of params, two lowerings of the convolutions (`blocks.Conv`): `nets` (XLA's
-  # convolution) for observe / step / imagine, `grad_nets` (patches @ kernel) for the ELBO,
-  # whose gradients under `lax.scan` are 3-6x faster so on the CPU.
+  # convolution) for observe / step / imagine, `grad_nets` (`config.train_conv`) for the ELBO.
   nets = _Nets(config, obs_shape, num_actions, "xla")
-  grad_nets = _Nets(config, obs_shape, num_actions, "patches")
+  grad_nets = _Nets(config, obs_shape, num_actions, config.train_conv)
   code_size = k * num_actions
 
   def init(key):
@@ -325,7 +353,8 @@ def make_env_model(config: EnvModelConfig, obs_shape: Sequence[int], num_actions
     def log_lik(s, z, tgt):
       frame, reward = tgt
       logits, r_mean = grad_nets.apply(params, s, z, method="decode")
-      frame_ll = jnp.sum(jax.nn.log_softmax(logits, -1) * frame, axis=(-3, -2, -1))
+      frame_ll = jnp.sum(frame_log_prob(logits, frame, config.frame_likelihood),
+                         axis=(-3, -2, -1))
       reward_ll = -0.5 * (reward - r_mean) ** 2 - 0.5 * _LOG_2PI
       return {"frame": frame_ll, "reward": config.reward_coef * reward_ll}
 
@@ -380,7 +409,7 @@ def make_env_model(config: EnvModelConfig, obs_shape: Sequence[int], num_actions
     """Per-step terms `[T/k, B]` of one posterior sample path (`elbo.filtering_terms`)."""
     s0, codes, e, tgt = _prepare(params, batch)
     _, out = elbo_lib.filtering_terms(_cell(params), s0, codes, e, tgt, key,
-                                      emit_costs=emit_costs)
+                                      emit_costs=emit_costs, unroll=True)
     return out
 
   def log_likelihood(params, batch: Sequences, key: jax.Array, num_samples: int = 1

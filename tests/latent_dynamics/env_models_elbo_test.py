@@ -92,3 +92,17 @@ def test_multi_step_elbo_below_and_iw_bound_converges_to_kalman(x64):
   bias, se = rel_var / (2 * k), np.sqrt(rel_var / k)
   assert abs(exact - bound - bias) < 4 * se, (exact, bound, bias, se)
   assert se < 0.05 and exact - bound < gap / 5      # far tighter than the ELBO
+
+
+def test_unrolled_scan_gives_the_same_terms(x64):
+  # unroll=True (a Python-unrolled loop, what the models use) and the rolled scan compute the
+  # same per-step terms.
+  rng = np.random.default_rng(3)
+  s0, drift, obs = simulate(rng, 4)
+  tile = lambda x: jnp.broadcast_to(jnp.asarray(x)[:, None], (x.shape[0], 3, N_DIM))  # noqa: E731
+  s0 = jnp.broadcast_to(jnp.asarray(s0), (3, N_DIM))
+  key = jax.random.key(0)
+  outs = [elbo.filtering_terms(linear_cell(), s0, tile(drift), tile(obs), tile(obs), key,
+                               unroll=u) for u in (1, True)]
+  for a, b in zip(jax.tree.leaves(outs[0]), jax.tree.leaves(outs[1])):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12)

@@ -189,3 +189,66 @@ def test_latent_env_steps_as_imagine(det2):
     assert not bool(term.any()) and not bool(trunc.any())
   with pytest.raises(ValueError, match="output must be one of"):
     LatentEnv(model, "pixels")
+
+
+def test_frame_likelihoods_by_hand():
+  # Zero logits on two tiles of C = 3 planes: (1, 0, 0) one-hot and (0, 0, 0) all off (a
+  # MiniPacman floor cell). Categorical: log(1/3) and 0 (the all-off tile is never scored);
+  # Bernoulli: every plane log(1/2), so 3 log(1/2) per tile.
+  logits = jnp.zeros((2, C))
+  frame = jnp.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+  cat = np.asarray(em.models.frame_log_prob(logits, frame, "categorical").sum(-1))
+  ber = np.asarray(em.models.frame_log_prob(logits, frame, "bernoulli").sum(-1))
+  np.testing.assert_allclose(cat, [np.log(1 / 3), 0.0], rtol=1e-6)
+  np.testing.assert_allclose(ber, [3 * np.log(0.5)] * 2, rtol=1e-6)
+  # A logit of 2 on plane 0: sigmoid(2) when on, 1 - sigmoid(2) when off.
+  one = jnp.array([[2.0, 0.0, 0.0]])
+  sig = 1 / (1 + np.exp(-2.0))
+  np.testing.assert_allclose(
+      np.asarray(em.models.frame_log_prob(one, frame[:1], "bernoulli")[0]),
+      [np.log(sig), np.log(0.5), np.log(0.5)], rtol=1e-6)
+  np.testing.assert_allclose(np.asarray(em.models.frame_probs(one, "bernoulli")[0]),
+                             [sig, 0.5, 0.5], rtol=1e-6)
+
+
+def test_bernoulli_det_log_likelihood_equals_its_rollout():
+  # As the categorical case above: dSSM-DET's exact log-likelihood with a Bernoulli per plane
+  # equals the rollout's Bernoulli frame terms plus the reward terms, and LatentEnv's "probs"
+  # are the sigmoids of the rollout's logits.
+  model = em.make_env_model(em.EnvModelConfig(kind="dSSM-DET", frame_likelihood="bernoulli",
+                                              **TINY), (H, W, C), A)
+  params = jax.jit(model.init)(jax.random.key(0))
+  data = ball_data(jax.random.key(12), 3, 2)
+  data = data._replace(obs=data.obs.at[:, :, 0, 0].set(0.0))   # an all-off tile in every frame
+  ll = model.log_likelihood(params, data, jax.random.key(0))
+  s0 = model.observe(params, data.obs[:, :3])
+  _, out = jax.jit(model.imagine)(params, s0, data.action, jax.random.key(0))
+  frames = data.obs[:, 3:]
+  logits = out.frame_logits
+  frame_ll = jnp.sum(frames * jax.nn.log_sigmoid(logits)
+                     + (1 - frames) * jax.nn.log_sigmoid(-logits), (2, 3, 4))
+  want = (jnp.sum(frame_ll, 1)
+          + jnp.sum(-0.5 * (data.reward - out.reward) ** 2 - 0.5 * np.log(2 * np.pi), 1))
+  np.testing.assert_allclose(np.asarray(ll), np.asarray(want), rtol=1e-5)
+  probs = jax.vmap(LatentEnv(model, "probs").step, in_axes=(None, 0, 0, None))(
+      jax.random.key(0), s0, data.action[:, :1], params)[0]
+  np.testing.assert_allclose(np.asarray(probs), np.asarray(jax.nn.sigmoid(logits[:, 0])),
+                             atol=1e-5)
+  with pytest.raises(ValueError, match="config.frame_likelihood must be one of"):
+    em.make_env_model(em.EnvModelConfig(frame_likelihood="gaussian", **TINY), (H, W, C), A)
+  with pytest.raises(ValueError, match="config.train_conv must be one of"):
+    em.make_env_model(em.EnvModelConfig(train_conv="cudnn", **TINY), (H, W, C), A)
+
+
+def test_elbo_lowerings_agree(ssm):
+  # The ELBO with patches x kernel (train_conv="patches") equals XLA's convolution ("xla", the
+  # default): one function, two lowerings, one set of params; loss and gradient agree.
+  model, params = ssm
+  patches = em.make_env_model(em.EnvModelConfig(kind="sSSM", train_conv="patches", **TINY),
+                              (H, W, C), A)
+  data = ball_data(jax.random.key(13), 4, 2)
+  key = jax.random.key(14)
+  (l1, _), g1 = jax.value_and_grad(model.loss, has_aux=True)(params, data, key)
+  (l2, _), g2 = jax.value_and_grad(patches.loss, has_aux=True)(params, data, key)
+  np.testing.assert_allclose(float(l1), float(l2), rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5), g1, g2)

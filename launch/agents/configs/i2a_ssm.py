@@ -9,19 +9,13 @@ take the MiniPacman budget of `launch/agents/configs/i2a_minipacman.py`:
 
 - `smoke`: tiny networks and models, 2 seeds, a few updates (CI).
 - `default`: `minipacman-regular`, 3 seeds, depth 3, 6,400 frames per seed per agent (16
-  environments x 5 steps x 80 updates), 100-step episodes. [O] CPU budget, estimated on the
-  basis of `i2a_minipacman`'s default (3,200 frames per seed per agent there, about 45 frames/s
-  for I2A-RAR at depth 3 on the shared 2 cores): the three I2A agents x 3 seeds x 6,400 frames
-  at about 45 frames/s train in about 21 minutes (the SSM's latent rollouts are cheaper than
-  RAR's frames: benchmarks/latent_dynamics_env_models.py, 2-4x), the standard agent in about
-  1, and the data agent, RAR (1,000 Adam steps), the SSM (1,000 Adam steps on 16 windows of 5
-  steps, about 0.4 s each on MiniPacman under load), compilation and evaluation about 10 more:
-  about 33 minutes, under the issue's 45. A pipeline run, not a learning budget (A2C needs
-  about 5e5 frames on regular). Measured (session 15): **the estimate is wrong**: started at
-  12:26 beside other jobs (load 3-8), the data agent and RAR were done by 12:34, but after 41 min
-  of wall time (31 CPU-minutes) the SSM's 1,000 Adam steps (2 scanned chunks of 500, no progress
-  output inside a chunk) had still not finished, and the run was stopped; the SSM's training
-  budget must be measured and cut before this preset can meet 45 minutes.
+  environments x 5 steps x 80 updates), 100-step episodes; the SSM 6 x 100 Adam steps on 16
+  windows of 5 steps (its loss logged after every chunk), RAR 2 x 500 steps. [O] CPU budget.
+  Measured per step (session 16, load 4-7 on the shared 2 cores, compile apart): the SSM 0.39 s
+  per Adam step (11.2 s before: scanned chunks of XLA convolutions, patches-x-kernel
+  gradients; see `latent_dynamics.supervised`), I2A-SSM 57 frames/s, RAR about 2.3 s per Adam
+  step (batch 64; `agents.i2a.env_model`'s loss). A pipeline run, not a learning budget (A2C
+  needs about 5e5 frames on regular); measured wall time in latent_dynamics/env_models/README.
 - `full`: the I2A paper's agent sizes for a GPU, 1.6e7 frames per seed per agent, B18's SSM
   sizes. [O] MiniPacman only: I2A on envpool's MsPacman (host-side stepping) is not wired to
   this launcher; the MsPacman frames exist for the model experiment
@@ -59,13 +53,19 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   # The SSM (latent_dynamics.env_models.EnvModelConfig fields); CPU-sized [O].
   c.ssm = ml_collections.ConfigDict(dict(
       kind="sSSM", embed_channels=32, state_channels=32, latent_channels=8, hidden=16,
-      pool_features=16, decoder_channels=32, reward_hidden=16))
+      pool_features=16, decoder_channels=32, reward_hidden=16,
+      # [O] MiniPacman's planes are not one-hot (an empty floor cell has none on): a Bernoulli
+      # per plane, as the RAR's (`i2a_minipacman`'s `model.frame_likelihood`).
+      frame_likelihood="bernoulli"))
+  # [O] RAR's Adam steps as a host loop of jitted steps (`latent_dynamics.supervised`'s
+  # `loop`): XLA's CPU convolutions inside a scanned chunk run many times slower.
+  c.model_train.loop = "host"
   c.ssm_output = "latent"            # What imagination yields: "latent" (s_t) or "probs".
   c.ssm_train_length = 5             # Steps of the SSM's training windows (after 3 context).
   c.ssm_learning_rate = 5e-4
   c.ssm_batch_size = 16              # Windows per Adam step.
-  c.ssm_steps_per_chunk = 500
-  c.ssm_chunks = 2                   # Adam steps = ssm_chunks x ssm_steps_per_chunk.
+  c.ssm_steps_per_chunk = 100        # Adam steps per chunk (the loss is logged after each).
+  c.ssm_chunks = 6                   # Adam steps = ssm_chunks x ssm_steps_per_chunk.
   if preset == "default":
     c.agent.updates_per_chunk = 80   # 16 x 5 x 80 = 6,400 frames per seed per agent
   elif preset == "smoke":
