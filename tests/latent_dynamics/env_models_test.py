@@ -240,9 +240,12 @@ def test_bernoulli_det_log_likelihood_equals_its_rollout():
     em.make_env_model(em.EnvModelConfig(train_conv="cudnn", **TINY), (H, W, C), A)
 
 
+@pytest.mark.slow
 def test_elbo_lowerings_agree(ssm):
   # The ELBO with patches x kernel (train_conv="patches") equals XLA's convolution ("xla", the
-  # default): one function, two lowerings, one set of params; loss and gradient agree.
+  # default): one function, two lowerings, one set of params; loss and gradient agree. (Slow:
+  # two ELBO gradients to compile; the fast counterpart is env_models_blocks_test's check that
+  # both `Conv` lowerings equal `nn.Conv`.)
   model, params = ssm
   patches = em.make_env_model(em.EnvModelConfig(kind="sSSM", train_conv="patches", **TINY),
                               (H, W, C), A)
