@@ -10,8 +10,9 @@ ground-truth sets) as the held-out fold:
    (`general.score_recordings`: spikefinder correlation in 40 ms bins), beside OASIS AR1 and AR2
    on the same normalised traces;
 3. each label-free variant of `config.label_free.variants` ("unsupervised": the VIMCO bound after
-   a warm start on simulated traces; "simulated": simulated traces only; `calcium.train.
-   variant_config`) is fitted on the held-out set's own traces, labels removed, for
+   a warm start on simulated traces; "unsupervised_warm": the VIMCO bound from the network of
+   step 1, which never saw the held-out set [O]; "simulated": simulated traces only; `calcium.
+   train.variant_config`) is fitted on the held-out set's own traces, labels removed, for
    `config.label_free.seeds` seeds, and scored on the same recordings (transductive: it has seen
    the test traces, never their spikes).
 

@@ -124,7 +124,9 @@ def test_registered_presets_and_bad_input(tmp_path, cascade_set):
   assert "calcium.leave_one_out" in reproduce.registered_experiments()
   default = config_module.get_config("default")
   assert len(default.sets) == 10 and default.held_out == ()
-  assert default.label_free.variants == ("unsupervised",) and default.num_chunks == 10
+  assert default.label_free.variants == ("unsupervised_warm",) and default.num_chunks == 10
+  assert default.downsample == "average" and default.model_root == ""
+  assert config_module.get_config("smoke").label_free.variants == ("unsupervised",)
   assert config_module.get_config("full").label_free.seeds == 3
   assert "train_dirs" not in default and "oasis" not in default
   with pytest.raises(ValueError, match="'huge'"):
