@@ -1,11 +1,14 @@
-"""I2A on a state-space environment model (Buesing et al. 2018, Sec. 5) on MiniPacman: returns
+"""I2A on a state-space environment model (Buesing et al. 2018, Sec. 5) on MiniPacman, or on
+MsPacman (`--config.task=mspacman`, the `full` preset: envpool's MsPacman through
+`envs.make("mspacman")`, stepped on the host inside the jitted trainers): returns
 over frames of the large standard agent, I2A with RAR (I2A's own pixel-space model), I2A with
 an SSM (`agents.i2a.ssm_model.SSMEnv`) trained by distillation, and the same with learning to
 query (`rollout_training="query"`: pi_hat trained by the agent's policy gradient).
 
 Both models learn from the same data policy, a partly trained standard agent
 (`launch.agents.i2a_common.data_agent_policy`, as I2A's MiniPacman experiment): RAR through
-`i2a_common.env_model` (cached in `WORKDIR/env_model/minipacman.*`), the SSM here by its ELBO
+`i2a_common.env_model` (cached in `WORKDIR/env_model/<minipacman|mspacman>.*`), the SSM here
+by its ELBO
 (`latent_dynamics.env_models.train`) on windows of 3 context frames + `ssm_train_length` steps
 of `data_envs` x `data_steps` transitions, the context replaced by the last context frame
 repeated three times ([O], what the agent gives it: `agents.i2a.ssm_model.repeat_context`),
@@ -130,12 +133,13 @@ def experiment(config, run: app.Run) -> dict:
   t0 = time.perf_counter()
   agents = check_agents(config.agents)
   tag = config.task
-  if not tag.startswith("minipacman-"):
-    raise ValueError(f"config.task: {tag!r} is not a MiniPacman task.")
+  if not (tag.startswith("minipacman-") or tag == "mspacman"):
+    raise ValueError(f"config.task: {tag!r} is neither a MiniPacman task nor 'mspacman'.")
+  model_name = "mspacman" if tag == "mspacman" else "minipacman"  # RAR's cache name
   env, params = i2a_common.environment(tag, config)
   summary, models = {}, {}
   if "i2a_rar" in agents:
-    rar, rar_params, rar_info = i2a_common.env_model(run, config, "minipacman", tag, env, params)
+    rar, rar_params, rar_info = i2a_common.env_model(run, config, model_name, tag, env, params)
     models["i2a_rar"] = (rar, rar_params)
     summary.update({f"model_frame_accuracy_k{k}": f
                     for k, f in zip(rar_info["ks"], rar_info["frame_accuracy"])})
@@ -179,7 +183,7 @@ def experiment(config, run: app.Run) -> dict:
               f"{ssm_info['tile_accuracy_k1']:.3f}, frame accuracy "
               f"{ssm_info['frame_accuracy_k1']:.3f}."]
   if "i2a_rar" in agents:
-    lines += [""] + i2a_common.model_lines("minipacman", rar_info)
+    lines += [""] + i2a_common.model_lines(model_name, rar_info)
   i2a_common.write_table(run, lines)
   summary["experiment_wall_s"] = time.perf_counter() - t0
   return summary

@@ -11,15 +11,21 @@ take the MiniPacman budget of `launch/agents/configs/i2a_minipacman.py`:
 - `default`: `minipacman-regular`, 3 seeds, depth 3, 6,400 frames per seed per agent (16
   environments x 5 steps x 80 updates), 100-step episodes; the SSM 6 x 100 Adam steps on 16
   windows of 5 steps (its loss logged after every chunk), RAR 2 x 500 steps. [O] CPU budget.
-  Measured per step (session 16, load 4-7 on the shared 2 cores, compile apart): the SSM 0.39 s
-  per Adam step (11.2 s before: scanned chunks of XLA convolutions, patches-x-kernel
-  gradients; see `latent_dynamics.supervised`), I2A-SSM 57 frames/s, RAR about 2.3 s per Adam
-  step (batch 64; `agents.i2a.env_model`'s loss). A pipeline run, not a learning budget (A2C
-  needs about 5e5 frames on regular); measured wall time in latent_dynamics/env_models/README.
-- `full`: the I2A paper's agent sizes for a GPU, 1.6e7 frames per seed per agent, B18's SSM
-  sizes. [O] MiniPacman only: I2A on envpool's MsPacman (host-side stepping) is not wired to
-  this launcher; the MsPacman frames exist for the model experiment
-  (`launch.latent_dynamics.env_models`, `--config.envs=mspacman`).
+  Measured (session 16, load 4-7 on the shared 2 cores, compile apart): the SSM 0.39 s per
+  Adam step (2.4 s before, at load 2-5: patches-x-kernel gradients in a rolled time loop
+  inside a scanned chunk; latent_dynamics/env_models/README, "Training cost"), I2A-SSM 57
+  frames/s, RAR about 2.3 s per Adam step (batch 64; `agents.i2a.env_model`'s loss). A
+  pipeline run, not a learning budget (A2C needs about 5e5 frames on regular); the measured
+  wall time is in latent_dynamics/env_models/README.
+- `full`: B18's MS_PACMAN for a GPU: `task = "mspacman"` (envpool's MsPacman-v5 as the
+  environment models see it, 80x80 tiles of an 8-colour palette, through `envs.make`: the
+  jitted trainers step it on the host, one call per step for the whole batch), the I2A paper's
+  agent sizes, 1.6e7 frames per seed per agent, B18's SSM sizes with its (4, 2) space-to-depth,
+  categorical tiles (the palette tiles are one-hot), episodes cut at 2,000 agent steps [O].
+  `--config.task=minipacman-regular --config.ssm.frame_likelihood=bernoulli
+  --config.ssm.factors="(1, 2)" --config.model.frame_likelihood=bernoulli
+  --config.model.change_threshold=0.7` gives the MiniPacman run at the same sizes. Not run
+  here (no GPU was lent).
 """
 import ml_collections
 
@@ -47,13 +53,14 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   sacd_base.check_preset(preset, ("smoke", "default", "full"))
   c = i2a_minipacman.get_config(preset)
   del c.tasks
-  c.task = "minipacman-regular"     # The MiniPacman task (models trained on its data).
+  c.task = "minipacman-regular"     # A MiniPacman task or "mspacman" (models trained on its data).
   c.agents = AGENTS                  # Any of AGENTS.
   c.query_coef = 1.0                 # Weight of the learning-to-query term (i2a_ssm_query).
   # The SSM (latent_dynamics.env_models.EnvModelConfig fields); CPU-sized [O].
   c.ssm = ml_collections.ConfigDict(dict(
       kind="sSSM", embed_channels=32, state_channels=32, latent_channels=8, hidden=16,
       pool_features=16, decoder_channels=32, reward_hidden=16,
+      factors=(1, 2),  # space-to-depth (f1, f2): (1, 2) on 15x19 tiles; B18's (4, 2) on 80x80
       # [O] MiniPacman's planes are not one-hot (an empty floor cell has none on): a Bernoulli
       # per plane, as the RAR's (`i2a_minipacman`'s `model.frame_likelihood`).
       frame_likelihood="bernoulli"))
@@ -76,8 +83,13 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.ssm_steps_per_chunk = 5
     c.ssm_chunks = 1
   elif preset == "full":
+    c.task = "mspacman"             # B18 Sec. 5's MS_PACMAN
+    c.max_episode_steps = 2_000      # [O] agent steps (8,000 emulator frames) per episode
+    c.model.frame_likelihood = "categorical"   # palette tiles are one-hot
+    c.model.change_threshold = 0.5   # (Bernoulli's greedy rule only: back to its neutral value)
     c.ssm.update(embed_channels=64, state_channels=64, latent_channels=16, hidden=32,
-                 pool_features=32, decoder_channels=64, reward_hidden=24)
+                 pool_features=32, decoder_channels=64, reward_hidden=24,
+                 frame_likelihood="categorical", factors=(4, 2))  # B18 App. A on 80x80
     c.ssm_train_length = 10
     c.ssm_batch_size = 32
     c.ssm_steps_per_chunk = 1_000
