@@ -43,3 +43,18 @@ def test_i2a_trains_on_mspacman_through_the_host_environment():
   assert int(state.frames) == 2 * 3 * 2
   assert np.all(np.isfinite(np.asarray(metrics["loss"])))
   env.close()
+
+
+def test_i2a_ssm_full_is_mspacman_and_bad_tasks_are_refused(tmp_path):
+  from launch import app
+  from launch.agents import i2a_ssm
+  from launch.agents.configs import i2a_ssm as c_ssm
+
+  c = c_ssm.get_config("full")
+  assert c.task == "mspacman" and tuple(c.ssm.factors) == (4, 2)
+  assert c.model.frame_likelihood == c.ssm.frame_likelihood == "categorical"
+  assert i2a_common.model_config(c).change_threshold == 0.5   # valid for categorical tiles
+  c = c_ssm.get_config("smoke")
+  c.task = "pong"
+  with pytest.raises(ValueError, match="config.task: 'pong' is neither a MiniPacman task"):
+    app.execute(i2a_ssm.experiment, c, tmp_path, progress=False)
