@@ -646,6 +646,10 @@ class ImaginedEnv:
       raise ValueError(f"mode must be one of {FRAME_MODES}; got {mode!r}.")
     self.model, self.mode = model, mode
     self.num_actions = model.num_actions
+    # A hand-built `EnvModelFns` may carry no config: the categorical, plain greedy frame.
+    config = model.config if model.config is not None else EnvModelConfig()
+    self._likelihood = config.frame_likelihood
+    self._change_threshold = float(config.change_threshold)
 
   def carry(self, obs: jax.Array) -> rollout_lib.RolloutCarry:
     """The rollout carry starting imagination from real observations `obs[B, H, W, C]`."""
@@ -666,9 +670,9 @@ class ImaginedEnv:
     frame_logits, reward_logits = frame_logits[0], reward_logits[0]
     values = jnp.asarray(self.model.reward_spec.values, jnp.float32)
     probs = jax.nn.softmax(reward_logits)
-    likelihood = self.model.config.frame_likelihood
+    likelihood = self._likelihood
     if self.mode == "greedy":
-      obs = frame_greedy(frame_logits, likelihood, state, self.model.config.change_threshold)
+      obs = frame_greedy(frame_logits, likelihood, state, self._change_threshold)
       reward = values[jnp.argmax(probs)]
     elif self.mode == "sample":
       k_f, k_r = jax.random.split(key)
