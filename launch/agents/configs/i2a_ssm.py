@@ -14,7 +14,9 @@ take the MiniPacman budget of `launch/agents/configs/i2a_minipacman.py`:
   Measured (session 16, load 4-7 on the shared 2 cores, compile apart): the SSM 0.39 s per
   Adam step (2.4 s before, at load 2-5: patches-x-kernel gradients in a rolled time loop
   inside a scanned chunk; latent_dynamics/env_models/README, "Training cost"), I2A-SSM 57
-  frames/s, RAR about 2.3 s per Adam step (batch 64; `agents.i2a.env_model`'s loss). A
+  frames/s; RAR about 2.3-2.6 s per Adam step (batch 64) as a host loop, which the session-16
+  run used (44 min of its 70), while A measured its scanned chunk 2.8x faster (1.22 against
+  0.43 steps/s): RAR trains scanned again, about 14 min, so about 40 min in all (estimate). A
   pipeline run, not a learning budget (A2C needs about 5e5 frames on regular); the measured
   wall time is in latent_dynamics/env_models/README.
 - `full`: B18's MS_PACMAN for a GPU: `task = "mspacman"` (envpool's MsPacman-v5 as the
@@ -64,9 +66,6 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
       # [O] MiniPacman's planes are not one-hot (an empty floor cell has none on): a Bernoulli
       # per plane, as the RAR's (`i2a_minipacman`'s `model.frame_likelihood`).
       frame_likelihood="bernoulli"))
-  # [O] RAR's Adam steps as a host loop of jitted steps (`latent_dynamics.supervised`'s
-  # `loop`): XLA's CPU convolutions inside a scanned chunk run many times slower.
-  c.model_train.loop = "host"
   c.ssm_output = "latent"            # What imagination yields: "latent" (s_t) or "probs".
   c.ssm_train_length = 5             # Steps of the SSM's training windows (after 3 context).
   c.ssm_learning_rate = 5e-4
