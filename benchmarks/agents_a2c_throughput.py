@@ -44,7 +44,8 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from benchmarks import envs_throughput, timing  # noqa: E402
+from benchmarks import _timing as timing  # noqa: E402
+from benchmarks import envs_throughput  # noqa: E402
 
 OUT = (pathlib.Path(__file__).resolve().parent.parent / "results" / "bench"
        / "agents_a2c_throughput.json")

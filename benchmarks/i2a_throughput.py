@@ -41,7 +41,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from benchmarks import timing  # noqa: E402
+from benchmarks import _timing as timing  # noqa: E402
 
 OUT = (pathlib.Path(__file__).resolve().parent.parent / "results" / "bench"
        / "i2a_throughput.json")

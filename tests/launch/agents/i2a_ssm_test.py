@@ -26,7 +26,7 @@ def test_bad_names_are_refused(tmp_path):
     i2a_ssm.check_agents(("i2a_ssm", "dreamer"))
   c = c_ssm.get_config("smoke")
   c.task = "sokoban-7x7-2"
-  with pytest.raises(ValueError, match=r"config.task: 'sokoban-7x7-2' is not a MiniPacman"):
+  with pytest.raises(ValueError, match=r"config.task: 'sokoban-7x7-2' is neither a MiniPacman"):
     app.execute(i2a_ssm.experiment, c, tmp_path, progress=False)
 
 

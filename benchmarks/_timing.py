@@ -1,6 +1,7 @@
 """Timing pieces the training-throughput benchmarks share: the machine's load, ahead-of-time
 compilation timed apart from running, the compiled program's scratch memory, and a runner that
-times one compiled training chunk at a time (median over repeats)."""
+times one compiled training chunk at a time (median over repeats). Not a benchmark itself:
+`benchmarks.run_all` skips modules named `_*`."""
 from __future__ import annotations
 
 import os
