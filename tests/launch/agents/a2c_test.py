@@ -85,6 +85,8 @@ def test_environment_tags():
     a2c.environment("pong", c)
 
 
+@pytest.mark.slow  # 27 s in CI (session 16); fast counterparts: the override and tag tests above,
+# tests/agents/a2c/*, and tests/envs/jax_host_env_test.py's A2C chunk through the launcher's env
 def test_smoke(tmp_path):
   summary = app.execute(a2c.experiment, config_module.get_config("smoke"), tmp_path,
                         progress=False)

@@ -1,11 +1,15 @@
 """Smoke test of launch.latent_dynamics.plds."""
 import math
 
+import pytest
+
 from launch import app
 from launch.latent_dynamics import plds as ld_plds
 from launch.latent_dynamics.configs import plds as config_module
 
 
+@pytest.mark.slow  # 24 s in CI (session 16); fast counterparts: tests/latent_dynamics/
+# models_test.py and train_test.py (the Poisson LDS and its SGVB training)
 def test_smoke(tmp_path):
   summary = app.execute(ld_plds.experiment, config_module.get_config("smoke"), tmp_path,
                         progress=False)
