@@ -59,14 +59,18 @@ def test_corrupted_model_cache_is_refused_by_name(tmp_path):
   (folder / "good.json").write_text(json.dumps({"weights": [1.0] * 16,
                                                 "model": i2a_common.model_fields(c)}))
   (folder / "good.msgpack").write_bytes(b"not a checkpoint")
+  with pytest.raises(ValueError, match=r"environment model cache .*good.msgpack is corrupted"):
+    app.execute(_load_cached_model("good"), c, tmp_path, progress=False)
 
+
+def _load_cached_model(name):
+  """An experiment that only loads (or would train) MiniPacman's model cached as `name`."""
   def experiment(config, run):
     tag = "minipacman-regular"
     env, params = i2a_common.environment(tag, config)
-    i2a_common.env_model(run, config, "good", tag, env, params)
+    i2a_common.env_model(run, config, name, tag, env, params)
     return {}
-  with pytest.raises(ValueError, match=r"environment model cache .*good.msgpack is corrupted"):
-    app.execute(experiment, c, tmp_path, progress=False)
+  return experiment
 
 
 def test_model_cache_of_another_model_config_is_refused_by_name(tmp_path):
@@ -79,15 +83,9 @@ def test_model_cache_of_another_model_config_is_refused_by_name(tmp_path):
   folder.mkdir()
   (folder / "old.json").write_text(json.dumps({"weights": [1.0] * 16}))
   (folder / "old.msgpack").write_bytes(b"params of the old model")
-
-  def experiment(config, run):
-    tag = "minipacman-regular"
-    env, params = i2a_common.environment(tag, config)
-    i2a_common.env_model(run, config, "old", tag, env, params)
-    return {}
   with pytest.raises(ValueError, match=r"cache .*old.msgpack was trained with another model "
                      r"config \(frame_likelihood='categorical', now 'bernoulli'"):
-    app.execute(experiment, c, tmp_path, progress=False)
+    app.execute(_load_cached_model("old"), c, tmp_path, progress=False)
 
 
 @pytest.mark.slow  # about 2-3 minutes on the shared 2 cores (compiling 3 agents, twice)
