@@ -31,6 +31,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from agents import a2c, i2a  # noqa: E402
+from agents.i2a import env_model as rar_lib  # noqa: E402
 from launch import app  # noqa: E402
 from launch.agents import a2c as a2c_launch  # noqa: E402
 
@@ -126,14 +127,9 @@ def mspacman_reward_spec() -> i2a.RewardSpec:
   point values, a step's reward labelled by the nearest one ([O]: with envpool's frame skip of 4
   a step's reward can sum two events, e.g. a dot and a ghost, 210 -> 200; every reward gets a
   class, so no transition is refused)."""
-  table = jnp.asarray(MSPACMAN_REWARDS, jnp.float32)
-
-  def class_fn(reward, info=None):
-    del info
-    dist = jnp.abs(jnp.asarray(reward, jnp.float32)[..., None] - table)
-    return jnp.argmin(dist, -1).astype(jnp.int32)
-
-  return i2a.RewardSpec(MSPACMAN_REWARDS, class_fn, "mspacman")
+  return i2a.RewardSpec(MSPACMAN_REWARDS,
+                        rar_lib.nearest_value_classes(MSPACMAN_REWARDS, atol=float("inf")),
+                        "mspacman")
 
 
 # The fields a cache written before they were recorded was trained with (then the defaults).

@@ -14,6 +14,7 @@ held-out levels (`agents.cfgps.pe_experiment`). Presets:
 """
 import ml_collections
 
+from agents import supervised
 from agents.cfgps import scenario
 from launch.agents.configs import sacd_base
 from launch.claims import Claim
@@ -80,8 +81,6 @@ def add_level_and_scenario_fields(c: ml_collections.ConfigDict, preset: str) -> 
 
 def scenario_config(c: ml_collections.ConfigDict, t_set) -> scenario.ScenarioConfig:
   """The scenario model's `ScenarioConfig` from a launcher config's `scenario_*` fields."""
-  from agents import supervised
-
   return scenario.ScenarioConfig(
       channels=int(c.scenario_channels), layers=int(c.scenario_layers),
       cond_layers=int(c.scenario_cond_layers), t_set=tuple(int(t) for t in t_set),
