@@ -22,6 +22,15 @@ with the pathwise estimator (`stochastic_graphs.sample(..., estimator="pathwise"
 importance weights `prod_t p(o_t, r_t | s_t, z_t) p(z_t | .) / q(z_t | .)` of `K` sample paths
 in log space: `log (1/K) sum_k w_k`, a lower bound on `log p(o_{1:T}, r_{1:T} | s_0)` that
 rises to it as `K -> infinity` (Burda et al. 2016, Thm. 1).
+
+Free bits (Kingma et al. 2016, "Improving variational inference with inverse autoregressive
+flow", App. C.8) [O] against posterior collapse: with `free_nats = lambda > 0` the training
+objective's KL of step `t` is `max(KL_t, lambda)`, `KL_t` the batch mean of the step's KL (the
+minibatch average, as Kingma et al. apply it per group of latents; here the group is the
+whole `z_t`). Below `lambda` nats the KL costs nothing and has no gradient, so the posterior may
+carry that much information about the observed frame before it pays for it. It is emitted as a
+separate cost "free_bits" = `N max(lambda - KL_t, 0)` beside "kl", so the sum is the clamped
+objective and "kl" still reports the true KL; bounds and log-likelihoods never use it.
 """
 from __future__ import annotations
 
@@ -66,8 +75,8 @@ def _sum_event(x: jax.Array) -> jax.Array:
 
 
 def filtering_terms(cell: Cell, s0: Any, actions: jax.Array, embeddings: Any, targets: Any,
-                    key: jax.Array, *, emit_costs: bool = False, unroll: int | bool = 1
-                    ) -> tuple[Any, StepTerms]:
+                    key: jax.Array, *, emit_costs: bool = False, unroll: int | bool = 1,
+                    free_nats: float = 0.0) -> tuple[Any, StepTerms]:
   """Unrolls `cell` under the posterior over `T` steps (one `stochastic_graphs.scan`).
 
   Args:
@@ -80,12 +89,17 @@ def filtering_terms(cell: Cell, s0: Any, actions: jax.Array, embeddings: Any, ta
     emit_costs: emit the costs "neg_<part>" per log-likelihood part and "kl"
       (`stochastic_graphs.cost`, summed over the batch) for a surrogate.
     unroll: `jax.lax.scan`'s (`True`: a Python-unrolled loop; same values).
+    free_nats: lambda of free bits (module doc): with `emit_costs`, also emit the cost
+      "free_bits" per step, `N max(lambda - mean_n KL_t, 0)`. 0: none. The terms returned
+      are unchanged.
 
   Returns:
     `(s_T, StepTerms[T, N])`.
   """
   if cell.position not in POSITIONS:
     raise ValueError(f"cell.position must be one of {POSITIONS}; got {cell.position!r}.")
+  if not free_nats >= 0:
+    raise ValueError(f"free_nats must be >= 0; got {free_nats!r}.")
   t_len = actions.shape[0]
 
   def latent(s, a, e, k):
@@ -111,6 +125,9 @@ def filtering_terms(cell: Cell, s0: Any, actions: jax.Array, embeddings: Any, ta
       z = kl = log_ratio = None
     if emit_costs and z is not None:
       sg.cost("kl", jnp.sum(kl))
+      if free_nats > 0:
+        n = kl.shape[0]
+        sg.cost("free_bits", jnp.maximum(free_nats * n - jnp.sum(kl), 0.0))
     return s, (s, z, kl, log_ratio)
 
   s_t, (states, zs, kl, log_ratio) = sg.scan(

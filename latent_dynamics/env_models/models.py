@@ -78,6 +78,7 @@ class EnvModelConfig:
   reward_coef: float = 1.0          # weight of the reward log-likelihood in the loss
   train_conv: str = "xla"           # the ELBO's conv lowering, "xla" or "patches" [O] (blocks.Conv)
   frame_likelihood: str = "categorical"  # per tile over C classes, or "bernoulli" per plane [O]
+  free_nats: float = 0.0            # free bits: the loss's KL per step is max(KL, this) [O]
 
   def replace(self, **kwargs) -> "EnvModelConfig":
     return dataclasses.replace(self, **kwargs)
@@ -105,6 +106,8 @@ def check_config(config: EnvModelConfig) -> None:
                      f"{config.train_conv!r}.")
   if not config.reward_coef >= 0:
     raise ValueError(f"config.reward_coef must be >= 0; got {config.reward_coef!r}.")
+  if isinstance(config.free_nats, bool) or not config.free_nats >= 0:
+    raise ValueError(f"config.free_nats must be a number >= 0; got {config.free_nats!r}.")
 
 
 class Sequences(NamedTuple):
@@ -445,7 +448,9 @@ def make_env_model(config: EnvModelConfig, obs_shape: Sequence[int], num_actions
     return elbo_lib.iw_bound(log_w).T
 
   def _neg_elbo_graph(params, batch, key):
-    out = terms(params, batch, key, emit_costs=True)
+    s0, codes, e, tgt = _prepare(params, batch)
+    _, out = elbo_lib.filtering_terms(_cell(params), s0, codes, e, tgt, key, emit_costs=True,
+                                      unroll=True, free_nats=float(config.free_nats))
     return jnp.sum(out.kl - out.log_lik)
 
   surrogate = sg.make_surrogate(_neg_elbo_graph, check_finite=False)
@@ -453,7 +458,9 @@ def make_env_model(config: EnvModelConfig, obs_shape: Sequence[int], num_actions
   def loss(params, batch: Sequences, key: jax.Array) -> tuple[jax.Array, LossInfo]:
     """`(-ELBO per model step, LossInfo)`, means over sequences and model steps; the
     gradient is the pathwise estimator of `stochastic_graphs` (B18 Eq. (4); Weber et al.
-    2019, Eq. (4)). `reward_coef` weighs the reward term of both."""
+    2019, Eq. (4)). `reward_coef` weighs the reward term of both. With `free_nats > 0` the
+    loss's KL per step is `max(KL_t, free_nats)` (free bits, `elbo`'s module doc) while
+    `LossInfo` keeps the true ELBO and KL."""
     value, info = surrogate(params, batch, key)
     count = batch.action.shape[0] * (batch.action.shape[1] // k)
     mean = lambda name: jnp.sum(info.costs[name]) / count  # noqa: E731

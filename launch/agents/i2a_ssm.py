@@ -1,8 +1,9 @@
 """I2A on a state-space environment model (Buesing et al. 2018, Sec. 5) on MiniPacman, or on
 MsPacman (`--config.task=mspacman`, the `full` preset: envpool's MsPacman through
 `envs.make("mspacman")`, stepped on the host inside the jitted trainers): returns
-over frames of the large standard agent, I2A with RAR (I2A's own pixel-space model), I2A with
-an SSM (`agents.i2a.ssm_model.SSMEnv`) trained by distillation, and the same with learning to
+over frames of the large standard agent, the copy-model agent (I2A's architecture with the identity for a model,
+Weber et al. 2017 Sec. 4.2: the control for "its predictions help"), I2A with RAR (I2A's own
+pixel-space model), I2A with an SSM (`agents.i2a.ssm_model.SSMEnv`) trained by distillation, and the same with learning to
 query (`rollout_training="query"`: pi_hat trained by the agent's policy gradient).
 
 Both models learn from the same data policy, a partly trained standard agent
@@ -12,8 +13,8 @@ by its ELBO
 (`latent_dynamics.env_models.train`) on windows of 3 context frames + `ssm_train_length` steps
 of `data_envs` x `data_steps` transitions, the context replaced by the last context frame
 repeated three times ([O], what the agent gives it: `agents.i2a.ssm_model.repeat_context`),
-and cached in `WORKDIR/env_model/ssm_<kind>.msgpack` + `.json` (a cache that does not fit
-raises a `ValueError` naming the file). Its held-out one-step tile and frame accuracy (its
+and cached in `WORKDIR/env_model/ssm_<kind>.msgpack` + `.json` (a cache that does not fit,
+or was trained under another `config.ssm`, raises a `ValueError` naming the file). Its held-out one-step tile and frame accuracy (its
 rollout under the prior, every plane of a tile thresholded at 1/2) sits beside RAR's in the
 table. The SSM trains as a host loop of jitted Adam steps and logs its loss after every chunk
 of `ssm_steps_per_chunk` steps.
@@ -79,7 +80,12 @@ def ssm_env_model(run: app.Run, c, tag: str, env, env_params):
     except Exception as err:  # noqa: BLE001
       raise ValueError(f"SSM cache {path} is corrupted or from another model config: "
                        f"{err}") from err
-    return model, params, json.loads(meta_path.read_text())
+    info = json.loads(meta_path.read_text())
+    wanted = json.loads(json.dumps(dict(c.ssm.items())))
+    if info.get("config") != wanted:
+      raise ValueError(f"SSM cache {path} was trained under config.ssm {info.get('config')}, "
+                       f"not this run's {wanted}: delete it or use another workdir.")
+    return model, params, info
   t0 = time.perf_counter()
   policy = i2a_common.data_agent_policy(run, c, tag, env, env_params)
   spec = i2a_common.reward_spec(tag, env_params)
@@ -93,11 +99,12 @@ def ssm_env_model(run: app.Run, c, tag: str, env, env_params):
       learning_rate=float(c.ssm_learning_rate), batch_size=int(c.ssm_batch_size),
       steps_per_chunk=int(c.ssm_steps_per_chunk)))
   state = trainer.init(k_init)
-  losses, t_train = [], time.perf_counter()
+  losses, kls, t_train = [], [], time.perf_counter()
   for i in range(int(c.ssm_chunks)):
     t_chunk = time.perf_counter()
     state, metrics = trainer.chunk(state, train_seqs)
     losses.append(float(np.mean(metrics["loss"])))
+    kls.append(float(np.mean(metrics["kl"])))
     logging.info("SSM (%s) chunk %d/%d (%d Adam steps): mean loss %.3f, frame ll %.3f, KL "
                  "%.3f; %.1f s", c.ssm.kind, i + 1, int(c.ssm_chunks), int(state.steps),
                  losses[-1], float(np.mean(metrics["frame_ll"])),
@@ -117,7 +124,8 @@ def ssm_env_model(run: app.Run, c, tag: str, env, env_params):
   n = min(512, held_seqs.action.shape[0])
   tile, frame = one_step(state.params, held_seqs.obs[:n], held_seqs.action[:n],
                          jax.random.fold_in(k_init, 1))
-  info = {"kind": c.ssm.kind, "steps": int(c.ssm_chunks) * int(c.ssm_steps_per_chunk),
+  info = {"kind": c.ssm.kind, "config": json.loads(json.dumps(dict(c.ssm.items()))),
+          "final_kl": kls[-1] if kls else None, "steps": int(c.ssm_chunks) * int(c.ssm_steps_per_chunk),
           "train_windows": int(train_seqs.action.shape[0]),
           "final_loss": losses[-1] if losses else None, "tile_accuracy_k1": float(tile),
           "frame_accuracy_k1": float(frame), "train_s": train_s,
@@ -150,9 +158,12 @@ def experiment(config, run: app.Run) -> dict:
     models["i2a_ssm"] = models["i2a_ssm_query"] = (adapter, ssm_params)
     summary["ssm_tile_accuracy_k1"] = ssm_info["tile_accuracy_k1"]
     summary["ssm_frame_accuracy_k1"] = ssm_info["frame_accuracy_k1"]
+    if ssm_info.get("final_kl") is not None:
+      summary["ssm_final_kl"] = ssm_info["final_kl"]
   panel, rows = {}, []
   for name in agents:
-    cfg = i2a_common.agent_config(config, "standard" if name == "standard" else "i2a")
+    kind = {"standard": "standard", "i2a_copy": "copy"}.get(name, "i2a")
+    cfg = i2a_common.agent_config(config, kind)
     if name == "i2a_ssm_query":
       cfg = cfg.replace(net=cfg.net.replace(rollout_training="query",
                                             query_coef=float(config.query_coef)))
@@ -166,7 +177,7 @@ def experiment(config, run: app.Run) -> dict:
                     stream="final")
   i2a_common.figure(run, {tag: panel}, "curves")
   lines = [f"I2A on {tag} with an SSM ({config.ssm.kind}, imagining its {config.ssm_output}) vs "
-           f"RAR vs the standard agent; {config.num_seeds} seeds per agent; final return "
+           f"RAR vs the copy model vs the standard agent; {config.num_seeds} seeds per agent; final return "
            "(mean +- SE over seeds) beside a uniform policy.", "",
            "| agent | final return | uniform | margin (SE) | frames per seed | wall (s) |",
            "|---|---|---|---|---|---|"]
@@ -181,7 +192,9 @@ def experiment(config, run: app.Run) -> dict:
               f"{ssm_info.get('train_s', float('nan')):.0f} s, final loss "
               f"{i2a_common.fmt(ssm_info['final_loss'])}): held-out one-step tile accuracy "
               f"{ssm_info['tile_accuracy_k1']:.3f}, frame accuracy "
-              f"{ssm_info['frame_accuracy_k1']:.3f}."]
+              f"{ssm_info['frame_accuracy_k1']:.3f}; KL of the last chunk "
+              f"{i2a_common.fmt(ssm_info.get('final_kl'), 3)} nats per step (free bits "
+              f"{config.ssm.get('free_nats', 0.0)})."]
   if "i2a_rar" in agents:
     lines += [""] + i2a_common.model_lines(model_name, rar_info)
   i2a_common.write_table(run, lines)

@@ -11,7 +11,13 @@ window, and the filtering ELBO's rollouts under the prior are scored on the long
 
 - RAR: I2A's environment model (`agents.i2a.env_model`), trained on the transitions; its
   log-likelihood of `o_{1:t}` given `o_0` and the actions is exact (teacher forcing: the true
-  frame is fed back), the sum of its per-tile categorical log-probabilities.
+  frame is fed back), the sum of its per-tile (or per-plane) log-probabilities.
+
+Every model of an environment scores frames under one likelihood, `config.frame_likelihood`
+per environment: a categorical per tile where the planes are one-hot (Sokoban, MsPacman's
+palette tiles), [O] a Bernoulli per plane on MiniPacman, whose planes are not (an eaten-food
+floor cell has every plane off, a ghost on food two on; under the categorical an all-off tile
+costs nothing, so its floor went untrained: `agents/i2a/env_model.py`).
 - dSSM-DET (exact), dSSM-VAE and sSSM (`latent_dynamics.env_models`), trained by the ELBO;
   their log-likelihood of `o_{1:t}` given `o_{-2:0}` and the actions is bounded by the
   importance-weighted bound of `eval_samples` posterior paths (`frame_log_likelihood`).
@@ -29,8 +35,9 @@ The SSMs use `mspacman_factors` (B18's (4, 2) space-to-depth on pixels).
 
 Reported: `<env>/<model>/ll_per_frame_T<t>` = mean over test windows of `log p(o_{1:t}) / t`
 (nats per frame, frames only) for `t = 1..length`, and a figure per environment of one test
-window's true frames beside each model's greedy rollout (argmax tiles; RAR feeds its greedy
-frames back, the SSMs roll out under their prior).
+window's true frames beside each model's greedy rollout (argmax tiles, a tile with no plane
+on drawn as its own colour; RAR feeds its greedy frames back, the SSMs roll out under their
+prior).
 """
 import os
 
@@ -167,10 +174,31 @@ def parse_list(value: str, allowed: tuple, field: str) -> list:
   return items
 
 
+def frame_likelihood(config, env_name: str) -> str:
+  """The frame likelihood every model of `env_name` is trained and scored under."""
+  value = config.frame_likelihood.get(env_name)
+  if value not in rar_lib.FRAME_LIKELIHOODS:
+    raise ValueError(f"config.frame_likelihood.{env_name} must be one of "
+                     f"{rar_lib.FRAME_LIKELIHOODS}; got {value!r}.")
+  return value
+
+
+def tiles(planes, likelihood: str = "bernoulli") -> np.ndarray:
+  """`[..., H, W, C]` planes (0/1 or probabilities) -> `[..., H, W]` tile indices for the
+  figure: the most likely plane; under "bernoulli", `C` where no plane is above 1/2
+  (MiniPacman's eaten floor)."""
+  planes = np.asarray(planes)
+  if likelihood == "categorical":
+    return np.argmax(planes, -1)
+  return np.where(planes.max(-1) > 0.5, np.argmax(planes, -1), planes.shape[-1])
+
+
 def rar_prefix_ll(model, params, seqs) -> np.ndarray:
-  """`[N, T]`: exact `log p(o_{1:t} | o_0, a)` of I2A's model (teacher forcing)."""
+  """`[N, T]`: exact `log p(o_{1:t} | o_0, a)` of I2A's model (teacher forcing), under the
+  model's own frame likelihood."""
   logits, _ = jax.jit(model.apply)(params, seqs.obs[:, 2:-1], seqs.action)
-  return np.cumsum(np.asarray(-rar_lib.frame_loss(logits, seqs.obs[:, 3:])), axis=1)
+  loss = rar_lib.frame_loss(logits, seqs.obs[:, 3:], model.config.frame_likelihood)
+  return np.cumsum(np.asarray(-loss), axis=1)
 
 
 def rar_rollout(model, params, obs0, actions) -> np.ndarray:
@@ -178,7 +206,7 @@ def rar_rollout(model, params, obs0, actions) -> np.ndarray:
   obs, frames = obs0[None], []
   for a in np.asarray(actions):
     obs, _ = model.predict(params, obs, jnp.asarray([a], jnp.int32))
-    frames.append(np.argmax(np.asarray(obs[0]), -1))
+    frames.append(tiles(obs[0], model.config.frame_likelihood))
   return np.stack(frames)
 
 
@@ -189,11 +217,12 @@ def experiment(config, run: app.Run) -> dict:
   summary, curves = {}, {}
   for e_i, env_name in enumerate(env_names):
     k_train, k_test, k_models = jax.random.split(jax.random.fold_in(key, e_i), 3)
-    ssm_extra = {}
+    likelihood = frame_likelihood(config, env_name)
+    ssm_extra = {"frame_likelihood": likelihood}
     if env_name == "mspacman":
       train_traj, test_traj, spec = mspacman_data(config, run.workdir, run)
       obs_shape, num_actions = tuple(train_traj.obs_tm1.shape[2:]), 9
-      ssm_extra = {"factors": tuple(config.mspacman_factors)}
+      ssm_extra["factors"] = tuple(config.mspacman_factors)
     else:
       env, env_params, spec = make_env(env_name, config)
       obs_shape = tuple(env.observation_space(env_params).shape)
@@ -210,14 +239,15 @@ def experiment(config, run: app.Run) -> dict:
     summary[f"{env_name}/num_train_windows"] = int(train_seqs.action.shape[0])
     summary[f"{env_name}/num_test_windows"] = int(test_seqs.action.shape[0])
     show = jax.tree.map(lambda x: np.asarray(x[0]), test_seqs)
-    rollouts = {"true": np.argmax(show.obs[3:], -1)}
+    rollouts = {"true": tiles(show.obs[3:], likelihood)}
     for m_i, name in enumerate(model_names):
       k_init = jax.random.fold_in(k_models, m_i)
       loop = f"{env_name}_{name}"
       if name == "RAR":
         model = rar_lib.make_env_model(rar_lib.EnvModelConfig(
             width=config.rar.width, blocks=tuple(tuple(b) for b in config.rar.blocks),
-            frame_hidden=config.rar.frame_hidden, reward_hidden=config.rar.reward_hidden),
+            frame_hidden=config.rar.frame_hidden, reward_hidden=config.rar.reward_hidden,
+            frame_likelihood=likelihood),
             obs_shape, num_actions, spec)
         trainer = rar_train.make_trainer(model, rar_train.TrainConfig(
             learning_rate=config.learning_rate, batch_size=10 * config.batch_size,
@@ -242,7 +272,8 @@ def experiment(config, run: app.Run) -> dict:
             for i in range(0, test_seqs.action.shape[0], 32)])
         s0 = model.observe(state.params, show.obs[None, :3])
         _, out = model.imagine(state.params, s0, show.action[None], jax.random.fold_in(k_init, 1))
-        rollouts[name] = np.argmax(np.asarray(out.frame_logits[0]), -1)
+        rollouts[name] = tiles(env_models.models.frame_probs(out.frame_logits[0], likelihood),
+                               likelihood)
       per_frame = prefix.mean(0) / np.arange(1, config.length + 1)
       curves[(env_name, name)] = per_frame
       for t in range(config.length):
@@ -263,7 +294,7 @@ def _figure(run, env_name, rollouts, curves, num_tiles):
   for r, name in enumerate(rows):
     for t in range(t_len):
       ax = axes[r, t]
-      ax.imshow(rollouts[name][t], cmap="tab10", vmin=0, vmax=max(num_tiles - 1, 9),
+      ax.imshow(rollouts[name][t], cmap="tab10", vmin=0, vmax=max(num_tiles, 9),
                 interpolation="nearest")
       ax.set_xticks([])
       ax.set_yticks([])

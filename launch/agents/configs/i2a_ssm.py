@@ -1,6 +1,7 @@
 """I2A on a state-space environment model (Buesing et al. 2018, Sec. 5) on MiniPacman: the large
-standard agent vs I2A with RAR (I2A's pixel-space model) vs I2A with an SSM (sSSM by default,
-imagining in its latent state), and I2A-SSM with learning to query vs distillation.
+standard agent vs the copy-model agent (I2A's control: the same architecture, the identity for a
+model) vs I2A with RAR (I2A's pixel-space model) vs I2A with an SSM (sSSM by default, imagining
+in its latent state), and I2A-SSM with learning to query vs distillation.
 
 B18 Sec. 5 (MS_PACMAN): I2A agents that query SSMs beat the model-free baseline, and training
 the rollout policy by the agent's policy gradient ("learning to query") gives consistent,
@@ -34,7 +35,7 @@ import ml_collections
 from launch.agents.configs import i2a_minipacman, sacd_base
 from launch.claims import Claim
 
-AGENTS = ("standard", "i2a_rar", "i2a_ssm", "i2a_ssm_query")
+AGENTS = ("standard", "i2a_copy", "i2a_rar", "i2a_ssm", "i2a_ssm_query")
 
 REPORT = {
     "title": "I2A on a state-space model (sSSM) vs I2A on RAR vs the standard agent; learning to "
@@ -44,6 +45,10 @@ REPORT = {
         Claim("Buesing et al. 2018, Sec. 5", "I2A with an SSM above the model-free (standard) "
               "agent", "final_return/i2a_ssm", "final_return/standard", ">",
               anchor_name="standard"),
+        Claim("Weber et al. 2017 (I2A), Sec. 4.2's copy-model control, here for the SSM [O]",
+              "I2A with an SSM above the same architecture with the copy model (its "
+              "predictions, not the extra path, help)", "final_return/i2a_ssm",
+              "final_return/i2a_copy", ">", anchor_name="copy model"),
         Claim("Buesing et al. 2018, Sec. 5", "learning to query above distillation",
               "final_return/i2a_ssm_query", "final_return/i2a_ssm", ">",
               anchor_name="distillation"),
@@ -65,7 +70,10 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
       factors=(1, 2),  # space-to-depth (f1, f2): (1, 2) on 15x19 tiles; B18's (4, 2) on 80x80
       # [O] MiniPacman's planes are not one-hot (an empty floor cell has none on): a Bernoulli
       # per plane, as the RAR's (`i2a_minipacman`'s `model.frame_likelihood`).
-      frame_likelihood="bernoulli"))
+      frame_likelihood="bernoulli",
+      # [O] Free bits (Kingma et al. 2016): the loss's KL per step is max(KL, 1 nat). Without
+      # them the session-16 run's posterior collapsed (KL 25 -> 0.003 nats per step).
+      free_nats=1.0))
   c.ssm_output = "latent"            # What imagination yields: "latent" (s_t) or "probs".
   c.ssm_train_length = 5             # Steps of the SSM's training windows (after 3 context).
   c.ssm_learning_rate = 5e-4

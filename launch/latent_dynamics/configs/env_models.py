@@ -53,6 +53,11 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.steps_per_chunk = 200  # Adam steps per chunk (SSMs: sequences; RAR: transitions).
   c.batch_size = 8  # SSMs: sequences per step (RAR: 10x as many transitions).
   c.learning_rate = 5e-4  # Adam's rate (all models).
+  # Frame likelihood per environment, shared by every model of it: "categorical" per tile
+  # where the planes are one-hot, [O] "bernoulli" per plane on MiniPacman, whose are not
+  # (an eaten floor cell has no plane on; the categorical gives it zero loss).
+  c.frame_likelihood = ml_collections.ConfigDict(dict(
+      minipacman="bernoulli", sokoban="categorical", mspacman="categorical"))
   # MsPacman (envs.host.atari_frames): frames recorded once per policy and cached.
   # "random", the scripted "sticky" policy [O] and "a2c" (B18's partly trained agent: A2C
   # trained on envs.make("mspacman") for mspacman_agent.frames frames, then recorded).

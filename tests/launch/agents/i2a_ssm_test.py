@@ -1,9 +1,15 @@
 """launch.agents.i2a_ssm (I2A on a state-space model, Buesing et al. 2018 Sec. 5): registration,
 presets, the default budget, bad agent and task names, the SSM cache refused by name when
-corrupted; the smoke run (slow)."""
+corrupted or trained under another config; the smoke run (slow)."""
+import json
+
+import flax.serialization
+import jax
 import numpy as np
 import pytest
 
+from agents.i2a import ssm_model
+from latent_dynamics import env_models
 from launch import app, reproduce
 from launch.agents import i2a_common, i2a_ssm
 from launch.agents.configs import i2a_ssm as c_ssm
@@ -42,6 +48,29 @@ def test_corrupted_ssm_cache_is_refused_by_name(tmp_path):
     i2a_ssm.ssm_env_model(run, config, config.task, env, params)
     return {}
   with pytest.raises(ValueError, match=r"SSM cache .*ssm_sSSM.msgpack is corrupted"):
+    app.execute(experiment, c, tmp_path, progress=False)
+
+
+def test_ssm_cache_of_another_config_is_refused_by_name(tmp_path):
+  """A cache trained under other `config.ssm` fields (free bits here) is not reused silently."""
+  c = c_ssm.get_config("smoke")
+  env, params = i2a_common.environment(c.task, c)
+  model = env_models.make_env_model(env_models.EnvModelConfig(**dict(c.ssm.items())),
+                                    env.observation_space(params).shape,
+                                    env.action_space(params).num_values)
+  ssm_model.SSMEnv(model, c.ssm_output)
+  folder = tmp_path / "env_model"
+  folder.mkdir()
+  (folder / "ssm_sSSM.msgpack").write_bytes(
+      flax.serialization.to_bytes(model.init(jax.random.key(0))))
+  other = dict(c.ssm.items(), free_nats=0.0)
+  (folder / "ssm_sSSM.json").write_text(json.dumps({"config": other}))
+
+  def experiment(config, run):
+    i2a_ssm.ssm_env_model(run, config, config.task, env, params)
+    return {}
+  with pytest.raises(ValueError, match=r"SSM cache .*ssm_sSSM.msgpack was trained under "
+                                       r"config.ssm .*'free_nats': 0.0"):
     app.execute(experiment, c, tmp_path, progress=False)
 
 

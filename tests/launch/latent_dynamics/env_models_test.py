@@ -1,6 +1,7 @@
 """Smoke test of launch.latent_dynamics.env_models."""
 import math
 
+import numpy as np
 import pytest
 
 from launch import app
@@ -31,6 +32,31 @@ def test_smoke_one_model(tmp_path):
   curve = [summary[f"sokoban/dSSM-DET/ll_per_frame_T{t}"] for t in (1, 2, 3)]
   assert all(math.isfinite(v) and -49 * math.log(7) - 50 < v < 0 for v in curve), curve
   assert (tmp_path / "figures" / "rollouts_sokoban.png").exists()
+
+
+@pytest.mark.slow   # about 40 s on 2 quiet cores
+def test_minipacman_frames_scored_per_plane(tmp_path):
+  # MiniPacman's 15x19 frames of 6 planes are scored by a Bernoulli per plane: a model after 3
+  # Adam steps is near -285 x 6 x log 2 = -1,185 nats per frame, far below anything a per-tile
+  # categorical gives (at least -285 x log 6 = -511 at uniform, and higher once trained).
+  config = config_module.get_config("smoke")
+  config.envs, config.models = "minipacman", "dSSM-DET"
+  summary = app.execute(ld_env_models.experiment, config, tmp_path, progress=False)
+  curve = [summary[f"minipacman/dSSM-DET/ll_per_frame_T{t}"] for t in (1, 2, 3)]
+  assert all(-285 * 6 * math.log(2) - 400 < v < -285 * math.log(6) - 100 for v in curve), curve
+
+
+def test_frame_likelihood_per_environment_and_figure_tiles():
+  config = config_module.get_config("default")
+  assert [ld_env_models.frame_likelihood(config, e) for e in ld_env_models.ENVS] == [
+      "bernoulli", "categorical", "categorical"]
+  config.frame_likelihood.sokoban = "gaussian"
+  with pytest.raises(ValueError, match="config.frame_likelihood.sokoban must be one of"):
+    ld_env_models.frame_likelihood(config, "sokoban")
+  # A floor cell with no plane on is drawn as its own colour (C = 3) under "bernoulli".
+  planes = np.array([[[0, 1, 0], [0, 0, 0], [0.2, 0.1, 0.7]]])
+  np.testing.assert_array_equal(ld_env_models.tiles(planes), [[1, 3, 2]])
+  np.testing.assert_array_equal(ld_env_models.tiles(planes, "categorical"), [[1, 0, 2]])
 
 
 def test_bad_config_names_the_field():
