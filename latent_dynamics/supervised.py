@@ -196,6 +196,12 @@ def make_trainer(loss_fn: Callable[..., tuple[jax.Array, Any]],
     _leading_size(data)
     if config.loop == "scan":
       return _chunk(state, data)
+    if isinstance(state.steps, jax.core.Tracer):
+      # Traced (under jit, vmap or scan), the host loop would inline every step into one
+      # program: a 200-step SSM chunk under `launch.train_loop`'s jit reached 24 GB.
+      raise ValueError("a loop='host' chunk cannot run traced (under jit/vmap/scan): call it "
+                       "directly, e.g. launch's train_loop(..., jit_chunk=False), or use "
+                       "loop='scan'.")
     metrics = []
     for _ in range(config.steps_per_chunk):
       state, m = _one(state, data)

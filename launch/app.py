@@ -68,14 +68,15 @@ class Run:
     return parallel.shard_leading_axis(batch, self.mesh)
 
   def train_loop(self, init_fn, chunk_fn, num_chunks: int, *, name: str = "train",
-                 data: Any = None, seed_keys: jax.Array | None = None) -> Any:
+                 data: Any = None, seed_keys: jax.Array | None = None,
+                 jit_chunk: bool = True) -> Any:
     """Resumable, data-parallel training; see `launch.train_loop.train_loop`. Returns the state."""
     if name in self.loops:
       raise ValueError(f"a training loop named {name!r} already ran in this experiment; "
                        "give each loop its own name (it keys the checkpoints).")
     state, stats = train_loop_lib.train_loop(
         self.workdir_obj, self.mesh, init_fn, chunk_fn, num_chunks, name=name, data=data,
-        seed_keys=seed_keys, progress=self.progress)
+        seed_keys=seed_keys, progress=self.progress, jit_chunk=jit_chunk)
     self.loops[name] = stats
     return state
 

@@ -119,7 +119,8 @@ def load_history(workdir: Workdir, name: str = "train") -> dict[str, np.ndarray]
 def train_loop(workdir: Workdir, mesh: Mesh, init_fn: Callable[..., Any],
                chunk_fn: Callable[..., tuple[Any, Any]], num_chunks: int, *,
                name: str = "train", data: Any = None, seed_keys: jax.Array | None = None,
-               progress: bool = True, max_to_keep: int = 2) -> tuple[Any, LoopStats]:
+               progress: bool = True, max_to_keep: int = 2,
+               jit_chunk: bool = True) -> tuple[Any, LoopStats]:
   """Runs `num_chunks` chunks of training with checkpoints, resumption and progress.
 
   Args:
@@ -136,6 +137,11 @@ def train_loop(workdir: Workdir, mesh: Mesh, init_fn: Callable[..., Any],
       vmapped chunk: several independent seeds at once, sharded over devices when no data is given.
     progress: show a progress bar (rate and ETA) on stderr.
     max_to_keep: checkpoints kept on disk.
+    jit_chunk: compile the whole chunk as one program (default). False for a chunk that is
+      itself a host loop of jitted steps (`latent_dynamics.supervised`'s `loop="host"`):
+      tracing it under `jit` would inline every step into one program (a 200-step SSM chunk
+      took 24 GB before the OOM killer stopped it). It is then called as it is; its
+      compilation happens inside the first chunk and `LoopStats.compile_s` stays 0.
 
   Returns:
     The final state (on the mesh) and the loop's timings.
@@ -155,6 +161,8 @@ def train_loop(workdir: Workdir, mesh: Mesh, init_fn: Callable[..., Any],
   if data is not None:
     data = parallel.shard_leading_axis(data, mesh)
   state_shardings = jax.tree.map(lambda x: x.sharding, state)
+  if not jit_chunk:
+    compiled = (lambda s, d: body(s, d)) if data is not None else (lambda s, d: body(s))
   step = jax.jit((lambda s, d: body(s, d)) if data is not None else (lambda s, d: body(s)),
                  donate_argnums=0,
                  out_shardings=(state_shardings, parallel.replicated(mesh)))
@@ -176,10 +184,14 @@ def train_loop(workdir: Workdir, mesh: Mesh, init_fn: Callable[..., Any],
       manager.close()
     return state, stats
 
-  t0 = time.perf_counter()
-  compiled = step.lower(state, data).compile()
-  stats.compile_s = time.perf_counter() - t0
-  logging.info("%s: compiled one chunk in %.2f s", name, stats.compile_s)
+  if jit_chunk:
+    t0 = time.perf_counter()
+    compiled = step.lower(state, data).compile()
+    stats.compile_s = time.perf_counter() - t0
+    logging.info("%s: compiled one chunk in %.2f s", name, stats.compile_s)
+  else:
+    logging.info("%s: the chunk is a host loop of jitted steps (compiled in its first chunk)",
+                 name)
 
   hist = history_dir(workdir, name)
   if workdir.is_writer:

@@ -263,8 +263,11 @@ def experiment(config, run: app.Run) -> dict:
         trainer = ssm_train.make_trainer(model, ssm_train.TrainConfig(
             learning_rate=config.learning_rate, batch_size=config.batch_size,
             steps_per_chunk=config.steps_per_chunk))
+        # The SSM's chunk is a host loop of jitted Adam steps (`ssm_train`'s module doc): the
+        # loop must call it as it is, not compile it whole.
         state = run.train_loop(lambda: trainer.init(k_init), trainer.chunk, config.num_chunks,
-                               name=loop, data=train_seqs)
+                               name=loop, data=train_seqs,
+                               jit_chunk=trainer.config.loop == "scan")
         fll = jax.jit(model.frame_log_likelihood, static_argnums=3)
         prefix = np.concatenate([
             np.asarray(fll(state.params, jax.tree.map(lambda x: x[i:i + 32], test_seqs),

@@ -172,6 +172,16 @@ def test_host_loop_equals_the_scanned_chunk():
   assert float(m2["loss"][0]) > 2 * float(n2["loss"][-1])   # it learns (zeros start far off)
 
 
+def test_host_loop_refuses_to_run_traced():
+  # Under jit the host loop would be inlined step by step into one program (24 GB for a
+  # 200-step SSM chunk): refused by name instead.
+  trainer = sup.make_trainer(_mse, _zeros(), sup.TrainConfig(batch_size=4, steps_per_chunk=3,
+                                                             loop="host"))
+  state = trainer.init(jax.random.key(0))
+  with pytest.raises(ValueError, match="loop='host' chunk cannot run traced"):
+    jax.jit(trainer.chunk)(state, _regression(n=16))
+
+
 def test_stochastic_loss_gets_the_documented_keys():
   # loss_takes_key: each chunk step splits key, k_idx, k_loss = split(key, 3), draws with k_idx
   # and passes k_loss to the loss; a hand loop of optax's Adam on those draws reproduces it.

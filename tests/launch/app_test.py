@@ -9,6 +9,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
@@ -94,6 +95,7 @@ def test_resume_after_kill_gives_same_parameters(tmp_path):
 _SHARDED_SCRIPT = """
 import json, sys
 import jax
+import jax.numpy as jnp
 sys.path.insert(0, {here!r})
 import regression_experiment as rx
 from launch import app, parallel
@@ -220,6 +222,41 @@ def test_seeds_in_one_loop_match_separate_runs(tmp_path):
   np.testing.assert_allclose(out["many"], out["singles"], rtol=1e-6)
   assert out["hist_many"] == [4, 15]
   np.testing.assert_allclose(out["hist_many0"], out["hist_one"], rtol=1e-6)
+
+
+def test_host_loop_chunk_runs_unjitted_and_resumes(tmp_path):
+  """`jit_chunk=False`: a host loop of jitted steps (`supervised`'s loop="host") runs as it is,
+  with checkpoints: 2 chunks then 2 more on resume equal 4 in one go, and the history holds
+  every step."""
+  from latent_dynamics import supervised as sup
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(32, 2)).astype(np.float32)
+  data = {"x": x, "y": (x @ np.array([1.0, -1.0], np.float32))}
+
+  def mse(params, batch):
+    return jnp.mean((batch["x"] @ params["w"] - batch["y"]) ** 2), {}
+  trainer = sup.make_trainer(mse, lambda key: {"w": jnp.zeros(2)},
+                             sup.TrainConfig(learning_rate=0.1, batch_size=4, steps_per_chunk=3,
+                                             loop="host"))
+  init = lambda: trainer.init(jax.random.key(1))  # noqa: E731
+
+  def experiment(chunks):
+    def run_it(config, run):
+      state = run.train_loop(init, trainer.chunk, chunks, name="host", data=data,
+                             jit_chunk=False)
+      return {"w": np.asarray(state.params["w"]).tolist(), "steps": int(state.steps),
+              "hist": run.history("host")["loss"].shape}
+    return run_it
+
+  config = ml_collections.ConfigDict({"seed": 0})
+  app.execute(experiment(2), config, tmp_path / "a", progress=False)
+  resumed = app.execute(experiment(4), config, tmp_path / "a", progress=False)
+  whole = app.execute(experiment(4), config, tmp_path / "b", progress=False)
+  assert resumed["steps"] == whole["steps"] == 12 and whole["hist"] == [12]
+  np.testing.assert_allclose(resumed["w"], whole["w"], rtol=1e-6)
+  with pytest.raises(ValueError, match="loop='host' chunk cannot run traced"):
+    app.execute(lambda c, run: run.train_loop(init, trainer.chunk, 1, name="jit", data=data),
+                config, tmp_path / "c", progress=False)
 
 
 def test_config_differences_hand_case():
