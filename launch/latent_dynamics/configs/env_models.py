@@ -4,16 +4,11 @@ MsPacman frames with `--config.envs=mspacman` (Buesing et al. 2018, Sec. 4.2).
 
 Presets:
 - `smoke`: tiny models, a few steps (CI; MsPacman at 16 x 16 if asked for).
-- `default`: MiniPacman + Sokoban 7x7/2, the paper's model sizes (App. A), 200 Adam steps per
-  model. Budget: under 45 minutes on 2 quiet cores. [O] Basis of the estimate: one training
-  step per model measured at load 7-10 on the shared 2 cores (/tmp timing probe, this
-  session, batch 8 windows of 5 steps, RAR 80 transitions): Sokoban RAR 0.33 s, dSSM-DET
-  0.16 s, dSSM-VAE 0.36 s, sSSM 0.46 s; MiniPacman RAR 6.9 s, dSSM-DET 2.0 s (dSSM-VAE and
-  sSSM about 4.5 and 5.8 s, scaled from Sokoban's ratios); with compilation (about 11
-  minutes over the eight models), evaluation (about 4) and collection (1), 200 steps cost
-  about 84 minutes at that load, about 30 minutes on 2 quiet cores if the loaded process had
-  a third of the machine (it showed 40-60% of one core), 42 at a pessimistic half. The
-  former default (2 x 200 steps) was about 2.3 hours at that load.
+- `default`: MiniPacman + Sokoban 7x7/2, the paper's model sizes (App. A), 3 x 200 Adam
+  steps per model. Budget: under 45 minutes on 2 quiet cores. [O] Measured (session 17, 2
+  quiet cores, load 1-2): 1 x 200 steps ran in 9.3 minutes in all, of which training 214 s
+  (MiniPacman RAR), 30 / 43 / 45 s (its dSSM-DET / dSSM-VAE / sSSM, each a host loop of
+  jitted steps) and 55 / 25 / 34 / 38 s (Sokoban's four); 3 x 200 is about 25 minutes.
 - `full` (GPU): 20 x 1,000 steps per model, 64 x 1,000 recorded steps, all three
   environments (MsPacman at B18's 80 x 80, 8 colours).
 """
@@ -49,7 +44,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.stride = 2  # Steps between window starts.
   c.num_test = 128  # Test windows scored (the first ones).
   c.eval_samples = 16  # K: importance samples of the latent models' log-likelihood bound.
-  c.num_chunks = 1  # Chunks per model of the launcher's train loop (checkpoint after each).
+  c.num_chunks = 3  # Chunks per model of the launcher's train loop (checkpoint after each).
   c.steps_per_chunk = 200  # Adam steps per chunk (SSMs: sequences; RAR: transitions).
   c.batch_size = 8  # SSMs: sequences per step (RAR: 10x as many transitions).
   c.learning_rate = 5e-4  # Adam's rate (all models).
