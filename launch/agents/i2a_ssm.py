@@ -14,7 +14,7 @@ by its ELBO
 of `data_envs` x `data_steps` transitions, the context replaced by the last context frame
 repeated three times ([O], what the agent gives it: `agents.i2a.ssm_model.repeat_context`),
 and cached in `WORKDIR/env_model/ssm_<kind>.msgpack` + `.json` (a cache that does not fit,
-or was trained under another `config.ssm`, raises a `ValueError` naming the file). Its held-out one-step tile and frame accuracy (its
+or was trained under another `config.ssm` or other `ssm_*` training fields, raises a `ValueError` naming the file). Its held-out one-step tile and frame accuracy (its
 rollout under the prior, every plane of a tile thresholded at 1/2) sits beside RAR's in the
 table. The SSM trains as a host loop of jitted Adam steps and logs its loss after every chunk
 of `ssm_steps_per_chunk` steps.
@@ -64,6 +64,17 @@ def _windows(traj, c):
   return seqs._replace(obs=obs)
 
 
+SSM_TRAIN_FIELDS = ("ssm_train_length", "ssm_learning_rate", "ssm_batch_size",
+                    "ssm_steps_per_chunk", "ssm_chunks")
+
+
+def ssm_cache_key(c) -> dict:
+  """What the SSM cache must match (JSON types): `config.ssm` and the training fields."""
+  key = dict(c.ssm.items())
+  key.update({name: c[name] for name in SSM_TRAIN_FIELDS})
+  return json.loads(json.dumps(key))
+
+
 def ssm_env_model(run: app.Run, c, tag: str, env, env_params):
   """`(model, params, info)`: the SSM of `c.ssm`, trained (module doc) or loaded from cache."""
   obs_shape = tuple(env.observation_space(env_params).shape)
@@ -81,10 +92,11 @@ def ssm_env_model(run: app.Run, c, tag: str, env, env_params):
       raise ValueError(f"SSM cache {path} is corrupted or from another model config: "
                        f"{err}") from err
     info = json.loads(meta_path.read_text())
-    wanted = json.loads(json.dumps(dict(c.ssm.items())))
+    wanted = ssm_cache_key(c)
     if info.get("config") != wanted:
-      raise ValueError(f"SSM cache {path} was trained under config.ssm {info.get('config')}, "
-                       f"not this run's {wanted}: delete it or use another workdir.")
+      raise ValueError(f"SSM cache {path} was trained under config.ssm and training fields "
+                       f"{info.get('config')}, not this run's {wanted}: delete it or use "
+                       "another workdir.")
     return model, params, info
   t0 = time.perf_counter()
   policy = i2a_common.data_agent_policy(run, c, tag, env, env_params)
@@ -124,7 +136,7 @@ def ssm_env_model(run: app.Run, c, tag: str, env, env_params):
   n = min(512, held_seqs.action.shape[0])
   tile, frame = one_step(state.params, held_seqs.obs[:n], held_seqs.action[:n],
                          jax.random.fold_in(k_init, 1))
-  info = {"kind": c.ssm.kind, "config": json.loads(json.dumps(dict(c.ssm.items()))),
+  info = {"kind": c.ssm.kind, "config": ssm_cache_key(c),
           "final_kl": kls[-1] if kls else None, "steps": int(c.ssm_chunks) * int(c.ssm_steps_per_chunk),
           "train_windows": int(train_seqs.action.shape[0]),
           "final_loss": losses[-1] if losses else None, "tile_accuracy_k1": float(tile),

@@ -52,26 +52,37 @@ def test_corrupted_ssm_cache_is_refused_by_name(tmp_path):
 
 
 def test_ssm_cache_of_another_config_is_refused_by_name(tmp_path):
-  """A cache trained under other `config.ssm` fields (free bits here) is not reused silently."""
+  """A cache trained under other `config.ssm` fields (free bits here) or other training fields
+  (`ssm_chunks`) is not reused silently; the same ones load."""
   c = c_ssm.get_config("smoke")
   env, params = i2a_common.environment(c.task, c)
   model = env_models.make_env_model(env_models.EnvModelConfig(**dict(c.ssm.items())),
                                     env.observation_space(params).shape,
                                     env.action_space(params).num_values)
   ssm_model.SSMEnv(model, c.ssm_output)
-  folder = tmp_path / "env_model"
-  folder.mkdir()
-  (folder / "ssm_sSSM.msgpack").write_bytes(
-      flax.serialization.to_bytes(model.init(jax.random.key(0))))
-  other = dict(c.ssm.items(), free_nats=0.0)
-  (folder / "ssm_sSSM.json").write_text(json.dumps({"config": other}))
+  blob = flax.serialization.to_bytes(model.init(jax.random.key(0)))
+  cached_key = i2a_ssm.ssm_cache_key(c)             # free_nats 1.0, ssm_chunks 1
+  loaded = {}
 
-  def experiment(config, run):
-    i2a_ssm.ssm_env_model(run, config, config.task, env, params)
+  def load(config, run):
+    folder = run.workdir / "env_model"
+    folder.mkdir()
+    (folder / "ssm_sSSM.msgpack").write_bytes(blob)
+    (folder / "ssm_sSSM.json").write_text(json.dumps({"config": cached_key}))
+    loaded["info"] = i2a_ssm.ssm_env_model(run, config, config.task, env, params)[2]
     return {}
+
+  c.ssm.free_nats = 0.0
   with pytest.raises(ValueError, match=r"SSM cache .*ssm_sSSM.msgpack was trained under "
-                                       r"config.ssm .*'free_nats': 0.0"):
-    app.execute(experiment, c, tmp_path, progress=False)
+                                       r"config.ssm .*'free_nats': 1.0.*not this run's .*"
+                                       r"'free_nats': 0.0"):
+    app.execute(load, c, tmp_path / "a", progress=False)
+  c.ssm.free_nats, c.ssm_chunks = 1.0, 7      # the training fields count too
+  with pytest.raises(ValueError, match=r"'ssm_chunks': 1\}, not this run's .*'ssm_chunks': 7"):
+    app.execute(load, c, tmp_path / "b", progress=False)
+  c.ssm_chunks = 1
+  app.execute(load, c, tmp_path / "c", progress=False)
+  assert loaded["info"]["config"] == cached_key
 
 
 @pytest.mark.slow   # several minutes on the shared 2 cores (four agents and two models compiled)
