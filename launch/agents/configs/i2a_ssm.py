@@ -11,15 +11,12 @@ take the MiniPacman budget of `launch/agents/configs/i2a_minipacman.py`:
 - `smoke`: tiny networks and models, 2 seeds, a few updates (CI).
 - `default`: `minipacman-regular`, 3 seeds, depth 3, 6,400 frames per seed per agent (16
   environments x 5 steps x 80 updates), 100-step episodes; the SSM 6 x 100 Adam steps on 16
-  windows of 5 steps (its loss logged after every chunk), RAR 2 x 500 steps. [O] CPU budget.
-  Measured (session 16, load 4-7 on the shared 2 cores, compile apart): the SSM 0.39 s per
-  Adam step (2.4 s before, at load 2-5: patches-x-kernel gradients in a rolled time loop
-  inside a scanned chunk; latent_dynamics/env_models/README, "Training cost"), I2A-SSM 57
-  frames/s; RAR about 2.3-2.6 s per Adam step (batch 64) as a host loop, which the session-16
-  run used (44 min of its 70), while A measured its scanned chunk 2.8x faster (1.22 against
-  0.43 steps/s): RAR trains scanned again, about 14 min, so about 40 min in all (estimate). A
-  pipeline run, not a learning budget (A2C needs about 5e5 frames on regular); the measured
-  wall time is in latent_dynamics/env_models/README.
+  windows of 5 steps (its loss and KL logged after every chunk), RAR 2 x 500 steps. [O] CPU
+  budget. Measured (session 17, 2 quiet cores, load 1-2): 16.1 min in all, of which RAR
+  250 s (0.25 s per step, scanned), the SSM 103 s (0.15 s per step, a host loop), agents
+  standard 7 s, copy 35 s, I2A-RAR 119 s, I2A-sSSM 232 s, learning to query 214 s (3 seeds
+  each), plus compilation (50 s) and evaluation. A pipeline run, not a learning budget (A2C
+  needs about 5e5 frames on regular); results in latent_dynamics/env_models/README.
 - `full`: B18's MS_PACMAN for a GPU: `task = "mspacman"` (envpool's MsPacman-v5 as the
   environment models see it, 80x80 tiles of an 8-colour palette, through `envs.make`: the
   jitted trainers step it on the host, one call per step for the whole batch), the I2A paper's
@@ -79,7 +76,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.ssm_learning_rate = 5e-4
   c.ssm_batch_size = 16              # Windows per Adam step.
   c.ssm_steps_per_chunk = 100        # Adam steps per chunk (the loss is logged after each).
-  c.ssm_chunks = 6                   # Adam steps = ssm_chunks x ssm_steps_per_chunk.
+  c.ssm_chunks = 20                  # Adam steps = ssm_chunks x ssm_steps_per_chunk.
   if preset == "default":
     c.agent.updates_per_chunk = 80   # 16 x 5 x 80 = 6,400 frames per seed per agent
   elif preset == "smoke":
