@@ -1,27 +1,28 @@
 """I2A on a state-space environment model (Buesing et al. 2018, Sec. 5) on MiniPacman, or on
 MsPacman (`--config.task=mspacman`, the `full` preset: envpool's MsPacman through
-`envs.make("mspacman")`, stepped on the host inside the jitted trainers): returns
-over frames of the large standard agent, the copy-model agent (I2A's architecture with the identity for a model,
-Weber et al. 2017 Sec. 4.2: the control for "its predictions help"), I2A with RAR (I2A's own
-pixel-space model), I2A with an SSM (`agents.i2a.ssm_model.SSMEnv`) trained by distillation, and the same with learning to
-query (`rollout_training="query"`: pi_hat trained by the agent's policy gradient).
+`envs.make("mspacman")`, stepped on the host inside the jitted trainers): returns over frames
+of the large standard agent, the copy-model agent (I2A's architecture with the identity for a
+model, Weber et al. 2017 Sec. 4.2: the control for "its predictions help"), I2A with RAR
+(I2A's own pixel-space model), I2A with an SSM (`agents.i2a.ssm_model.SSMEnv`) trained by
+distillation, and the same with learning to query (`rollout_training="query"`: pi_hat trained
+by the agent's policy gradient).
 
 Both models learn from the same data policy, a partly trained standard agent
 (`launch.agents.i2a_common.data_agent_policy`, as I2A's MiniPacman experiment): RAR through
 `i2a_common.env_model` (cached in `WORKDIR/env_model/<minipacman|mspacman>.*`), the SSM here
-by its ELBO
-(`latent_dynamics.env_models.train`) on windows of 3 context frames + `ssm_train_length` steps
-of `data_envs` x `data_steps` transitions, the context replaced by the last context frame
-repeated three times ([O], what the agent gives it: `agents.i2a.ssm_model.repeat_context`),
-and cached in `WORKDIR/env_model/ssm_<kind>.msgpack` + `.json` (a cache that does not fit,
-or was trained under another `config.ssm` or other `ssm_*` training fields, raises a `ValueError` naming the file). Its held-out one-step tile and frame accuracy (its
-rollout under the prior, every plane of a tile thresholded at 1/2) sits beside RAR's in the
-table. The SSM trains as a host loop of jitted Adam steps and logs its loss after every chunk
-of `ssm_steps_per_chunk` steps.
+by its ELBO (`latent_dynamics.env_models.train`; free bits, `config.ssm.free_nats`) on windows
+of 3 context frames + `ssm_train_length` steps of `data_envs` x `data_steps` transitions, the
+context replaced by the last context frame repeated three times ([O], what the agent gives
+it: `agents.i2a.ssm_model.repeat_context`), and cached in
+`WORKDIR/env_model/ssm_<kind>.msgpack` + `.json` (a cache that does not fit, or was trained
+under another `config.ssm` or other `ssm_*` training fields, raises a `ValueError` naming the
+file). Its held-out one-step tile and frame accuracy (its rollout under the prior, every plane
+of a tile thresholded at 1/2) sits beside RAR's in the table. The SSM trains as a host loop of
+jitted Adam steps and logs its loss and KL after every chunk of `ssm_steps_per_chunk` steps.
 
 Outputs: `figures/curves.png`, `results.md`, summary keys `<value>/<agent>` (as
 `i2a_minipacman`'s) and `ssm_tile_accuracy_k1`, `ssm_frame_accuracy_k1`,
-`model_frame_accuracy_k<k>` (RAR).
+`ssm_final_kl`, `model_frame_accuracy_k<k>` (RAR).
 
   python -m launch.agents.i2a_ssm --config=launch/agents/configs/i2a_ssm.py:smoke \
     --workdir=/tmp/i2a_ssm
@@ -137,7 +138,8 @@ def ssm_env_model(run: app.Run, c, tag: str, env, env_params):
   tile, frame = one_step(state.params, held_seqs.obs[:n], held_seqs.action[:n],
                          jax.random.fold_in(k_init, 1))
   info = {"kind": c.ssm.kind, "config": ssm_cache_key(c),
-          "final_kl": kls[-1] if kls else None, "steps": int(c.ssm_chunks) * int(c.ssm_steps_per_chunk),
+          "final_kl": kls[-1] if kls else None,
+          "steps": int(c.ssm_chunks) * int(c.ssm_steps_per_chunk),
           "train_windows": int(train_seqs.action.shape[0]),
           "final_loss": losses[-1] if losses else None, "tile_accuracy_k1": float(tile),
           "frame_accuracy_k1": float(frame), "train_s": train_s,
@@ -189,8 +191,8 @@ def experiment(config, run: app.Run) -> dict:
                     stream="final")
   i2a_common.figure(run, {tag: panel}, "curves")
   lines = [f"I2A on {tag} with an SSM ({config.ssm.kind}, imagining its {config.ssm_output}) vs "
-           f"RAR vs the copy model vs the standard agent; {config.num_seeds} seeds per agent; final return "
-           "(mean +- SE over seeds) beside a uniform policy.", "",
+           f"RAR vs the copy model vs the standard agent; {config.num_seeds} seeds per agent; "
+           "final return (mean +- SE over seeds) beside a uniform policy.", "",
            "| agent | final return | uniform | margin (SE) | frames per seed | wall (s) |",
            "|---|---|---|---|---|---|"]
   for name, v in rows:
