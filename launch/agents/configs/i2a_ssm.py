@@ -10,13 +10,14 @@ take the MiniPacman budget of `launch/agents/configs/i2a_minipacman.py`:
 
 - `smoke`: tiny networks and models, 2 seeds, a few updates (CI).
 - `default`: `minipacman-regular`, 3 seeds, depth 3, 6,400 frames per seed per agent (16
-  environments x 5 steps x 80 updates), 100-step episodes; the SSM 6 x 100 Adam steps on 16
+  environments x 5 steps x 80 updates), 100-step episodes; the SSM 20 x 100 Adam steps on 16
   windows of 5 steps (its loss and KL logged after every chunk), RAR 2 x 500 steps. [O] CPU
-  budget. Measured (session 17, 2 quiet cores, load 1-2): 16.1 min in all, of which RAR
-  250 s (0.25 s per step, scanned), the SSM 103 s (0.15 s per step, a host loop), agents
-  standard 7 s, copy 35 s, I2A-RAR 119 s, I2A-sSSM 232 s, learning to query 214 s (3 seeds
-  each), plus compilation (50 s) and evaluation. A pipeline run, not a learning budget (A2C
-  needs about 5e5 frames on regular); results in latent_dynamics/env_models/README.
+  budget. Measured (session 17, 2 quiet cores, load 1-2): 21.0 min in all, of which RAR
+  254 s (0.25 s per step, scanned), the SSM 344 s (0.17 s per step, a host loop), agents
+  standard 9 s, copy 37 s, I2A-RAR 121 s, I2A-sSSM 241 s, learning to query 245 s (3 seeds
+  each), plus compilation (39 s) and evaluation; with 600 SSM steps it was 16.1 min. A
+  pipeline run, not a learning budget (A2C needs about 5e5 frames on regular); results in
+  latent_dynamics/env_models/README.
 - `full`: B18's MS_PACMAN for a GPU: `task = "mspacman"` (envpool's MsPacman-v5 as the
   environment models see it, 80x80 tiles of an 8-colour palette, through `envs.make`: the
   jitted trainers step it on the host, one call per step for the whole batch), the I2A paper's
