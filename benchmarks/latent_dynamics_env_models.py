@@ -3,6 +3,7 @@ claim: state-space models roll out more than 5x faster than the autoregressive R
 batch, jumpy ones faster still).
 
     python -m benchmarks.latent_dynamics_env_models [--quick] [--repeats=R] [--steps=T]
+        [--likelihoods=WORKDIR]
 
 * RAR: I2A's environment model (`agents.i2a.env_model`, its default, paper-sized config: a
   1x1 conv of 64 channels and two basic blocks with 7x7 long-range convs), which predicts in
@@ -21,6 +22,12 @@ batch, jumpy ones faster still).
   does not depend on training, so parameters are random). Each rollout runs `T` actions
   (`--steps`, default 12) from one state per batch element; the SSMs' initial state from
   three frames is computed outside the timed function, as RAR's first frame is given.
+
+Test log-likelihood per frame sits in the same table (`--likelihoods`): the columns
+"<env> ll T1 / T10" are read from the `summary.json` of an experiment-1 run
+(`launch.latent_dynamics.env_models`, whose RAR and SSMs have these sizes), nats per frame of
+10-step test rollouts (`<env>/<model>/ll_per_frame_T<t>`); training them here would cost the
+experiment's 22 minutes. The two RAR rows share RAR's; the jumpy sSSM is not trained there.
 
 Model steps/s = batch x model steps / seconds (a jumpy step covers `k` actions); action steps/s
 = batch x T / seconds. Compile time is the ahead-of-time compilation of one rollout function,
@@ -104,12 +111,47 @@ def ssm_runner(kind, jump, obs_shape, num_actions, decode):
   return model, params, rollout
 
 
+LL_ENVS = ("minipacman", "sokoban")
+
+
+def likelihood_columns(summary: dict | None, name: str) -> dict:
+  """`{"<env>_ll_T1": ..., "<env>_ll_T10": ...}` of benchmark row `name` from an experiment-1
+  summary (None where the run lacks it, or for the jumpy model, which it does not train)."""
+  model = "RAR" if name.startswith("RAR") else name
+  out = {}
+  for env in LL_ENVS:
+    for t in (1, 10):
+      value = None if summary is None else summary.get(f"{env}/{model}/ll_per_frame_T{t}")
+      out[f"{env}_ll_T{t}"] = value
+  return out
+
+
+def load_likelihoods(path: str | None) -> dict | None:
+  """The experiment-1 summary at `path` (a workdir or its summary.json); None without one."""
+  if not path:
+    return None
+  p = pathlib.Path(path)
+  p = p / "summary.json" if p.is_dir() else p
+  if not p.exists():
+    raise ValueError(f"--likelihoods: no experiment-1 summary at {p} (run "
+                     "launch.latent_dynamics.env_models with --workdir first).")
+  return json.loads(p.read_text())
+
+
+def _fmt(x) -> str:
+  return "n/a" if x is None else f"{x:.2f}"
+
+
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--quick", action="store_true", help="Small sizes (smoke test).")
   parser.add_argument("--repeats", type=int, default=None)
   parser.add_argument("--steps", type=int, default=None, help="actions per rollout (T)")
+  parser.add_argument("--likelihoods", default=None,
+                      help="workdir (or summary.json) of an experiment-1 run: its test "
+                           "log-likelihoods per frame join the table")
   args = parser.parse_args()
+  ll_summary = load_likelihoods(args.likelihoods)
   batches = (1, 16) if args.quick else (1, 16, 256)
   repeats = args.repeats or (2 if args.quick else 5)
   t_len = args.steps or (8 if args.quick else 12)
@@ -165,6 +207,7 @@ def main():
     for r in runners:
       r["speedup_vs_rar"] = r["action_steps_per_s"] / rar
       r["speedup_vs_rar_xla"] = r["action_steps_per_s"] / rar_xla
+      r.update(likelihood_columns(ll_summary, r["name"]))
       rows.append(r)
 
   load = os.getloadavg()
@@ -172,18 +215,22 @@ def main():
         f"{jax.devices()[0].device_kind} ({os.cpu_count()} cores), load average "
         f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
   header = (f"{'model':<24} {'output':<7} {'batch':>5} {'model st/s':>11} {'action st/s':>12} "
-            f"{'x RAR':>6} {'x RAR-XLA':>9} {'compile s':>9} {'params':>8}")
+            f"{'x RAR':>6} {'x RAR-XLA':>9} {'compile s':>9} {'params':>8}"
+            + "".join(f" {e[:4] + ' ll T1/T10':>16}" for e in LL_ENVS))
   print(header)
   print("-" * len(header))
   for r in rows:
     print(f"{r['name']:<24} {r['output']:<7} {r['batch']:>5} {r['model_steps_per_s']:>11.1f} "
           f"{r['action_steps_per_s']:>12.1f} {r['speedup_vs_rar']:>6.2f} "
-          f"{r['speedup_vs_rar_xla']:>9.2f} {r['compile_s']:>9.1f} {r['params']:>8}")
+          f"{r['speedup_vs_rar_xla']:>9.2f} {r['compile_s']:>9.1f} {r['params']:>8}"
+          + "".join(f" {_fmt(r[e + '_ll_T1']) + ' / ' + _fmt(r[e + '_ll_T10']):>16}"
+                    for e in LL_ENVS))
   OUT.parent.mkdir(parents=True, exist_ok=True)
   OUT.write_text(json.dumps({
       "rows": rows, "steps": t_len, "repeats": repeats, "jump": JUMP, "quick": args.quick,
       "device": jax.devices()[0].device_kind, "platform": platform.platform(),
-      "cpu_count": os.cpu_count(), "load_average": load}, indent=1))
+      "cpu_count": os.cpu_count(), "load_average": load,
+      "likelihoods_from": args.likelihoods}, indent=1))
   print(f"wrote {OUT}")
 
 
