@@ -265,13 +265,14 @@ def test_free_bits_clamp_the_kl_per_step_by_hand(ssm):
   data = ball_data(jax.random.key(11), 6, 3)
   key = jax.random.key(12)
   plain = tiny("sSSM")
-  out = plain.terms(params, data, key)                         # [T, N]
+  out = jax.jit(plain.terms)(params, data, key)                # [T, N]
   kl_t = np.asarray(out.kl).mean(1)                            # batch mean per step
   ll = float(np.asarray(out.log_lik).mean())
   lam = float(np.median(kl_t))                                 # some steps below, some above
   assert np.any(kl_t < lam) and np.any(kl_t > lam), kl_t
   free = em.make_env_model(em.EnvModelConfig(kind="sSSM", free_nats=lam, **TINY), (H, W, C), A)
-  (loss0, info0), (loss1, info1) = plain.loss(params, data, key), free.loss(params, data, key)
+  (loss0, info0), (loss1, info1) = (jax.jit(plain.loss)(params, data, key),
+                                    jax.jit(free.loss)(params, data, key))
   np.testing.assert_allclose(float(loss0), -ll + kl_t.mean(), rtol=1e-5)
   np.testing.assert_allclose(float(loss1), -ll + np.maximum(kl_t, lam).mean(), rtol=1e-5)
   np.testing.assert_allclose(float(info1.kl), float(info0.kl), rtol=1e-6)
@@ -279,8 +280,8 @@ def test_free_bits_clamp_the_kl_per_step_by_hand(ssm):
   # With lambda above every step's KL, the gradient is that of -log_lik alone:
   # the pathwise gradient of the mean of -log p(o_t, r_t | s_t, z_t) over the same path.
   huge = em.make_env_model(em.EnvModelConfig(kind="sSSM", free_nats=1e4, **TINY), (H, W, C), A)
-  g_huge = jax.grad(lambda p: huge.loss(p, data, key)[0])(params)
-  g_ref = jax.grad(lambda p: -jnp.mean(plain.terms(p, data, key).log_lik))(params)
+  g_huge = jax.jit(jax.grad(lambda p: huge.loss(p, data, key)[0]))(params)
+  g_ref = jax.jit(jax.grad(lambda p: -jnp.mean(plain.terms(p, data, key).log_lik)))(params)
   for a, b in zip(jax.tree.leaves(g_huge), jax.tree.leaves(g_ref)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
   with pytest.raises(ValueError, match="config.free_nats must be a number >= 0"):
