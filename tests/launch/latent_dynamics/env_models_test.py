@@ -34,7 +34,7 @@ def test_smoke_one_model(tmp_path):
   assert (tmp_path / "figures" / "rollouts_sokoban.png").exists()
 
 
-@pytest.mark.slow   # about 40 s on 2 quiet cores
+@pytest.mark.slow   # 14 s on 2 quiet cores (the suite is near its 15-minute budget)
 def test_minipacman_frames_scored_per_plane(tmp_path):
   # MiniPacman's 15x19 frames of 6 planes are scored by a Bernoulli per plane: a model after 3
   # Adam steps is near -285 x 6 x log 2 = -1,185 nats per frame, far below anything a per-tile
