@@ -161,10 +161,9 @@ def train_loop(workdir: Workdir, mesh: Mesh, init_fn: Callable[..., Any],
   if data is not None:
     data = parallel.shard_leading_axis(data, mesh)
   state_shardings = jax.tree.map(lambda x: x.sharding, state)
-  if not jit_chunk:
-    compiled = (lambda s, d: body(s, d)) if data is not None else (lambda s, d: body(s))
-  step = jax.jit((lambda s, d: body(s, d)) if data is not None else (lambda s, d: body(s)),
-                 donate_argnums=0,
+  call = (lambda s, d: body(s, d)) if data is not None else (lambda s, d: body(s))
+  compiled = call   # replaced by the compiled program when jit_chunk
+  step = jax.jit(call, donate_argnums=0,
                  out_shardings=(state_shardings, parallel.replicated(mesh)))
 
   stats = LoopStats()

@@ -411,8 +411,10 @@ def make_env_model(config: EnvModelConfig, obs_shape: Sequence[int], num_actions
             ) -> elbo_lib.StepTerms:
     """Per-step terms `[T/k, B]` of one posterior sample path (`elbo.filtering_terms`)."""
     s0, codes, e, tgt = _prepare(params, batch)
+    # Free bits only change the emitted costs (the loss), never the terms returned.
     _, out = elbo_lib.filtering_terms(_cell(params), s0, codes, e, tgt, key,
-                                      emit_costs=emit_costs, unroll=True)
+                                      emit_costs=emit_costs, unroll=True,
+                                      free_nats=float(config.free_nats))
     return out
 
   def log_likelihood(params, batch: Sequences, key: jax.Array, num_samples: int = 1
@@ -448,9 +450,7 @@ def make_env_model(config: EnvModelConfig, obs_shape: Sequence[int], num_actions
     return elbo_lib.iw_bound(log_w).T
 
   def _neg_elbo_graph(params, batch, key):
-    s0, codes, e, tgt = _prepare(params, batch)
-    _, out = elbo_lib.filtering_terms(_cell(params), s0, codes, e, tgt, key, emit_costs=True,
-                                      unroll=True, free_nats=float(config.free_nats))
+    out = terms(params, batch, key, emit_costs=True)
     return jnp.sum(out.kl - out.log_lik)
 
   surrogate = sg.make_surrogate(_neg_elbo_graph, check_finite=False)

@@ -12,15 +12,15 @@ window, and the filtering ELBO's rollouts under the prior are scored on the long
 - RAR: I2A's environment model (`agents.i2a.env_model`), trained on the transitions; its
   log-likelihood of `o_{1:t}` given `o_0` and the actions is exact (teacher forcing: the true
   frame is fed back), the sum of its per-tile (or per-plane) log-probabilities.
+- dSSM-DET (exact), dSSM-VAE and sSSM (`latent_dynamics.env_models`), trained by the ELBO;
+  their log-likelihood of `o_{1:t}` given `o_{-2:0}` and the actions is bounded by the
+  importance-weighted bound of `eval_samples` posterior paths (`frame_log_likelihood`).
 
 Every model of an environment scores frames under one likelihood, `config.frame_likelihood`
 per environment: a categorical per tile where the planes are one-hot (Sokoban, MsPacman's
 palette tiles), [O] a Bernoulli per plane on MiniPacman, whose planes are not (an eaten-food
 floor cell has every plane off, a ghost on food two on; under the categorical an all-off tile
 costs nothing, so its floor went untrained: `agents/i2a/env_model.py`).
-- dSSM-DET (exact), dSSM-VAE and sSSM (`latent_dynamics.env_models`), trained by the ELBO;
-  their log-likelihood of `o_{1:t}` given `o_{-2:0}` and the actions is bounded by the
-  importance-weighted bound of `eval_samples` posterior paths (`frame_log_likelihood`).
 
 MsPacman (B18 Sec. 4's MS_PACMAN): frames of envpool's `MsPacman-v5` recorded once per policy
 of `config.mspacman_policies` ("random"; "a2c", B18's partly trained agent: A2C trained in this
